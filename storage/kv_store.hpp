@@ -1,0 +1,32 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace troupe::storage {
+
+/// An ordered, durable key-value store (RocksDB underneath).
+/// Contract: a write that returned "" is on disk (synchronous WAL write) and
+/// survives SIGKILL of the process; reads see every completed write. Safe to
+/// use from several threads. All I/O of Troupe's registry goes through it.
+class kv_store {
+public:
+  virtual ~kv_store() = default;
+
+  /// Returns "" on success or an error text.
+  virtual std::string put(std::string_view key, std::string_view value) = 0;
+  virtual std::string erase(std::string_view key) = 0;
+  virtual std::optional<std::string> get(std::string_view key) const = 0;
+  /// Calls `fn` for every key starting with `prefix`, in key order, until it returns false.
+  virtual void scan(std::string_view prefix,
+                    const std::function<bool(std::string_view key, std::string_view value)>& fn) const = 0;
+};
+
+/// Opens (creating if needed) a RocksDB database in `dir`. On failure returns
+/// nullptr and sets `error`.
+std::unique_ptr<kv_store> open_rocksdb_store(const std::string& dir, std::string& error);
+
+} // namespace troupe::storage
