@@ -24,6 +24,8 @@ struct http_limits {
 /// safe: the next request is read only after the previous answer is written);
 /// malformed requests get 400 and limit violations 408/413/431, each with a JSON
 /// error body, then the connection closes. Keep-alive follows HTTP/1.1 rules.
+/// A responder keeps its connection's state alive: drop every responder before
+/// the io_runtime is destroyed.
 class http_server {
 public:
   http_server(io_runtime& io, http_limits limits, http_handler handler);
@@ -38,6 +40,8 @@ public:
   /// The bound port (after listen or adopt).
   uint16_t port() const;
   /// Closes the listener and every connection; pending responders become no-ops.
+  /// Idempotent, callable from any thread (a handler too); returns once no
+  /// handler call is running on another thread, and none starts afterwards.
   void stop();
 
   struct impl;

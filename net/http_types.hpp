@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,7 @@ struct http_request {
   std::vector<http_header> headers;
   std::string body;
   std::string remote_ip;
+  uint16_t remote_port = 0; ///< the peer's TCP port: tells connections apart
 
   /// The first header named `name` (case-insensitive), or "" when absent.
   std::string_view header(std::string_view name) const;

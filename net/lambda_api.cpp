@@ -1,0 +1,278 @@
+#include "net/lambda_api.hpp"
+
+#include "net/base64.hpp"
+#include "net/json_writer.hpp"
+
+#include <simdjson.h>
+
+#include <array>
+#include <ctime>
+
+namespace troupe::net {
+
+namespace od = simdjson::ondemand;
+
+api_error invalid_parameter(std::string message) {
+  return {400, "InvalidParameterValueException", std::move(message)};
+}
+
+api_error not_found(std::string message) {
+  return {404, "ResourceNotFoundException", std::move(message)};
+}
+
+http_response json_response(int status, std::string body) {
+  http_response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.set("Content-Type", "application/json");
+  return r;
+}
+
+http_response error_response(const api_error& e) {
+  json_writer w;
+  w.begin_object().field("Type", "User").field("message", e.message).end_object();
+  auto r = json_response(e.status, w.take());
+  r.set("x-amzn-ErrorType", e.type);
+  return r;
+}
+
+std::string arn_scope::function_arn(std::string_view name) const {
+  return "arn:aws:lambda:" + region + ":" + account + ":function:" + std::string{name};
+}
+
+bool valid_function_name(std::string_view name) {
+  if (name.empty() || name.size() > 64)
+    return false;
+  for (char c : name)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'))
+      return false;
+  return true;
+}
+
+std::string runtime_family(std::string_view runtime) {
+  if (runtime == "provided" || runtime == "provided.al2" || runtime == "provided.al2023")
+    return "provided";
+  if (runtime == "python3" || runtime.substr(0, 8) == "python3.")
+    return "python3";
+  return "";
+}
+
+namespace {
+
+/// Lambda's rule for environment variable names, and the keys it reserves.
+bool valid_env_key(std::string_view k) {
+  if (k.size() < 2 || !isalpha(static_cast<unsigned char>(k[0])))
+    return false;
+  for (char c : k)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '_'))
+      return false;
+  static constexpr std::array<std::string_view, 12> reserved = {
+    "_HANDLER",       "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION",
+    "AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR", "AWS_LAMBDA_INITIALIZATION_TYPE"};
+  for (auto r : reserved)
+    if (k == r)
+      return false;
+  return true;
+}
+
+std::optional<api_error> parse_environment(od::value v, function_config& cfg) {
+  od::object env;
+  if (v.get_object().get(env))
+    return invalid_parameter("Environment must be an object");
+  for (auto field : env) {
+    std::string_view key;
+    if (field.unescaped_key().get(key))
+      return invalid_parameter("Environment is not valid JSON");
+    if (key != "Variables")
+      continue;
+    od::object vars;
+    if (field.value().get_object().get(vars))
+      return invalid_parameter("Environment.Variables must be an object of strings");
+    std::size_t total = 0;
+    for (auto var : vars) {
+      std::string_view k, val;
+      if (var.unescaped_key().get(k) || var.value().get_string().get(val))
+        return invalid_parameter("Environment.Variables must be an object of strings");
+      if (!valid_env_key(k))
+        return invalid_parameter("Environment variable name is invalid or reserved: " +
+                                 std::string{k});
+      total += k.size() + val.size();
+      cfg.environment[std::string{k}] = std::string{val};
+    }
+    if (total > 4096)
+      return invalid_parameter("Environment variables exceed 4 KB");
+  }
+  return std::nullopt;
+}
+
+std::optional<api_error> parse_code(od::value v, std::string& archive) {
+  od::object code;
+  if (v.get_object().get(code))
+    return invalid_parameter("Code must be an object");
+  for (auto field : code) {
+    std::string_view key, text;
+    if (field.unescaped_key().get(key))
+      return invalid_parameter("Code is not valid JSON");
+    if (key != "ZipFile")
+      return invalid_parameter("Code." + std::string{key} +
+                               " is not supported: upload the archive as Code.ZipFile");
+    if (field.value().get_string().get(text))
+      return invalid_parameter("Code.ZipFile must be a base64 string");
+    auto bytes = base64_decode(text);
+    if (!bytes)
+      return invalid_parameter("Code.ZipFile is not valid base64");
+    archive = std::move(*bytes);
+  }
+  if (archive.empty())
+    return invalid_parameter("Code.ZipFile is required");
+  return std::nullopt;
+}
+
+std::optional<api_error> get_int(od::value v, std::string_view name, int32_t& out) {
+  int64_t n = 0;
+  if (v.get_int64().get(n) || n < INT32_MIN || n > INT32_MAX)
+    return invalid_parameter(std::string{name} + " must be an integer");
+  out = static_cast<int32_t>(n);
+  return std::nullopt;
+}
+
+std::optional<api_error> get_str(od::value v, std::string_view name, std::string& out) {
+  std::string_view s;
+  if (v.get_string().get(s))
+    return invalid_parameter(std::string{name} + " must be a string");
+  out = std::string{s};
+  return std::nullopt;
+}
+
+std::optional<api_error> parse_field(std::string_view key, od::value v,
+                                     create_function_request& out) {
+  auto& cfg = out.config;
+  if (key == "FunctionName")
+    return get_str(v, key, cfg.name);
+  if (key == "Runtime")
+    return get_str(v, key, cfg.runtime);
+  if (key == "Handler")
+    return get_str(v, key, cfg.handler);
+  if (key == "Description")
+    return get_str(v, key, cfg.description);
+  if (key == "MemorySize")
+    return get_int(v, key, cfg.memory_mb);
+  if (key == "Timeout")
+    return get_int(v, key, cfg.timeout_s);
+  if (key == "Environment")
+    return parse_environment(v, cfg);
+  if (key == "Code")
+    return parse_code(v, out.archive);
+  if (key == "PackageType") {
+    std::string type;
+    if (auto e = get_str(v, key, type))
+      return e;
+    if (type != "Zip")
+      return invalid_parameter("PackageType " + type + " is not supported: use Zip");
+  }
+  return std::nullopt; // other Lambda fields (Role, Tags, ...) are accepted and ignored
+}
+
+std::optional<api_error> validate(const function_config& cfg) {
+  if (!valid_function_name(cfg.name))
+    return invalid_parameter("FunctionName must be 1 to 64 characters of [A-Za-z0-9_-]");
+  if (runtime_family(cfg.runtime).empty())
+    return invalid_parameter("Runtime '" + cfg.runtime +
+                             "' is not supported: use provided, provided.al2, provided.al2023 "
+                             "or python3.x");
+  if (runtime_family(cfg.runtime) == "python3" && cfg.handler.find('.') == std::string::npos)
+    return invalid_parameter("Handler must be module.function for " + cfg.runtime);
+  if (cfg.handler.size() > 128)
+    return invalid_parameter("Handler is longer than 128 characters");
+  if (cfg.memory_mb < memory_unit_mb || cfg.memory_mb > max_memory_mb ||
+      cfg.memory_mb % memory_unit_mb != 0)
+    return invalid_parameter("MemorySize must be a multiple of 128 between 128 and 10240 MB");
+  if (cfg.timeout_s < 1 || cfg.timeout_s > max_timeout_s)
+    return invalid_parameter("Timeout must be between 1 and 900 seconds");
+  return std::nullopt;
+}
+
+} // namespace
+
+std::optional<api_error> parse_create_function(std::string_view body,
+                                               create_function_request& out) {
+  od::parser parser;
+  simdjson::padded_string json{body};
+  od::document doc;
+  od::object obj;
+  if (parser.iterate(json).get(doc) || doc.get_object().get(obj))
+    return invalid_parameter("request body must be a JSON object");
+  for (auto field : obj) {
+    std::string_view key;
+    if (field.unescaped_key().get(key))
+      return invalid_parameter("request body is not valid JSON");
+    if (auto err = parse_field(key, field.value(), out))
+      return err;
+  }
+  if (auto err = validate(out.config))
+    return err;
+  if (out.archive.empty())
+    return invalid_parameter("Code.ZipFile is required");
+  return std::nullopt;
+}
+
+namespace {
+
+std::string iso8601(int64_t ms) {
+  std::time_t secs = ms / 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return std::string{buf} + "." + std::to_string(1000 + ms % 1000).substr(1) + "+0000";
+}
+
+std::string hex_to_base64(const std::string& hex) {
+  std::string raw;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+    raw += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  return base64_encode(raw);
+}
+
+} // namespace
+
+std::string render_function_configuration(const function_config& cfg, const arn_scope& scope) {
+  json_writer w;
+  w.begin_object()
+    .field("FunctionName", cfg.name)
+    .field("FunctionArn", scope.function_arn(cfg.name))
+    .field("Runtime", cfg.runtime)
+    .field("Handler", cfg.handler)
+    .field("Description", cfg.description)
+    .field("CodeSize", cfg.code_size)
+    .field("CodeSha256", hex_to_base64(cfg.code_sha256))
+    .field("MemorySize", cfg.memory_mb)
+    .field("Timeout", cfg.timeout_s)
+    .field("LastModified", iso8601(cfg.last_modified_ms))
+    .field("Version", "$LATEST")
+    .field("RevisionId", cfg.revision_id)
+    .field("PackageType", "Zip")
+    .field("State", "Active")
+    .field("LastUpdateStatus", "Successful");
+  w.key("Architectures").begin_array().value("x86_64").end_array();
+  w.key("Environment").begin_object().key("Variables").begin_object();
+  for (const auto& [k, v] : cfg.environment)
+    w.field(k, v);
+  w.end_object().end_object();
+  w.end_object();
+  return w.take();
+}
+
+} // namespace troupe::net
+
+namespace troupe::net {
+
+bool valid_json(std::string_view text) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  return !parser.parse(text.data(), text.size(), true).get(doc);
+}
+
+} // namespace troupe::net

@@ -1,0 +1,75 @@
+#pragma once
+
+#include "net/function_config.hpp"
+#include "net/http_types.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace troupe::net {
+
+/// A refusal in Lambda's shape: HTTP status, `x-amzn-ErrorType`, message.
+struct api_error {
+  int status = 400;
+  std::string type; ///< e.g. "ResourceNotFoundException"
+  std::string message;
+};
+
+api_error invalid_parameter(std::string message);
+api_error not_found(std::string message);
+
+/// The JSON error response Lambda sends: {"Type":"User","message":...}.
+http_response error_response(const api_error& e);
+
+/// A JSON response with the given status.
+http_response json_response(int status, std::string body);
+
+/// Where the API's ARNs point: arn:aws:lambda:<region>:<account>:function:<name>.
+struct arn_scope {
+  std::string region = "local";
+  std::string account = "000000000000";
+  std::string function_arn(std::string_view name) const;
+};
+
+/// Lambda's function name rule: 1-64 of [A-Za-z0-9_-].
+bool valid_function_name(std::string_view name);
+
+/// A parsed and validated CreateFunction request.
+struct create_function_request {
+  function_config config; ///< everything but the code fields
+  std::string archive;    ///< decoded Code.ZipFile
+};
+
+/// Parses a CreateFunction body (JSON). Every field is checked: unknown runtimes,
+/// memory outside 128..10240 or not a multiple of 128, timeouts outside 1..900,
+/// bad names, a missing or non-base64 Code.ZipFile are refused with 400.
+std::optional<api_error> parse_create_function(std::string_view body, create_function_request& out);
+
+/// The FunctionConfiguration JSON object of `cfg`.
+std::string render_function_configuration(const function_config& cfg, const arn_scope& scope);
+
+/// The host runtime family of a Lambda runtime name: "provided" for provided*,
+/// "python3" for python3*, "" when unsupported.
+std::string runtime_family(std::string_view runtime);
+
+/// The function-URL event (payload format 2.0) for `req`, whose path below
+/// /fn/{name} is `raw_path`.
+std::string function_url_event(const http_request& req, std::string_view raw_path,
+                               std::string_view request_id, int64_t now_ms);
+
+/// Maps a function's result to the function-URL HTTP response: an object with
+/// `statusCode` is taken apart ({statusCode, headers, cookies, body,
+/// isBase64Encoded}); any other JSON is a 200 application/json body.
+http_response function_url_response(std::string_view payload);
+
+} // namespace troupe::net
+
+namespace troupe::net {
+
+/// Whether `text` is one complete, valid JSON document.
+bool valid_json(std::string_view text);
+
+} // namespace troupe::net
