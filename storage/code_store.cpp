@@ -1,0 +1,123 @@
+#include "storage/code_store.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <system_error>
+
+namespace troupe::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view tmp_prefix = ".tmp-";
+
+/// True for the 64 lower-case hex digits of a digest, so a caller's string can
+/// never name anything but a package directory (no "..", no "/").
+bool valid_hex(const std::string &hex) {
+  if (hex.size() != 64)
+    return false;
+  for (char c : hex)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return false;
+  return true;
+}
+
+/// A fresh random suffix for a temporary extraction directory.
+std::string random_suffix() {
+  thread_local std::mt19937_64 gen{std::random_device{}()};
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(gen()));
+  return buf;
+}
+
+/// Counts the regular files (and their bytes) of an extracted package.
+void describe(const fs::path &dir, stored_package &out) {
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file(ec) && !it->is_symlink(ec)) {
+      ++out.files;
+      out.unpacked_bytes += it->file_size(ec);
+    }
+  }
+}
+
+/// Removes `.tmp-*` directories left under `root` by an interrupted put().
+void remove_stale_tmp(const fs::path &root) {
+  std::error_code ec;
+  for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (name.compare(0, tmp_prefix.size(), tmp_prefix) == 0) {
+      std::error_code ignored;
+      fs::remove_all(it->path(), ignored);
+    }
+  }
+}
+
+} // namespace
+
+code_store::code_store(std::filesystem::path root, archive_limits limits)
+    : root_(std::move(root)), limits_(limits) {
+  std::error_code ec;
+  fs::create_directories(root_, ec); // a failure surfaces at the first put()
+  remove_stale_tmp(root_);
+}
+
+stored_package code_store::put(std::string_view archive) {
+  stored_package out;
+  out.archive_bytes = archive.size();
+  if (archive.size() > limits_.max_archive_bytes) {
+    out.error = "archive of " + std::to_string(archive.size()) + " bytes exceeds the limit of " +
+                std::to_string(limits_.max_archive_bytes) + " bytes";
+    return out;
+  }
+  out.digest = sha256(archive);
+  out.digest_hex = to_hex(out.digest);
+  out.dir = root_ / out.digest_hex;
+  std::error_code ec;
+  if (fs::is_directory(out.dir, ec)) {
+    describe(out.dir, out);
+    return out;
+  }
+  auto tmp = root_ / (std::string(tmp_prefix) + out.digest_hex + "-" + random_suffix());
+  if (!fs::create_directories(tmp, ec)) {
+    out.error = "cannot create " + tmp.string() + ": " + (ec ? ec.message() : "already exists");
+    return out;
+  }
+  auto extracted = extract_archive(archive, tmp, limits_);
+  if (!extracted) {
+    fs::remove_all(tmp, ec);
+    out.error = extracted.error;
+    return out;
+  }
+  if (std::rename(tmp.c_str(), out.dir.c_str()) != 0) {
+    int err = errno;
+    fs::remove_all(tmp, ec);
+    if (!fs::is_directory(out.dir, ec)) { // not a lost race: a real failure
+      out.error = "cannot rename package into place: " + std::string(std::strerror(err));
+      return out;
+    }
+  }
+  out.files = extracted.files;
+  out.unpacked_bytes = extracted.unpacked_bytes;
+  return out;
+}
+
+bool code_store::contains(const std::string &digest_hex) const {
+  std::error_code ec;
+  return valid_hex(digest_hex) && fs::is_directory(root_ / digest_hex, ec);
+}
+
+std::filesystem::path code_store::dir(const std::string &digest_hex) const {
+  return root_ / digest_hex;
+}
+
+void code_store::remove(const std::string &digest_hex) {
+  if (!valid_hex(digest_hex))
+    return;
+  std::error_code ec;
+  fs::remove_all(root_ / digest_hex, ec);
+}
+
+} // namespace troupe::storage
