@@ -1,0 +1,397 @@
+#include "runtime/sandbox.hpp"
+
+#include "net/detail/io_runtime_impl.hpp"
+#include "runtime/sandbox_wire.hpp"
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include <arpa/inet.h>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <mutex>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <system_error>
+#include <thread>
+#include <unistd.h>
+
+namespace troupe::runtime {
+
+namespace {
+
+constexpr auto start_timeout = std::chrono::seconds(5);
+constexpr std::size_t max_report = 4096;
+constexpr std::size_t child_stack_size = 64 * 1024;
+constexpr int child_namespaces =
+    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
+
+std::atomic<unsigned> mount_dir_counter{0};
+
+std::string errno_text(const std::string &step, int e = errno) {
+  return step + ": " + std::strerror(e);
+}
+
+void close_fd(int &fd) {
+  if (fd >= 0)
+    ::close(fd);
+  fd = -1;
+}
+
+// ---- cloning the init ---------------------------------------------------
+
+/// Everything the cloned child touches, prepared before clone: the child shares
+/// the parent's memory (CLONE_VM) and may only make async-signal-safe calls.
+struct child_args {
+  const char *argv[3];
+  const char *envp[1];
+  int sock;
+  std::string exec_failed; ///< "exec <init>: errno ", completed by the child
+};
+
+int child_main(void *p) {
+  auto *a = static_cast<child_args *>(p);
+  bool ok = a->sock == 3 ? fcntl(3, F_SETFD, 0) == 0 : dup2(a->sock, 3) == 3;
+  if (ok) {
+    syscall(SYS_close_range, 4u, ~0u, 0u);
+    execve(a->argv[0], const_cast<char *const *>(a->argv), const_cast<char *const *>(a->envp));
+  }
+  char digits[12];
+  std::size_t n = 0;
+  for (int e = errno; n == 0 || e > 0; e /= 10)
+    digits[sizeof digits - ++n] = static_cast<char>('0' + e % 10);
+  int out = ok ? 3 : a->sock;
+  (void)!write(out, a->exec_failed.data(), a->exec_failed.size());
+  (void)!write(out, digits + sizeof digits - n, n);
+  _exit(127);
+}
+
+/// Clones the child into new namespaces, vfork-style (the calling thread waits
+/// until the child has exec'd). Signals stay blocked across the clone so no handler
+/// runs in the child; troupe-sandbox-init unblocks them.
+pid_t clone_child(child_args &args, int &pidfd) {
+  std::unique_ptr<char[]> stack(new char[child_stack_size]);
+  auto top = reinterpret_cast<std::uintptr_t>(stack.get() + child_stack_size) & ~std::uintptr_t{15};
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int flags = child_namespaces | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
+  pid_t pid = ::clone(child_main, reinterpret_cast<void *>(top), flags, &args, &pidfd);
+  int e = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = e;
+  return pid;
+}
+
+/// Creates `<run_dir>/sb-<pid>-<n>`, the host directory the init mounts its root on.
+bool make_mount_dir(const std::string &run_dir, std::string &out, std::string &error) {
+  std::error_code ec;
+  std::filesystem::create_directories(run_dir, ec);
+  if (ec) {
+    error = "create " + run_dir + ": " + ec.message();
+    return false;
+  }
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    out = run_dir + "/sb-" + std::to_string(getpid()) + "-" + std::to_string(mount_dir_counter++);
+    if (mkdir(out.c_str(), 0700) == 0)
+      return true;
+    if (errno != EEXIST)
+      break;
+  }
+  error = errno_text("mkdir " + out);
+  out.clear();
+  return false;
+}
+
+// ---- the Runtime API listener inside the sandbox's network namespace ----
+
+bool loopback_up(std::string &error) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = errno_text("socket for lo");
+    return false;
+  }
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  bool ok = ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  ok = ok && ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
+  if (!ok)
+    error = errno_text("bring lo up");
+  ::close(fd);
+  return ok;
+}
+
+int tcp_listener(uint16_t port, std::string &error) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = errno_text("socket for the Runtime API");
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0 || listen(fd, SOMAXCONN) < 0) {
+    error = errno_text("listen on 127.0.0.1:" + std::to_string(port));
+    close_fd(fd);
+  }
+  return fd;
+}
+
+/// Joins the network namespace of the process behind `pidfd` on a short-lived
+/// thread (namespaces are per thread), brings lo up and listens there. The
+/// socket stays in that namespace after the thread is gone.
+int listen_in_netns(int pidfd, uint16_t port, std::string &error) {
+  int fd = -1;
+  std::thread([&] {
+    if (setns(pidfd, CLONE_NEWNET) < 0)
+      error = errno_text("join the sandbox's network namespace");
+    else if (loopback_up(error))
+      fd = tcp_listener(port, error);
+  }).join();
+  return fd;
+}
+
+// ---- handing over the spec ------------------------------------------------
+
+/// Sends `frame`, with `output_fd` (if >= 0) attached to its first bytes.
+std::string send_spec(int sock, const std::string &frame, int output_fd) {
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  iovec iov{const_cast<char *>(frame.data()), frame.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (output_fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &output_fd, sizeof output_fd);
+  }
+  std::size_t sent = 0;
+  while (sent < frame.size()) {
+    ssize_t n = sent == 0 ? sendmsg(sock, &msg, MSG_NOSIGNAL)
+                          : send(sock, frame.data() + sent, frame.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return errno_text("send spec to sandbox init");
+    sent += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+struct report {
+  bool timed_out = false;
+  std::string text; ///< empty: exec succeeded
+};
+
+/// Reads the init's report until EOF or the deadline.
+report await_report(int sock, std::chrono::steady_clock::time_point deadline) {
+  report r;
+  char buf[512];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{sock, POLLIN, 0};
+    int ready = left.count() > 0 ? poll(&p, 1, static_cast<int>(left.count())) : 0;
+    if (ready < 0 && errno == EINTR)
+      continue;
+    if (ready == 0) {
+      r.timed_out = true;
+      return r;
+    }
+    ssize_t n = ready < 0 ? -1 : read(sock, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && r.text.empty())
+      r.text = errno_text("read report of sandbox init");
+    if (n <= 0)
+      return r;
+    r.text.append(buf, std::min(static_cast<std::size_t>(n),
+                                max_report - std::min(max_report, r.text.size())));
+  }
+}
+
+// ---- watching for the exit ------------------------------------------------
+
+/// Shared between the sandbox and the pending wait on the io threads.
+/// Reaping is decided under `mu`: the watcher reaps only if not cancelled, the
+/// destructor only if the watcher has not, so exactly one waitpid happens.
+struct exit_watch {
+  exit_watch(boost::asio::io_context &ctx, int fd, pid_t p) : pidfd(ctx, fd), pid(p) {}
+
+  std::mutex mu;
+  std::condition_variable idle;
+  boost::asio::posix::stream_descriptor pidfd; ///< a dup of the sandbox's pidfd
+  pid_t pid;
+  std::function<void(int)> fn;
+  bool cancelled = false;
+  bool reaped = false;
+  bool running = false;   ///< fn is being called
+  std::thread::id runner; ///< the thread calling fn
+};
+
+int reap(pid_t pid) {
+  int status = -1;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
+void on_pidfd_readable(const std::shared_ptr<exit_watch> &w, const boost::system::error_code &ec) {
+  std::unique_lock<std::mutex> lock(w->mu);
+  if (ec || w->cancelled)
+    return;
+  int status = reap(w->pid);
+  w->reaped = true;
+  w->running = true;
+  w->runner = std::this_thread::get_id();
+  auto fn = std::move(w->fn);
+  lock.unlock();
+  fn(status);
+  lock.lock();
+  w->running = false;
+  w->idle.notify_all();
+}
+
+/// Stops the watcher: afterwards fn is neither running (unless on this very
+/// thread) nor ever called. Returns whether the watcher reaped the process.
+bool cancel_watch(exit_watch &w) {
+  std::unique_lock<std::mutex> lock(w.mu);
+  w.cancelled = true;
+  auto self = std::this_thread::get_id();
+  w.idle.wait(lock, [&] { return !w.running || w.runner == self; });
+  boost::system::error_code ignored;
+  w.pidfd.close(ignored);
+  return w.reaped;
+}
+
+} // namespace
+
+// ---- sandbox ----------------------------------------------------------------
+
+struct sandbox::impl {
+  std::string mount_dir;
+  uint16_t port = 0;
+  int pidfd = -1;
+  int sock = -1;      ///< host end of the control socket; closed once started
+  int listen_fd = -1; ///< Runtime API listener until released
+  std::shared_ptr<exit_watch> watch;
+};
+
+std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options &opts, std::string &error) {
+  std::unique_ptr<sandbox> sb(new sandbox());
+  sb->impl_ = std::make_unique<impl>();
+  impl &im = *sb->impl_;
+  im.port = opts.runtime_api_port;
+  if (access(opts.init_path.c_str(), X_OK) < 0) {
+    error = errno_text("sandbox init " + opts.init_path);
+    return nullptr;
+  }
+  if (!make_mount_dir(opts.run_dir, im.mount_dir, error))
+    return nullptr;
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) {
+    error = errno_text("socketpair");
+    return nullptr;
+  }
+  im.sock = fds[0];
+  child_args args{{opts.init_path.c_str(), im.mount_dir.c_str(), nullptr},
+                  {nullptr},
+                  fds[1],
+                  "exec " + opts.init_path + ": errno "};
+  sb->pid_ = clone_child(args, im.pidfd);
+  int clone_errno = errno;
+  ::close(fds[1]);
+  if (sb->pid_ < 0) {
+    error = errno_text("clone sandbox", clone_errno);
+    return nullptr;
+  }
+  im.listen_fd = listen_in_netns(im.pidfd, im.port, error);
+  if (im.listen_fd < 0)
+    return nullptr; // the destructor kills, reaps and cleans up
+  return sb;
+}
+
+std::string sandbox::start(const sandbox_spec &spec) {
+  if (impl_->sock < 0)
+    return "sandbox already started";
+  std::string frame = wire::encode(spec);
+  if (frame.size() > wire::max_payload + sizeof(std::uint32_t))
+    return "sandbox spec too large";
+  auto deadline = std::chrono::steady_clock::now() + start_timeout;
+  std::string send_error = send_spec(impl_->sock, frame, spec.output_fd);
+  report r = await_report(impl_->sock, deadline);
+  close_fd(impl_->sock);
+  if (r.timed_out) {
+    kill();
+    return "sandbox init did not report within 5 s (killed)";
+  }
+  if (!r.text.empty())
+    return r.text;
+  return send_error;
+}
+
+int sandbox::release_runtime_api_fd() {
+  int fd = impl_->listen_fd;
+  impl_->listen_fd = -1;
+  return fd;
+}
+
+std::string sandbox::runtime_api_address() const {
+  return "127.0.0.1:" + std::to_string(impl_->port);
+}
+
+void sandbox::on_exit(net::io_runtime &io, std::function<void(int wait_status)> fn) {
+  if (impl_->watch || impl_->pidfd < 0)
+    return; // at most one watcher
+  int fd = fcntl(impl_->pidfd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0)
+    throw std::system_error(errno, std::generic_category(), "sandbox::on_exit: dup pidfd");
+  auto w = std::make_shared<exit_watch>(net::asio_context(io), fd, pid_);
+  w->fn = std::move(fn);
+  std::lock_guard<std::mutex> lock(w->mu);
+  impl_->watch = w;
+  w->pidfd.async_wait(boost::asio::posix::descriptor_base::wait_read,
+                      [w](const boost::system::error_code &ec) { on_pidfd_readable(w, ec); });
+}
+
+void sandbox::kill() {
+  if (impl_ && impl_->pidfd >= 0)
+    syscall(SYS_pidfd_send_signal, impl_->pidfd, SIGKILL, nullptr, 0u);
+}
+
+sandbox::~sandbox() {
+  if (!impl_)
+    return;
+  bool reaped = impl_->watch && cancel_watch(*impl_->watch);
+  if (pid_ > 0 && !reaped) {
+    kill();
+    reap(pid_);
+  }
+  close_fd(impl_->sock);
+  close_fd(impl_->listen_fd);
+  close_fd(impl_->pidfd);
+  if (!impl_->mount_dir.empty())
+    rmdir(impl_->mount_dir.c_str());
+}
+
+} // namespace troupe::runtime

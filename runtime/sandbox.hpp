@@ -65,7 +65,12 @@ public:
   pid_t pid() const { return pid_; }
 
   /// Calls `fn(wait_status)` once, on an io thread, when the process tree's
-  /// init exits (the process is reaped by then). At most one watcher.
+  /// init exits (the process is reaped by then). At most one watcher (later
+  /// calls are ignored). `fn` is never called once the destructor has begun; a
+  /// call already running on another thread is waited for by the destructor, so
+  /// `fn` must not wait for the destroying thread. `fn` may destroy the sandbox.
+  /// A watched sandbox must be destroyed before `io` is (once `io` stops, `fn`
+  /// is not called any more).
   void on_exit(net::io_runtime& io, std::function<void(int wait_status)> fn);
 
   /// SIGKILL to the PID namespace's init: the kernel kills the whole tree.

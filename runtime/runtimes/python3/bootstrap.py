@@ -1,0 +1,96 @@
+"""Troupe's Python runtime: the Lambda Runtime API loop, standard library only.
+
+Loads `module.function` from $_HANDLER out of $LAMBDA_TASK_ROOT, then asks the
+Runtime API for events forever, answering each with the handler's result or an
+error document shaped as Lambda's ({errorMessage, errorType, stackTrace}).
+"""
+import http.client
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+
+API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+BASE = "/2018-06-01/runtime"
+
+
+class Context:
+    """The context object Lambda handlers receive."""
+
+    def __init__(self, headers):
+        self.aws_request_id = headers.get("Lambda-Runtime-Aws-Request-Id", "")
+        self.invoked_function_arn = headers.get("Lambda-Runtime-Invoked-Function-Arn", "")
+        self._deadline_ms = int(headers.get("Lambda-Runtime-Deadline-Ms", "0"))
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.identity = None
+        self.client_context = None
+
+    def get_remaining_time_in_millis(self):
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+
+def error_document(exc):
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "stackTrace": traceback.format_tb(exc.__traceback__),
+    }
+
+
+class Api:
+    def __init__(self):
+        self.conn = http.client.HTTPConnection(API)
+
+    def call(self, method, path, body=None, headers=None):
+        self.conn.request(method, BASE + path, body=body, headers=headers or {})
+        resp = self.conn.getresponse()
+        return resp, resp.read()
+
+    def post_json(self, path, doc, error_type=None):
+        headers = {"Content-Type": "application/json"}
+        if error_type:
+            headers["Lambda-Runtime-Function-Error-Type"] = error_type
+        return self.call("POST", path, json.dumps(doc).encode(), headers)
+
+
+def load_handler(api):
+    name = os.environ.get("_HANDLER", "")
+    sys.path.insert(0, os.environ.get("LAMBDA_TASK_ROOT", "/var/task"))
+    try:
+        module_name, _, function_name = name.rpartition(".")
+        if not module_name:
+            raise ValueError(f"Bad handler '{name}': expected module.function")
+        module = importlib.import_module(module_name.replace("/", "."))
+        return getattr(module, function_name)
+    except Exception as exc:  # an init error ends this instance
+        doc = error_document(exc)
+        doc["errorType"] = "Runtime.ImportModuleError"
+        doc["errorMessage"] = f"Unable to import module '{name}': {exc}"
+        api.post_json("/init/error", doc, "Runtime.ImportModuleError")
+        sys.exit(1)
+
+
+def main():
+    api = Api()
+    handler = load_handler(api)
+    while True:
+        resp, body = api.call("GET", "/invocation/next")
+        request_id = resp.getheader("Lambda-Runtime-Aws-Request-Id")
+        headers = {k: v for k, v in resp.getheaders()}
+        try:
+            event = json.loads(body) if body else None
+            result = handler(event, Context(headers))
+            api.post_json(f"/invocation/{request_id}/response", result)
+        except Exception as exc:
+            api.post_json(f"/invocation/{request_id}/error", error_document(exc), "Unhandled")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,413 @@
+#include "runtime/sandbox.hpp"
+
+#include "net/io_runtime.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <iterator>
+#include <poll.h>
+#include <set>
+#include <sstream>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using troupe::runtime::sandbox;
+using troupe::runtime::sandbox_spec;
+
+namespace {
+
+constexpr auto wait_limit = 10s;
+
+std::string read_file(const std::string &path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_file(const std::string &path, const std::string &content) {
+  std::ofstream(path) << content;
+}
+
+std::size_t entries(const std::string &dir) {
+  std::error_code ec;
+  auto it = fs::directory_iterator(dir, ec);
+  return ec ? 0 : static_cast<std::size_t>(std::distance(it, fs::directory_iterator()));
+}
+
+std::size_t open_fds() {
+  return entries("/proc/self/fd");
+}
+
+/// Children of `pid` (all of its threads).
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto &task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::istringstream in(read_file(task.path().string() + "/children"));
+    for (pid_t child; in >> child;)
+      out.push_back(child);
+  }
+  return out;
+}
+
+std::vector<pid_t> tree_of(pid_t root) {
+  std::vector<pid_t> all{root};
+  for (std::size_t i = 0; i < all.size(); ++i)
+    for (pid_t c : children_of(all[i]))
+      all.push_back(c);
+  return all;
+}
+
+bool alive(pid_t pid) {
+  return fs::exists("/proc/" + std::to_string(pid));
+}
+
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+double median_ms(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+class SandboxTest : public ::testing::Test {
+protected:
+  struct outcome {
+    std::string error;  ///< from start()
+    int status = -1;    ///< wait status; -2 when it did not exit in time
+    std::string output; ///< stdout and stderr
+  };
+
+  void SetUp() override {
+    char tmpl[] = "/tmp/troupe-sandbox-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    code_dir_ = dir_ + "/code";
+    fs::create_directories(code_dir_);
+    fs::permissions(code_dir_, fs::perms(0755));
+    write_file(code_dir_ + "/hello.txt", "hello from the task\n");
+    opts_.init_path = TROUPE_SANDBOX_INIT;
+    opts_.run_dir = dir_ + "/run";
+  }
+
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<sandbox> prepare() {
+    std::string error;
+    auto sb = sandbox::prepare(opts_, error);
+    EXPECT_TRUE(sb) << error;
+    return sb;
+  }
+
+  sandbox_spec shell(const std::string &script) const {
+    sandbox_spec spec;
+    spec.code_dir = code_dir_;
+    spec.argv = {"/bin/sh", "-c", script};
+    spec.env = {"PATH=/usr/bin:/bin", "FOO=bar"};
+    return spec;
+  }
+
+  /// Opens a fresh output file and makes it the spec's stdout and stderr.
+  int attach_output(sandbox_spec &spec) {
+    spec.output_fd = open(output_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    return spec.output_fd;
+  }
+
+  std::string output_path() const { return dir_ + "/output.txt"; }
+
+  /// Starts `spec` in `sb` and waits (bounded) for its exit.
+  outcome run_in(sandbox &sb, sandbox_spec spec) {
+    outcome o;
+    int out = attach_output(spec);
+    auto exited = std::make_shared<std::promise<int>>();
+    auto status = exited->get_future();
+    sb.on_exit(io_, [exited](int s) { exited->set_value(s); });
+    o.error = sb.start(spec);
+    close(out);
+    if (status.wait_for(wait_limit) == std::future_status::ready)
+      o.status = status.get();
+    else
+      o.status = -2;
+    o.output = read_file(output_path());
+    return o;
+  }
+
+  outcome run(const sandbox_spec &spec) {
+    auto sb = prepare();
+    return sb ? run_in(*sb, spec) : outcome{"prepare failed", -1, ""};
+  }
+
+  /// Runs `script` and expects a clean exit; returns its output.
+  std::string output_of(const std::string &script, uint32_t uid = 65534) {
+    auto spec = shell(script);
+    spec.uid = spec.gid = uid;
+    auto o = run(spec);
+    EXPECT_EQ(o.error, "");
+    EXPECT_TRUE(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0) << o.status << " " << o.output;
+    return o.output;
+  }
+
+  troupe::net::io_runtime io_{1};
+  std::string dir_, code_dir_;
+  troupe::runtime::sandbox_options opts_;
+};
+
+TEST_F(SandboxTest, ProgramIsPid1) {
+  EXPECT_EQ(output_of("echo $$"), "1\n");
+}
+
+TEST_F(SandboxTest, HostnameIsTroupe) {
+  EXPECT_EQ(output_of("cat /proc/sys/kernel/hostname; hostname"), "troupe\ntroupe\n");
+}
+
+TEST_F(SandboxTest, EnvironmentAndWorkingDirectoryAreTheSpecs) {
+  EXPECT_EQ(output_of("echo $FOO; pwd; test -z \"$HOME\" && echo no-home"),
+            "bar\n/var/task\nno-home\n");
+}
+
+TEST_F(SandboxTest, TaskIsVisibleAndReadOnlyEvenForRoot) {
+  auto out =
+      output_of("cat /var/task/hello.txt; touch /var/task/new 2>&1; mkdir /new 2>&1; true", 0);
+  EXPECT_NE(out.find("hello from the task"), std::string::npos) << out;
+  EXPECT_NE(out.find("touch: cannot touch '/var/task/new': Read-only file system"),
+            std::string::npos);
+  EXPECT_NE(out.find("mkdir: cannot create directory '/new': Read-only file system"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(code_dir_ + "/new"));
+}
+
+TEST_F(SandboxTest, RuntimeDirIsMountedWhenGiven) {
+  auto runtime_dir = dir_ + "/runtime";
+  fs::create_directories(runtime_dir);
+  write_file(runtime_dir + "/bootstrap", "runtime file\n");
+  auto spec = shell("cat /var/runtime/bootstrap");
+  spec.runtime_dir = runtime_dir;
+  EXPECT_EQ(run(spec).output, "runtime file\n");
+}
+
+TEST_F(SandboxTest, TmpIsWritableAndSizeCapped) {
+  auto spec =
+      shell("echo ok > /tmp/a && cat /tmp/a; head -c 4194304 /dev/zero > /tmp/big 2>/dev/null;"
+            " echo rc=$?; wc -c < /tmp/big");
+  spec.tmp_bytes = 1 << 20;
+  auto o = run(spec);
+  std::istringstream in(o.output);
+  std::string ok, rc;
+  std::size_t size = 0;
+  in >> ok >> rc >> size;
+  EXPECT_EQ(ok, "ok") << o.output;
+  EXPECT_EQ(rc, "rc=1") << o.output;
+  EXPECT_LE(size, 1u << 20);
+  EXPECT_GT(size, 0u);
+}
+
+TEST_F(SandboxTest, RunsAsNobodyWithoutCapabilities) {
+  auto out = output_of("id -u; id -g; id -G; grep -E '^Cap(Eff|Prm)' /proc/self/status");
+  EXPECT_EQ(out, "65534\n65534\n65534\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n");
+}
+
+TEST_F(SandboxTest, HostFilesAreInvisible) {
+  write_file(dir_ + "/marker", "secret");
+  auto out = output_of("test -e " + dir_ +
+                       "/marker && echo marker; test -e /root && echo root;"
+                       " test -e /work && echo work; test -e /.old && echo old; ls /");
+  std::set<std::string> expected{"dev", "etc", "proc", "tmp", "usr", "var"};
+  for (const char *name : {"bin", "sbin", "lib", "lib32", "lib64", "libx32"})
+    if (fs::exists(fs::symlink_status(std::string("/") + name)))
+      expected.insert(name);
+  std::istringstream in(out);
+  std::set<std::string> seen{std::istream_iterator<std::string>(in), {}};
+  EXPECT_EQ(seen, expected) << out;
+}
+
+TEST_F(SandboxTest, DevIsMinimal) {
+  EXPECT_EQ(
+      output_of("ls /dev; head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo null-ok"),
+      "fd\nnull\nrandom\nstderr\nstdin\nstdout\nurandom\nzero\n4\nnull-ok\n");
+}
+
+TEST_F(SandboxTest, OnlyLoopbackExists) {
+  std::istringstream in(output_of("tail -n +3 /proc/net/dev | cut -d: -f1"));
+  std::set<std::string> names;
+  for (std::string name; in >> name;)
+    names.insert(name);
+  EXPECT_EQ(names, std::set<std::string>{"lo"});
+}
+
+TEST_F(SandboxTest, RuntimeApiListenerIsReachableFromInside) {
+  auto sb = prepare();
+  ASSERT_TRUE(sb);
+  EXPECT_EQ(sb->runtime_api_address(), "127.0.0.1:9001");
+  int listener = sb->release_runtime_api_fd();
+  ASSERT_GE(listener, 0);
+  EXPECT_EQ(sb->release_runtime_api_fd(), -1);
+  auto spec = shell("");
+  spec.argv = {"/usr/bin/python3", "-c",
+               "import socket; s = socket.create_connection(('127.0.0.1', 9001)); "
+               "s.sendall(b'ping'); s.close()"};
+  std::string received;
+  std::thread host([&] {
+    pollfd p{listener, POLLIN, 0};
+    if (poll(&p, 1, 10000) != 1)
+      return;
+    int conn = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    char buf[64];
+    for (ssize_t n; (n = read(conn, buf, sizeof buf)) > 0;)
+      received.append(buf, static_cast<std::size_t>(n));
+    close(conn);
+  });
+  auto o = run_in(*sb, spec);
+  host.join();
+  close(listener);
+  EXPECT_EQ(o.error, "");
+  EXPECT_EQ(received, "ping") << o.output;
+  EXPECT_TRUE(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0) << o.output;
+}
+
+TEST_F(SandboxTest, OnExitDeliversTheExitStatus) {
+  auto o = run(shell("echo bye; exit 7"));
+  EXPECT_EQ(o.output, "bye\n");
+  ASSERT_TRUE(WIFEXITED(o.status)) << o.status;
+  EXPECT_EQ(WEXITSTATUS(o.status), 7);
+}
+
+TEST_F(SandboxTest, KillEndsTheWholeTree) {
+  auto sb = prepare();
+  ASSERT_TRUE(sb);
+  auto exited = std::make_shared<std::promise<int>>();
+  auto status = exited->get_future();
+  sb->on_exit(io_, [exited](int s) { exited->set_value(s); });
+  ASSERT_EQ(sb->start(shell("sleep 100 & sleep 100")), "");
+  std::vector<pid_t> tree;
+  auto deadline = std::chrono::steady_clock::now() + wait_limit;
+  auto sleeping = [](pid_t p) {
+    return read_file("/proc/" + std::to_string(p) + "/comm") == "sleep\n";
+  };
+  while ((tree = tree_of(sb->pid()), std::count_if(tree.begin(), tree.end(), sleeping) < 2) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_GE(std::count_if(tree.begin(), tree.end(), sleeping), 2);
+  sb->kill();
+  ASSERT_EQ(status.wait_for(wait_limit), std::future_status::ready);
+  int s = status.get();
+  EXPECT_TRUE(WIFSIGNALED(s) && WTERMSIG(s) == SIGKILL) << s;
+  for (pid_t p : tree)
+    EXPECT_FALSE(alive(p)) << p;
+}
+
+TEST_F(SandboxTest, BadArgvIsReportedByStart) {
+  auto spec = shell("");
+  spec.argv = {"/nonexistent/program"};
+  auto o = run(spec);
+  EXPECT_EQ(o.error, "exec /nonexistent/program: No such file or directory");
+  EXPECT_TRUE(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 127) << o.status;
+}
+
+TEST_F(SandboxTest, BadCodeDirIsReportedByStart) {
+  auto spec = shell("true");
+  spec.code_dir = dir_ + "/missing";
+  EXPECT_EQ(run(spec).error, "mount /var/task: No such file or directory");
+}
+
+TEST_F(SandboxTest, BadInitPathFailsPrepare) {
+  opts_.init_path = dir_ + "/no-init";
+  std::string error;
+  EXPECT_EQ(sandbox::prepare(opts_, error), nullptr);
+  EXPECT_NE(error.find("no-init"), std::string::npos) << error;
+  EXPECT_EQ(entries(opts_.run_dir), 0u);
+}
+
+TEST_F(SandboxTest, StartTwiceIsRefused) {
+  auto sb = prepare();
+  ASSERT_TRUE(sb);
+  EXPECT_EQ(run_in(*sb, shell("true")).error, "");
+  EXPECT_EQ(sb->start(shell("true")), "sandbox already started");
+}
+
+TEST_F(SandboxTest, DestructionRemovesMountPointAndKills) {
+  auto idle = prepare();
+  ASSERT_TRUE(idle);
+  auto busy = prepare();
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(entries(opts_.run_dir), 2u);
+  ASSERT_EQ(busy->start(shell("sleep 100")), "");
+  pid_t idle_pid = idle->pid(), busy_pid = busy->pid();
+  idle.reset();
+  busy.reset();
+  EXPECT_EQ(entries(opts_.run_dir), 0u);
+  EXPECT_FALSE(alive(idle_pid));
+  EXPECT_FALSE(alive(busy_pid));
+}
+
+TEST_F(SandboxTest, NoCallbackAfterDestruction) {
+  auto sb = prepare();
+  ASSERT_TRUE(sb);
+  auto called = std::make_shared<std::atomic<bool>>(false);
+  sb->on_exit(io_, [called](int) { *called = true; });
+  ASSERT_EQ(sb->start(shell("sleep 100")), "");
+  sb.reset();
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(*called);
+}
+
+TEST_F(SandboxTest, CallbackMayDestroyTheSandbox) {
+  auto sb = prepare();
+  ASSERT_TRUE(sb);
+  auto done = std::make_shared<std::promise<void>>();
+  auto future = done->get_future();
+  sandbox *raw = sb.get();
+  raw->on_exit(io_, [&sb, done](int) {
+    sb.reset();
+    done->set_value();
+  });
+  ASSERT_EQ(raw->start(shell("exit 0")), "");
+  EXPECT_EQ(future.wait_for(wait_limit), std::future_status::ready);
+  EXPECT_EQ(entries(opts_.run_dir), 0u);
+}
+
+TEST_F(SandboxTest, ManyCyclesLeaveNothingBehind) {
+  run(shell("true")); // warm-up: the io_context opens its epoll reactor's fds on first use
+  std::size_t fds_before = open_fds();
+  std::vector<double> prepare_ms, start_ms[2]; // start right away / once init waits
+  for (int i = 0; i < 50; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto sb = prepare();
+    prepare_ms.push_back(ms_since(t0));
+    ASSERT_TRUE(sb);
+    if (i % 2)
+      std::this_thread::sleep_for(10ms);
+    auto exited = std::make_shared<std::promise<int>>();
+    auto status = exited->get_future();
+    sb->on_exit(io_, [exited](int s) { exited->set_value(s); });
+    auto spec = shell("");
+    spec.argv = {"/usr/bin/true"};
+    auto t1 = std::chrono::steady_clock::now();
+    EXPECT_EQ(sb->start(spec), "");
+    start_ms[i % 2].push_back(ms_since(t1));
+    ASSERT_EQ(status.wait_for(wait_limit), std::future_status::ready);
+    EXPECT_EQ(status.get(), 0);
+  }
+  std::cout << "[ timing ] median of 50: prepare() " << median_ms(prepare_ms)
+            << " ms; median of 25: start() right after prepare " << median_ms(start_ms[0])
+            << " ms, start() once init waits " << median_ms(start_ms[1]) << " ms" << std::endl;
+  EXPECT_EQ(open_fds(), fds_before);
+  EXPECT_EQ(children_of(getpid()), std::vector<pid_t>{});
+  EXPECT_EQ(entries(opts_.run_dir), 0u);
+}
+
+} // namespace
