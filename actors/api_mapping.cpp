@@ -1,0 +1,49 @@
+#include "actors/api_mapping.hpp"
+
+#include "actors/protocol/errc.hpp"
+
+#include <caf/error.hpp>
+#include <caf/sec.hpp>
+
+namespace troupe {
+
+namespace {
+
+net::api_error from_errc(errc code, std::string message) {
+  switch (code) {
+    case errc::function_not_found: return {404, "ResourceNotFoundException", std::move(message)};
+    case errc::function_exists: return {409, "ResourceConflictException", std::move(message)};
+    case errc::invalid_parameter:
+      return {400, "InvalidParameterValueException", std::move(message)};
+    case errc::too_many_requests: return {429, "TooManyRequestsException", std::move(message)};
+    case errc::overloaded:
+    case errc::no_capacity:
+    case errc::shutting_down: return {503, "ServiceException", std::move(message)};
+    case errc::deadline_exceeded: return {504, "ServiceException", std::move(message)};
+    case errc::sandbox_failed:
+    case errc::instance_lost:
+    case errc::storage_failed: break;
+  }
+  return {500, "ServiceException", std::move(message)};
+}
+
+} // namespace
+
+net::api_error to_api_error(const caf::error& err) {
+  if (err.category() == caf::atom("troupe"))
+    return from_errc(static_cast<errc>(err.code()), error_message(err));
+  if (err == caf::sec::request_timeout)
+    return {504, "ServiceException", "the request timed out inside the platform"};
+  return {500, "ServiceException", "internal error: " + caf::to_string(err)};
+}
+
+net::http_response invoke_response(const invocation_result& res, const std::string& request_id) {
+  auto r = net::json_response(200, res.payload);
+  r.set("X-Amz-Executed-Version", "$LATEST");
+  r.set("x-amzn-RequestId", request_id);
+  if (res.function_error)
+    r.set("X-Amz-Function-Error", "Unhandled");
+  return r;
+}
+
+} // namespace troupe

@@ -1,0 +1,110 @@
+#include "actors/controller.hpp"
+
+#include "actors/protocol/errc.hpp"
+#include "actors/registry_codec.hpp"
+#include "storage/code_store.hpp"
+#include "storage/kv_store.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <chrono>
+#include <random>
+
+namespace troupe {
+
+namespace {
+
+struct controller_state {
+  storage::kv_store* store = nullptr;
+  storage::code_store* code = nullptr;
+  static inline const char* name = "troupe.controller";
+};
+
+using controller_ptr = controller_actor::stateful_pointer<controller_state>;
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string random_revision() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[40];
+  snprintf(buf, sizeof buf, "%016llx-%08llx", static_cast<unsigned long long>(rng()),
+           static_cast<unsigned long long>(rng() & 0xffffffff));
+  return buf;
+}
+
+caf::result<function_config> create(controller_ptr self, function_config cfg,
+                                    const std::string& archive) {
+  auto& st = self->state;
+  auto key = function_key(cfg.name);
+  if (st.store->get(key))
+    return make_error(errc::function_exists, "Function already exist: " + cfg.name);
+  auto pkg = st.code->put(archive);
+  if (!pkg)
+    return make_error(errc::invalid_parameter, "Could not unzip uploaded file: " + pkg.error);
+  cfg.code_sha256 = pkg.digest_hex;
+  cfg.code_size = static_cast<int64_t>(pkg.archive_bytes);
+  cfg.last_modified_ms = now_ms();
+  cfg.revision_id = random_revision();
+  if (auto err = st.store->put(key, encode(self->system(), cfg)); !err.empty())
+    return make_error(errc::storage_failed, "registry write failed: " + err);
+  return cfg;
+}
+
+caf::result<function_config> lookup(controller_ptr self, const std::string& name) {
+  auto bytes = self->state.store->get(function_key(name));
+  if (!bytes)
+    return make_error(errc::function_not_found, "Function not found: " + name);
+  auto cfg = decode_function(self->system(), *bytes);
+  if (!cfg)
+    return make_error(errc::storage_failed, "registry record of " + name + " is unreadable");
+  return std::move(*cfg);
+}
+
+std::vector<function_config> list_all(controller_ptr self) {
+  std::vector<function_config> out;
+  self->state.store->scan("fn/", [&](std::string_view, std::string_view value) {
+    if (auto cfg = decode_function(self->system(), value))
+      out.push_back(std::move(*cfg));
+    return true;
+  });
+  return out;
+}
+
+caf::result<function_config> remove(controller_ptr self, const std::string& name) {
+  auto bytes = self->state.store->get(function_key(name));
+  if (!bytes)
+    return make_error(errc::function_not_found, "Function not found: " + name);
+  auto cfg = decode_function(self->system(), *bytes);
+  if (auto err = self->state.store->erase(function_key(name)); !err.empty())
+    return make_error(errc::storage_failed, "registry write failed: " + err);
+  // The package stays: another function may share it (packages are collected later).
+  return cfg ? std::move(*cfg) : function_config{};
+}
+
+controller_actor::behavior_type controller(controller_ptr self, storage::kv_store* store,
+                                           storage::code_store* code) {
+  self->state.store = store;
+  self->state.code = code;
+  return {
+    [=](create_atom, function_config cfg, const std::string& archive) {
+      return create(self, std::move(cfg), archive);
+    },
+    [=](lookup_atom, const std::string& name) { return lookup(self, name); },
+    [=](list_atom) { return list_all(self); },
+    [=](remove_atom, const std::string& name) { return remove(self, name); },
+  };
+}
+
+} // namespace
+
+controller_actor spawn_controller(caf::actor_system& sys, storage::kv_store& store,
+                                  storage::code_store& code) {
+  return sys.spawn(controller, &store, &code);
+}
+
+} // namespace troupe

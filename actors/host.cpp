@@ -1,0 +1,176 @@
+#include "actors/host.hpp"
+
+#include "actors/instance.hpp"
+#include "actors/instance_env.hpp"
+#include "actors/policy/placement.hpp"
+#include "actors/pool.hpp"
+#include "actors/protocol/errc.hpp"
+#include "net/lambda_api.hpp"
+#include "storage/code_store.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <fcntl.h>
+#include <filesystem>
+#include <map>
+#include <unistd.h>
+
+namespace troupe {
+
+namespace {
+
+struct running {
+  std::string instance_id;
+  int32_t slots = 0;
+};
+
+struct host_state {
+  host_settings cfg;
+  scheduler_actor scheduler;
+  int32_t free_slots = 0;
+  std::map<std::string, pool_actor> pools; ///< by runtime family
+  std::map<caf::actor_addr, running> instances;
+  std::map<std::string, int> log_fds; ///< by function
+  ~host_state() {
+    for (auto& [_, fd] : log_fds)
+      ::close(fd);
+  }
+  static inline const char* name = "troupe.host";
+};
+
+using host_ptr = host_actor::stateful_pointer<host_state>;
+using instance_promise = caf::typed_response_promise<instance_actor>;
+
+pool_actor pool_for(host_ptr self, const std::string& family) {
+  auto& st = self->state;
+  if (auto it = st.pools.find(family); it != st.pools.end())
+    return it->second;
+  runtime::sandbox_options opts{st.cfg.init_path, st.cfg.run_dir + "/" + family, 9001};
+  auto p = spawn_pool(self->system(), opts, st.cfg.pool_size);
+  self->link_to(p);
+  st.pools.emplace(family, p);
+  return p;
+}
+
+int log_fd(host_ptr self, const std::string& function) {
+  auto& fds = self->state.log_fds;
+  if (auto it = fds.find(function); it != fds.end())
+    return it->second;
+  auto path = self->state.cfg.log_dir + "/" + function + ".log";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  fds[function] = fd;
+  return fd;
+}
+
+/// Gives the reserved slots back, here and at the scheduler.
+void give_back(host_ptr self, const std::string& instance_id, int32_t slots) {
+  self->state.free_slots += slots;
+  self->send(self->state.scheduler, release_atom::value, instance_id);
+}
+
+void start_in(host_ptr self, sandbox_lease lease, std::string id, function_config cfg,
+              router_actor router, instance_promise rp, int attempt);
+
+/// Takes a sandbox from the pool; a start failure retries once with a fresh one.
+void acquire_and_start(host_ptr self, std::string id, function_config cfg, router_actor router,
+                       instance_promise rp, int attempt) {
+  auto family = net::runtime_family(cfg.runtime);
+  self->request(pool_for(self, family), std::chrono::seconds(10), acquire_atom::value)
+    .then(
+      [=](sandbox_lease lease) mutable {
+        start_in(self, std::move(lease), id, cfg, router, rp, attempt);
+      },
+      [=](caf::error& err) mutable {
+        give_back(self, id, policy::slots_for(cfg.memory_mb));
+        rp.deliver(std::move(err));
+      });
+}
+
+void start_in(host_ptr self, sandbox_lease lease, std::string id, function_config cfg,
+              router_actor router, instance_promise rp, int attempt) {
+  auto& st = self->state;
+  spec_inputs in{st.cfg.code->dir(cfg.code_sha256).string(), st.cfg.runtimes_dir, st.cfg.region,
+                 lease.box->runtime_api_address(), st.cfg.tmp_mb, log_fd(self, cfg.name)};
+  auto error = lease.box->start(make_sandbox_spec(cfg, in));
+  auto slots = policy::slots_for(cfg.memory_mb);
+  if (!error.empty()) {
+    if (attempt == 0)
+      return acquire_and_start(self, id, cfg, router, rp, 1);
+    give_back(self, id, slots);
+    rp.deliver(make_error(errc::sandbox_failed, "sandbox start failed: " + error));
+    return;
+  }
+  net::arn_scope scope{st.cfg.region, st.cfg.account};
+  auto inst = spawn_instance(self->system(), std::move(lease.box), cfg,
+                             scope.function_arn(cfg.name), router, *st.cfg.io);
+  self->monitor(inst);
+  st.instances[inst.address()] = running{id, slots};
+  self->send(st.scheduler, state_atom::value, id, std::string{"ready"});
+  rp.deliver(inst);
+}
+
+caf::result<instance_actor> launch(host_ptr self, std::string id, function_config cfg,
+                                   router_actor router) {
+  auto& st = self->state;
+  auto slots = policy::slots_for(cfg.memory_mb);
+  if (slots > st.free_slots) {
+    self->send(st.scheduler, release_atom::value, id);
+    return make_error(errc::no_capacity, "host " + st.cfg.id + " has no room for " + cfg.name);
+  }
+  if (!st.cfg.code->contains(cfg.code_sha256)) {
+    self->send(st.scheduler, release_atom::value, id);
+    return make_error(errc::sandbox_failed, "code package of " + cfg.name + " is missing");
+  }
+  st.free_slots -= slots;
+  auto rp = self->make_response_promise<instance_actor>();
+  acquire_and_start(self, std::move(id), std::move(cfg), std::move(router), rp, 0);
+  return rp;
+}
+
+void instance_down(host_ptr self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  auto it = st.instances.find(dm.source);
+  if (it == st.instances.end())
+    return;
+  give_back(self, it->second.instance_id, it->second.slots);
+  st.instances.erase(it);
+}
+
+host_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor scheduler) {
+  auto& st = self->state;
+  // Mount points of an earlier run are plain empty directories here (the mounts
+  // lived in the sandboxes' own namespaces): clear them.
+  std::error_code ec;
+  std::filesystem::remove_all(cfg.run_dir, ec);
+  std::filesystem::create_directories(cfg.run_dir);
+  std::filesystem::create_directories(cfg.log_dir);
+  st.free_slots = cfg.memory_mb / 128;
+  st.cfg = std::move(cfg);
+  st.scheduler = scheduler;
+  for (auto family : {"provided", "python3"})
+    pool_for(self, family);
+  self->set_down_handler([=](const caf::down_msg& dm) { instance_down(self, dm); });
+  return {
+    [=](launch_atom, std::string id, function_config cfg, router_actor router) {
+      return launch(self, std::move(id), std::move(cfg), std::move(router));
+    },
+  };
+}
+
+} // namespace
+
+host_actor spawn_host(caf::actor_system& sys, host_settings settings, scheduler_actor scheduler) {
+  // Registered from here, not from the host's init: spawning returns before the
+  // actor first runs, and a placement must not find the scheduler without it.
+  auto id = settings.id;
+  auto slots = settings.memory_mb / 128;
+  auto hdl = sys.spawn(host, std::move(settings), scheduler);
+  caf::anon_send(scheduler, host_up_atom::value, id, slots, hdl);
+  return hdl;
+}
+
+} // namespace troupe

@@ -1,0 +1,39 @@
+#pragma once
+
+#include "actors/protocol/host.hpp"
+#include "actors/protocol/scheduler.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <string>
+
+namespace troupe::storage {
+class code_store;
+}
+namespace troupe::net {
+class io_runtime;
+}
+
+namespace troupe {
+
+/// What a host is made of; the referenced objects must outlive the actor.
+struct host_settings {
+  std::string id;
+  int32_t memory_mb = 0;
+  size_t pool_size = 0;
+  int32_t tmp_mb = 512;
+  std::string init_path;
+  std::string runtimes_dir;
+  std::string run_dir;  ///< mount points of sandboxes
+  std::string log_dir;  ///< <function>.log: stdout and stderr of its instances
+  std::string region;
+  std::string account = "000000000000";
+  storage::code_store* code = nullptr;
+  net::io_runtime* io = nullptr;
+};
+
+/// Spawns the host and registers it with `scheduler` (host_up) before returning,
+/// so placements requested after this call see it.
+host_actor spawn_host(caf::actor_system& sys, host_settings settings, scheduler_actor scheduler);
+
+} // namespace troupe

@@ -1,0 +1,297 @@
+#include "actors/ingress.hpp"
+
+#include "actors/api_mapping.hpp"
+#include "actors/protocol/errc.hpp"
+#include "net/json_writer.hpp"
+#include "net/lambda_api.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <chrono>
+#include <map>
+#include <random>
+
+namespace troupe {
+
+namespace {
+
+constexpr std::string_view functions_path = "/2015-03-31/functions";
+
+struct ingress_state {
+  ingress_settings cfg;
+  net::arn_scope scope;
+  controller_actor controller;
+  scheduler_actor scheduler;
+  std::map<std::string, router_actor> routers;
+  size_t in_flight = 0;
+  std::mt19937_64 rng{std::random_device{}()};
+  static inline const char* name = "troupe.ingress";
+};
+
+using ingress_ptr = ingress_actor::stateful_pointer<ingress_state>;
+using responder = net::http_responder;
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+/// A random UUID (version 4), as Lambda request ids are.
+std::string new_request_id(std::mt19937_64& rng) {
+  uint64_t a = rng(), b = rng();
+  a = (a & 0xffffffffffff0fffULL) | 0x4000ULL;
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char buf[40];
+  snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", unsigned(a >> 32),
+           unsigned((a >> 16) & 0xffff), unsigned(a & 0xffff), unsigned(b >> 48),
+           static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+/// Wraps a responder so that the in-flight count drops when it is answered.
+responder tracked(ingress_ptr self, responder respond) {
+  ++self->state.in_flight;
+  return [self, respond = std::move(respond)](net::http_response r) {
+    --self->state.in_flight; // runs in the actor: only called from its handlers
+    respond(std::move(r));
+  };
+}
+
+void reply_error(const responder& respond, const caf::error& err) {
+  auto api = to_api_error(err);
+  auto r = net::error_response(api);
+  if (api.status == 429 || api.status == 503)
+    r.set("Retry-After", "1");
+  respond(std::move(r));
+}
+
+router_actor router_for(ingress_ptr self, const std::string& name) {
+  auto& st = self->state;
+  if (auto it = st.routers.find(name); it != st.routers.end())
+    return it->second;
+  auto r = spawn_router(self->system(), name, st.cfg.routers, st.controller, st.scheduler);
+  self->monitor(r); // not linked: a router's end is not the ingress's (see the exit handler)
+  st.routers.emplace(name, r);
+  return r;
+}
+
+/// Forgets (and stops) the router of a function whose configuration changed.
+void drop_router(ingress_ptr self, const std::string& name) {
+  auto it = self->state.routers.find(name);
+  if (it == self->state.routers.end())
+    return;
+  self->demonitor(it->second.address());
+  self->send_exit(it->second, caf::exit_reason::user_shutdown);
+  self->state.routers.erase(it);
+}
+
+/// Sends one invocation to the function's router; `on_result` makes the response.
+template <class OnResult>
+void invoke(ingress_ptr self, const std::string& name, std::string payload, responder respond,
+            OnResult on_result) {
+  auto& st = self->state;
+  auto id = new_request_id(st.rng);
+  auto deadline = now_ms() + st.cfg.routers.max_wait_ms + net::max_timeout_s * 1000LL;
+  invocation inv{id, std::move(payload), deadline};
+  // The router answers every invoke by its deadline: no timer needed here.
+  self->request(router_for(self, name), caf::infinite, invoke_atom::value, std::move(inv))
+    .then([=](invocation_result& res) { respond(on_result(res, id)); },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
+void api_invoke(ingress_ptr self, const std::string& name, net::http_request& req,
+                responder respond) {
+  auto type = req.header("X-Amz-Invocation-Type");
+  if (req.body.size() > self->state.cfg.max_sync_payload)
+    return respond(net::error_response(
+      {413, "RequestEntityTooLargeException",
+       "Request must be smaller than " + std::to_string(self->state.cfg.max_sync_payload) +
+         " bytes for the InvokeFunction operation"}));
+  if (req.body.empty())
+    req.body = "{}";
+  if (!net::valid_json(req.body))
+    return respond(net::error_response(
+      {400, "InvalidRequestContentException", "Could not parse request body into json"}));
+  if (type == "DryRun") {
+    self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, name)
+      .then([=](function_config&) { respond(net::json_response(204, "")); },
+            [=](caf::error& err) { reply_error(respond, err); });
+    return;
+  }
+  if (!type.empty() && type != "RequestResponse")
+    return respond(net::error_response(net::invalid_parameter(
+      "InvocationType " + std::string{type} + " is not supported yet: use RequestResponse")));
+  invoke(self, name, std::move(req.body), std::move(respond), invoke_response);
+}
+
+void url_invoke(ingress_ptr self, const std::string& name, std::string_view raw_path,
+                const net::http_request& req, responder respond) {
+  auto id = new_request_id(self->state.rng);
+  auto event = net::function_url_event(req, raw_path, id, now_ms());
+  invoke(self, name, std::move(event), std::move(respond),
+         [](const invocation_result& res, const std::string&) {
+           if (res.function_error)
+             return net::json_response(502, "{\"Message\":\"Internal Server Error\"}");
+           return net::function_url_response(res.payload);
+         });
+}
+
+void create_function(ingress_ptr self, const net::http_request& req, responder respond) {
+  net::create_function_request parsed;
+  if (auto err = net::parse_create_function(req.body, parsed))
+    return respond(net::error_response(*err));
+  auto name = parsed.config.name;
+  self
+    ->request(self->state.controller, std::chrono::seconds(60), create_atom::value,
+              std::move(parsed.config), std::move(parsed.archive))
+    .then(
+      [=](function_config& cfg) {
+        drop_router(self, name);
+        respond(net::json_response(201, net::render_function_configuration(cfg, self->state.scope)));
+      },
+      [=](caf::error& err) { reply_error(respond, err); });
+}
+
+void list_functions(ingress_ptr self, responder respond) {
+  self->request(self->state.controller, std::chrono::seconds(10), list_atom::value)
+    .then(
+      [=](std::vector<function_config>& all) {
+        net::json_writer w;
+        w.begin_object().key("Functions").begin_array();
+        for (const auto& cfg : all)
+          w.raw(net::render_function_configuration(cfg, self->state.scope));
+        w.end_array().end_object();
+        respond(net::json_response(200, w.take()));
+      },
+      [=](caf::error& err) { reply_error(respond, err); });
+}
+
+void get_function(ingress_ptr self, const std::string& name, responder respond) {
+  self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, name)
+    .then(
+      [=](function_config& cfg) {
+        net::json_writer w;
+        w.begin_object().key("Configuration")
+          .raw(net::render_function_configuration(cfg, self->state.scope));
+        w.key("Code").begin_object().field("RepositoryType", "Troupe").end_object();
+        w.end_object();
+        respond(net::json_response(200, w.take()));
+      },
+      [=](caf::error& err) { reply_error(respond, err); });
+}
+
+void delete_function(ingress_ptr self, const std::string& name, responder respond) {
+  self->request(self->state.controller, std::chrono::seconds(10), remove_atom::value, name)
+    .then(
+      [=](function_config&) {
+        drop_router(self, name);
+        respond(net::json_response(204, ""));
+      },
+      [=](caf::error& err) { reply_error(respond, err); });
+}
+
+net::http_response method_not_allowed(const net::http_request& req) {
+  return net::error_response({405, "MethodNotAllowedException",
+                              "method " + req.method + " is not allowed on " +
+                                std::string{req.path()}});
+}
+
+/// /2015-03-31/functions[/{name}[/invocations]]
+void route_functions(ingress_ptr self, std::string_view rest, net::http_request& req,
+                     responder respond) {
+  if (!rest.empty() && rest.front() == '/')
+    rest.remove_prefix(1);
+  if (rest.empty()) {
+    if (req.method == "POST")
+      return create_function(self, req, std::move(respond));
+    if (req.method == "GET")
+      return list_functions(self, std::move(respond));
+    return respond(method_not_allowed(req));
+  }
+  auto slash = rest.find('/');
+  std::string name{rest.substr(0, slash)};
+  auto tail = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
+  if (!net::valid_function_name(name))
+    return respond(net::error_response(net::invalid_parameter(
+      "FunctionName must be 1 to 64 characters of [A-Za-z0-9_-]")));
+  if (tail == "/invocations" || tail == "/invocations/") {
+    if (req.method != "POST")
+      return respond(method_not_allowed(req));
+    return api_invoke(self, name, req, std::move(respond));
+  }
+  if (!tail.empty() && tail != "/")
+    return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
+  if (req.method == "GET")
+    return get_function(self, name, std::move(respond));
+  if (req.method == "DELETE")
+    return delete_function(self, name, std::move(respond));
+  respond(method_not_allowed(req));
+}
+
+/// /fn/{name}[/{path...}]: the function URL.
+void route_url(ingress_ptr self, std::string_view rest, const net::http_request& req,
+               responder respond) {
+  auto slash = rest.find('/');
+  std::string name{rest.substr(0, slash)};
+  if (!net::valid_function_name(name))
+    return respond(net::error_response(net::not_found("no function URL at " +
+                                                      std::string{req.path()})));
+  auto raw_path = slash == std::string_view::npos ? std::string_view{"/"} : rest.substr(slash);
+  url_invoke(self, name, raw_path, req, std::move(respond));
+}
+
+void route(ingress_ptr self, http_exchange& ex) {
+  auto& req = ex.request;
+  if (self->state.in_flight >= self->state.cfg.max_in_flight) {
+    auto r = net::error_response({503, "ServiceException", "the ingress is overloaded"});
+    r.set("Retry-After", "1");
+    return ex.respond(std::move(r));
+  }
+  auto respond = tracked(self, std::move(ex.respond));
+  auto path = req.path();
+  if (path == "/healthz")
+    return respond(net::json_response(200, "{\"status\":\"ok\"}"));
+  if (path.substr(0, functions_path.size()) == functions_path &&
+      (path.size() == functions_path.size() || path[functions_path.size()] == '/'))
+    return route_functions(self, path.substr(functions_path.size()), req, std::move(respond));
+  if (path.substr(0, 4) == "/fn/")
+    return route_url(self, path.substr(4), req, std::move(respond));
+  respond(net::error_response(net::not_found("unknown route " + std::string{path})));
+}
+
+ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
+                                     controller_actor controller, scheduler_actor scheduler) {
+  auto& st = self->state;
+  st.scope.region = cfg.region;
+  st.cfg = std::move(cfg);
+  st.controller = std::move(controller);
+  st.scheduler = std::move(scheduler);
+  self->set_down_handler([=](const caf::down_msg& dm) {
+    for (auto it = self->state.routers.begin(); it != self->state.routers.end(); ++it)
+      if (it->second.address() == dm.source) {
+        self->state.routers.erase(it);
+        return;
+      }
+  });
+  // Nothing is linked to the ingress: an exit is the node stopping it, and
+  // the routers it made go with it.
+  self->set_exit_handler([=](const caf::exit_msg& msg) {
+    for (const auto& [_, r] : self->state.routers)
+      self->send_exit(r, msg.reason);
+    self->quit(msg.reason);
+  });
+  return {
+    [=](http_atom, http_exchange& ex) { route(self, ex); },
+  };
+}
+
+} // namespace
+
+ingress_actor spawn_ingress(caf::actor_system& sys, ingress_settings settings,
+                            controller_actor controller, scheduler_actor scheduler) {
+  return sys.spawn(ingress, std::move(settings), std::move(controller), std::move(scheduler));
+}
+
+} // namespace troupe

@@ -1,0 +1,25 @@
+#pragma once
+
+#include "actors/protocol/controller.hpp"
+#include "actors/protocol/ingress.hpp"
+#include "actors/protocol/scheduler.hpp"
+#include "actors/router.hpp"
+
+#include <caf/fwd.hpp>
+
+namespace troupe {
+
+/// What the ingress enforces and how it names things.
+struct ingress_settings {
+  size_t max_in_flight = 1000;
+  size_t max_sync_payload = 6 * 1024 * 1024; ///< Lambda's synchronous invoke limit
+  std::string region = "local";
+  router_settings routers;
+};
+
+/// Spawns the ingress: routes HTTP exchanges to the controller (management
+/// API) and to one router per function (invocations), which it creates on demand.
+ingress_actor spawn_ingress(caf::actor_system& sys, ingress_settings settings,
+                            controller_actor controller, scheduler_actor scheduler);
+
+} // namespace troupe

@@ -1,0 +1,196 @@
+#include "actors/instance.hpp"
+
+#include "actors/protocol/errc.hpp"
+#include "net/json_writer.hpp"
+#include "runtime/runtime_api.hpp"
+#include "runtime/sandbox.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <chrono>
+#include <optional>
+#include <sys/wait.h>
+
+namespace troupe {
+
+namespace {
+
+/// The instance's full interface: the public one plus what its own Runtime API
+/// endpoint and sandbox report (sent from io threads).
+using instance_impl = instance_actor::extend<
+  caf::reacts_to<rt_next_atom>, caf::reacts_to<rt_resp_atom, std::string, std::string>,
+  caf::reacts_to<rt_error_atom, std::string, std::string, std::string>,
+  caf::reacts_to<rt_init_atom, std::string, std::string>, caf::reacts_to<rt_exit_atom, int32_t>,
+  caf::reacts_to<expire_atom, std::string>>;
+
+struct in_flight {
+  std::string request_id;
+  caf::typed_response_promise<invocation_result> promise;
+};
+
+/// States:  starting --first /next--> ready <--> serving ; any --exit/timeout/init error--> ended
+struct instance_state {
+  std::shared_ptr<runtime::sandbox> box;
+  std::unique_ptr<runtime::runtime_api> api;
+  function_config cfg;
+  std::string arn;
+  std::optional<in_flight> current;
+  bool cold = true;                ///< the next answer is the first: a cold start
+  std::optional<std::string> init_error; ///< reported before any invocation arrived
+  static inline const char* name = "troupe.instance";
+};
+
+using instance_ptr = instance_impl::stateful_pointer<instance_state>;
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string error_doc(std::string_view type, std::string_view message) {
+  net::json_writer w;
+  w.begin_object().field("errorType", type).field("errorMessage", message).end_object();
+  return w.take();
+}
+
+std::string exit_description(int status) {
+  if (WIFEXITED(status))
+    return "exit status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status))
+    return std::string{"signal: "} + (WTERMSIG(status) == SIGKILL ? "killed" : strsignal(WTERMSIG(status)));
+  return "status " + std::to_string(status);
+}
+
+/// Answers the request in flight (if any) and forgets it.
+void finish(instance_ptr self, bool function_error, std::string payload) {
+  auto& st = self->state;
+  if (!st.current)
+    return;
+  st.current->promise.deliver(invocation_result{function_error, std::move(payload), st.cold});
+  st.cold = false;
+  st.current.reset();
+}
+
+/// Ends the instance: kills the process tree; the state's destructor reaps it.
+void end(instance_ptr self) {
+  if (self->state.box)
+    self->state.box->kill();
+  self->quit(caf::exit_reason::normal);
+}
+
+caf::result<invocation_result> invoke(instance_ptr self, invocation inv) {
+  auto& st = self->state;
+  if (st.init_error) {
+    auto doc = *st.init_error;
+    end(self);
+    return invocation_result{true, std::move(doc), true};
+  }
+  if (st.current)
+    return make_error(errc::instance_lost, "instance is busy");
+  runtime::runtime_event ev{inv.request_id, now_ms() + st.cfg.timeout_s * 1000LL, st.arn,
+                            "Root=1-" + inv.request_id, std::move(inv.payload)};
+  if (!st.api->deliver(std::move(ev)))
+    return make_error(errc::instance_lost, "runtime already holds an event");
+  auto promise = self->make_response_promise<invocation_result>();
+  st.current = in_flight{inv.request_id, promise};
+  self->delayed_send(self, std::chrono::seconds(st.cfg.timeout_s), expire_atom::value,
+                     inv.request_id);
+  return promise;
+}
+
+void on_timeout(instance_ptr self, const std::string& id) {
+  auto& st = self->state;
+  if (!st.current || st.current->request_id != id)
+    return;
+  finish(self, true,
+         error_doc("Sandbox.Timedout", "RequestId: " + id + " Error: Task timed out after " +
+                                         std::to_string(st.cfg.timeout_s) + ".00 seconds"));
+  end(self);
+}
+
+void on_exit(instance_ptr self, int32_t status) {
+  auto& st = self->state;
+  auto id = st.current ? st.current->request_id : std::string{};
+  finish(self, true,
+         error_doc("Runtime.ExitError", "RequestId: " + id + " Error: Runtime exited with error: " +
+                                          exit_description(status)));
+  self->state.box.reset(); // already reaped
+  self->quit(caf::exit_reason::normal);
+}
+
+void on_init_error(instance_ptr self, const std::string& type, std::string payload) {
+  if (payload.empty())
+    payload = error_doc(type, "the runtime failed to initialise");
+  if (self->state.current) {
+    finish(self, true, std::move(payload));
+    end(self);
+  } else {
+    self->state.init_error = std::move(payload);
+  }
+}
+
+/// Connects the Runtime API endpoint and the exit watcher to this actor.
+void wire(instance_ptr self, net::io_runtime& io) {
+  auto& st = self->state;
+  auto addr = self->address();
+  auto tell = [addr](auto... xs) {
+    if (auto hdl = caf::actor_cast<caf::actor>(addr))
+      caf::anon_send(hdl, std::move(xs)...);
+  };
+  runtime::runtime_api_callbacks cb;
+  cb.on_first_next = [tell] { tell(rt_next_atom::value); };
+  cb.on_response = [tell](std::string id, std::string p) { tell(rt_resp_atom::value, id, p); };
+  cb.on_error = [tell](std::string id, std::string type, std::string p) {
+    tell(rt_error_atom::value, id, type, p);
+  };
+  cb.on_init_error = [tell](std::string type, std::string p) { tell(rt_init_atom::value, type, p); };
+  st.api = std::make_unique<runtime::runtime_api>(io, st.box->release_runtime_api_fd(), cb);
+  st.box->on_exit(io, [tell](int status) { tell(rt_exit_atom::value, int32_t{status}); });
+}
+
+instance_impl::behavior_type instance(instance_ptr self, std::shared_ptr<runtime::sandbox> box,
+                                      function_config cfg, std::string arn, router_actor router,
+                                      io_handle io) {
+  auto& st = self->state;
+  st.box = std::move(box);
+  st.cfg = std::move(cfg);
+  st.arn = std::move(arn);
+  wire(self, *io.io);
+  self->monitor(router);
+  self->set_down_handler([=](const caf::down_msg&) { end(self); });
+  return {
+    [=](invoke_atom, invocation inv) { return invoke(self, std::move(inv)); },
+    [=](rt_next_atom) {},
+    [=](rt_resp_atom, const std::string& id, std::string payload) {
+      if (self->state.current && self->state.current->request_id == id)
+        finish(self, false, std::move(payload));
+    },
+    [=](rt_error_atom, const std::string& id, const std::string& type, std::string payload) {
+      if (payload.empty())
+        payload = error_doc(type, "the function reported an error");
+      if (self->state.current && self->state.current->request_id == id)
+        finish(self, true, std::move(payload));
+    },
+    [=](rt_init_atom, const std::string& type, std::string payload) {
+      on_init_error(self, type, std::move(payload));
+    },
+    [=](rt_exit_atom, int32_t status) { on_exit(self, status); },
+    [=](expire_atom, const std::string& id) { on_timeout(self, id); },
+  };
+}
+
+} // namespace
+
+instance_actor spawn_instance(caf::actor_system& sys, std::shared_ptr<runtime::sandbox> box,
+                              function_config cfg, std::string function_arn, router_actor router,
+                              net::io_runtime& io) {
+  return sys.spawn(instance, std::move(box), std::move(cfg), std::move(function_arn),
+                   std::move(router), io_handle{&io});
+}
+
+} // namespace troupe

@@ -1,0 +1,25 @@
+#pragma once
+
+#include "actors/protocol/instance.hpp"
+#include "actors/protocol/router.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <memory>
+
+namespace troupe::runtime {
+class sandbox;
+}
+namespace troupe::net {
+class io_runtime;
+}
+
+namespace troupe {
+
+/// Spawns the actor of a started sandbox (its runtime is running and will ask
+/// for events). The instance serves `router` and ends when the router does.
+instance_actor spawn_instance(caf::actor_system& sys, std::shared_ptr<runtime::sandbox> box,
+                              function_config cfg, std::string function_arn, router_actor router,
+                              net::io_runtime& io);
+
+} // namespace troupe

@@ -1,0 +1,76 @@
+#include "actors/node_config.hpp"
+
+#include "actors/protocol/type_ids.hpp"
+
+#include <caf/atom.hpp>
+#include <caf/deep_to_string.hpp>
+#include <caf/settings.hpp>
+
+#include <sstream>
+
+namespace troupe {
+
+node_config::node_config() {
+  opt_group{custom_options_, "node"}
+    .add(roles, "roles", "comma-separated roles: ingress, controller, host")
+    .add(data_dir, "data-dir", "directory of the registry database, code and logs")
+    .add(region, "region", "region name used in ARNs");
+  opt_group{custom_options_, "ingress"}
+    .add(ingress_host, "host", "address the HTTP API listens on")
+    .add(ingress_port, "port", "port the HTTP API listens on (0 picks one)")
+    .add(ingress_io_threads, "io-threads", "HTTP I/O threads")
+    .add(max_in_flight, "max-in-flight", "requests held at once before answering 503");
+  opt_group{custom_options_, "http"}
+    .add(max_header_bytes, "max-header-bytes", "request header limit (431 above)")
+    .add(max_body_bytes, "max-body-bytes", "request body limit (413 above)")
+    .add(read_timeout, "read-timeout", "time to receive a whole request (408 after)")
+    .add(idle_timeout, "idle-timeout", "keep-alive connection idle time before closing");
+  opt_group{custom_options_, "host"}
+    .add(host_id, "id", "name of this host in the cluster")
+    .add(host_memory_mb, "memory-mb", "memory for instances, sold in 128 MB slots")
+    .add(pool_size, "pool-size", "pre-started sandboxes per runtime family")
+    .add(tmp_mb, "tmp-mb", "size cap of each instance's /tmp")
+    .add(init_path, "init-path", "path of troupe-sandbox-init (default: beside troupe-node)")
+    .add(runtimes_dir, "runtimes-dir", "runtime files (default: runtimes/ beside troupe-node)");
+  opt_group{custom_options_, "router"}
+    .add(max_instances, "max-instances", "instances per function")
+    .add(max_queue, "max-queue", "waiting requests per function before 429")
+    .add(max_wait, "max-wait", "longest a request waits for an instance")
+    .add(keep_alive, "keep-alive", "idle time before an instance is reclaimed");
+  opt_group{custom_options_, "code"}
+    .add(max_archive_mb, "max-archive-mb", "largest accepted archive")
+    .add(max_unpacked_mb, "max-unpacked-mb", "largest unpacked package");
+  // Measured in tests/bench (see README): work sharing gives the lowest
+  // hand-off latency from the HTTP threads and near-zero idle CPU.
+  set("scheduler.policy", caf::atom("sharing"));
+  set("scheduler.max-threads", 2);
+  register_troupe_types(*this);
+}
+
+bool node_config::has_role(const std::string& role) const {
+  std::stringstream in{roles};
+  std::string r;
+  while (std::getline(in, r, ','))
+    if (r == role || r == "all")
+      return true;
+  return false;
+}
+
+void node_config::resolve_paths(const std::string& self_exe_dir) {
+  if (init_path.empty())
+    init_path = self_exe_dir + "/troupe-sandbox-init";
+  if (runtimes_dir.empty())
+    runtimes_dir = self_exe_dir + "/runtimes";
+}
+
+std::string node_config::summary() const {
+  std::ostringstream out;
+  out << "roles=" << roles << " data-dir=" << data_dir << " ingress=" << ingress_host << ":"
+      << ingress_port << " host.memory-mb=" << host_memory_mb << " pool-size=" << pool_size
+      << " max-instances=" << max_instances << " max-queue=" << max_queue
+      << " keep-alive=" << caf::deep_to_string(keep_alive)
+      << " scheduler=" << caf::deep_to_string(caf::get_or(content, "scheduler.policy", caf::atom("?")));
+  return out.str();
+}
+
+} // namespace troupe

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <caf/actor_system_config.hpp>
+#include <caf/timespan.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace troupe {
+
+/// The configuration of one troupe-node: every field is a command-line flag
+/// (`--group.name=value`) and an INI key (`[group] name=value`); `--help` lists
+/// them. With nothing set, a node runs every role on loopback with its data
+/// under ./troupe-data.
+struct node_config : caf::actor_system_config {
+  // [node]
+  std::string roles = "ingress,controller,host"; ///< comma-separated
+  std::string data_dir = "troupe-data";
+  std::string region = "local";
+  // [ingress]
+  std::string ingress_host = "127.0.0.1";
+  uint16_t ingress_port = 8080;
+  size_t ingress_io_threads = 1;
+  size_t max_in_flight = 1000; ///< requests the ingress holds at once; more get 503
+  // [http]
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_body_bytes = 70 * 1024 * 1024;
+  caf::timespan read_timeout = std::chrono::seconds(10);
+  caf::timespan idle_timeout = std::chrono::seconds(60);
+  // [host]
+  std::string host_id = "host-1";
+  int32_t host_memory_mb = 8192;
+  size_t pool_size = 2;       ///< pre-started sandboxes per runtime family
+  int32_t tmp_mb = 512;       ///< /tmp size cap of every instance
+  std::string init_path;      ///< troupe-sandbox-init; default: beside troupe-node
+  std::string runtimes_dir;   ///< runtime files; default: runtimes/ beside troupe-node
+  // [router]
+  int32_t max_instances = 32; ///< per function
+  int32_t max_queue = 64;     ///< waiting requests per function; more get 429
+  caf::timespan max_wait = std::chrono::seconds(10);
+  caf::timespan keep_alive = std::chrono::seconds(300);
+  // [code]
+  int64_t max_archive_mb = 50;
+  int64_t max_unpacked_mb = 250;
+
+  node_config();
+
+  bool has_role(const std::string& role) const;
+  /// Fills the defaults that depend on where the binary lives.
+  void resolve_paths(const std::string& self_exe_dir);
+  /// The effective settings, one per line, for the start-up log.
+  std::string summary() const;
+};
+
+} // namespace troupe

@@ -1,0 +1,161 @@
+// troupe-node: one node of a Troupe cluster, its roles chosen by configuration.
+#include "actors/controller.hpp"
+#include "actors/host.hpp"
+#include "actors/ingress.hpp"
+#include "actors/node_config.hpp"
+#include "actors/protocol/messages.hpp"
+#include "actors/scheduler.hpp"
+#include "net/http_server.hpp"
+#include "net/io_runtime.hpp"
+#include "storage/code_store.hpp"
+#include "storage/kv_store.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+namespace fs = std::filesystem;
+using namespace troupe;
+
+namespace {
+
+/// Blocks the stop signals in every thread so that main can sigwait for them.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+std::string exe_dir() {
+  return fs::read_symlink("/proc/self/exe").parent_path().string();
+}
+
+net::http_limits http_limits_of(const node_config& cfg) {
+  net::http_limits l;
+  l.max_header_bytes = cfg.max_header_bytes;
+  l.max_body_bytes = cfg.max_body_bytes;
+  l.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.read_timeout);
+  l.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.idle_timeout);
+  return l;
+}
+
+int64_t to_ms(caf::timespan t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t).count();
+}
+
+ingress_settings ingress_settings_of(const node_config& cfg) {
+  ingress_settings s;
+  s.max_in_flight = cfg.max_in_flight;
+  s.region = cfg.region;
+  s.routers = router_settings{cfg.max_instances, cfg.max_queue, to_ms(cfg.max_wait),
+                              to_ms(cfg.keep_alive)};
+  return s;
+}
+
+host_settings host_settings_of(const node_config& cfg, storage::code_store& code,
+                               net::io_runtime& io) {
+  auto data = fs::absolute(cfg.data_dir);
+  host_settings h;
+  h.id = cfg.host_id;
+  h.memory_mb = cfg.host_memory_mb;
+  h.pool_size = cfg.pool_size;
+  h.tmp_mb = cfg.tmp_mb;
+  h.init_path = cfg.init_path;
+  h.runtimes_dir = cfg.runtimes_dir;
+  h.run_dir = (data / "run").string();
+  h.log_dir = (data / "logs").string();
+  h.region = cfg.region;
+  h.code = &code;
+  h.io = &io;
+  return h;
+}
+
+/// Ends the process if a clean stop takes too long: a stuck actor must not
+/// keep a stopped node alive.
+void arm_shutdown_watchdog() {
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::seconds(15));
+    std::cerr << "troupe-node: shutdown took longer than 15 s, exiting\n";
+    std::_Exit(3);
+  }).detach();
+}
+
+int run(node_config& cfg, const sigset_t& stop_signals) {
+  fs::create_directories(cfg.data_dir);
+  std::string error;
+  auto store = storage::open_rocksdb_store((fs::path{cfg.data_dir} / "db").string(), error);
+  if (!store) {
+    std::cerr << "troupe-node: cannot open the registry: " << error << "\n";
+    return 1;
+  }
+  storage::code_store code{fs::path{cfg.data_dir} / "code",
+                           storage::archive_limits{uint64_t(cfg.max_archive_mb) << 20,
+                                                   uint64_t(cfg.max_unpacked_mb) << 20, 20'000}};
+  net::io_runtime host_io{1};
+  net::io_runtime http_io{cfg.ingress_io_threads};
+  caf::actor_system sys{cfg};
+  auto controller = spawn_controller(sys, *store, code);
+  auto scheduler = spawn_scheduler(sys, *store);
+  host_actor host;
+  if (cfg.has_role("host"))
+    host = spawn_host(sys, host_settings_of(cfg, code, host_io), scheduler);
+  ingress_actor ingress;
+  std::unique_ptr<net::http_server> http;
+  if (cfg.has_role("ingress")) {
+    ingress = spawn_ingress(sys, ingress_settings_of(cfg), controller, scheduler);
+    http = std::make_unique<net::http_server>(
+      http_io, http_limits_of(cfg), [ingress](net::http_request req, net::http_responder r) {
+        caf::anon_send(ingress, http_atom::value, http_exchange{std::move(req), std::move(r)});
+      });
+    if (auto err = http->listen(cfg.ingress_host, cfg.ingress_port); !err.empty()) {
+      std::cerr << "troupe-node: cannot listen on " << cfg.ingress_host << ":"
+                << cfg.ingress_port << ": " << err << "\n";
+      caf::anon_send_exit(ingress, caf::exit_reason::user_shutdown);
+      ingress = nullptr;
+    }
+  }
+  std::cerr << "troupe-node: " << cfg.summary() << "\n";
+  if (http && ingress)
+    std::cout << "troupe-node: ready, ingress on http://" << cfg.ingress_host << ":"
+              << http->port() << std::endl;
+  else
+    std::cout << "troupe-node: ready" << std::endl;
+  int sig = 0;
+  if (!(cfg.has_role("ingress") && !ingress))
+    sigwait(&stop_signals, &sig);
+  std::cerr << "troupe-node: stopping\n";
+  arm_shutdown_watchdog();
+  if (http)
+    http->stop();
+  for (auto hdl : {caf::actor_cast<caf::actor>(ingress), caf::actor_cast<caf::actor>(host),
+                   caf::actor_cast<caf::actor>(scheduler), caf::actor_cast<caf::actor>(controller)})
+    if (hdl)
+      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+  sys.await_all_actors_done();
+  http_io.stop();
+  host_io.stop();
+  return cfg.has_role("ingress") && !ingress ? 1 : 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  auto stop_signals = block_stop_signals();
+  node_config cfg;
+  if (auto err = cfg.parse(argc, argv)) {
+    std::cerr << "troupe-node: " << caf::actor_system_config::render(err) << "\n";
+    return 2;
+  }
+  if (cfg.cli_helptext_printed)
+    return 0;
+  cfg.resolve_paths(exe_dir());
+  return run(cfg, stop_signals);
+}

@@ -1,0 +1,36 @@
+#include "actors/protocol/errc.hpp"
+
+#include <caf/message.hpp>
+
+namespace troupe {
+
+const char* to_string(errc x) {
+  switch (x) {
+    case errc::function_not_found: return "function_not_found";
+    case errc::function_exists: return "function_exists";
+    case errc::invalid_parameter: return "invalid_parameter";
+    case errc::too_many_requests: return "too_many_requests";
+    case errc::overloaded: return "overloaded";
+    case errc::no_capacity: return "no_capacity";
+    case errc::sandbox_failed: return "sandbox_failed";
+    case errc::instance_lost: return "instance_lost";
+    case errc::storage_failed: return "storage_failed";
+    case errc::deadline_exceeded: return "deadline_exceeded";
+    case errc::shutting_down: return "shutting_down";
+  }
+  return "unknown";
+}
+
+caf::error make_error(errc code, std::string message) {
+  return caf::error{static_cast<uint8_t>(code), caf::atom("troupe"),
+                    caf::make_message(std::move(message))};
+}
+
+std::string error_message(const caf::error& err) {
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+    return ctx.get_as<std::string>(0);
+  return caf::to_string(err);
+}
+
+} // namespace troupe

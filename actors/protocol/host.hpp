@@ -1,0 +1,19 @@
+#pragma once
+
+#include "actors/protocol/instance.hpp"
+#include "actors/protocol/router.hpp"
+
+#include <caf/typed_actor.hpp>
+
+namespace troupe {
+
+/// A worker node's host actor: owns its capacity (128 MB slots), its pools and
+/// its instances. Contract: `launch` answers a started instance (the runtime
+/// process is running) or an error (no_capacity, sandbox_failed,
+/// function_not_found when the code package is missing); slots are returned
+/// when an instance ends, and the scheduler is told (release).
+using host_actor = caf::typed_actor<
+  caf::replies_to<launch_atom, std::string /*instance id*/, function_config, router_actor>::with<
+    instance_actor>>;
+
+} // namespace troupe

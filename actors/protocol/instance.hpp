@@ -1,0 +1,18 @@
+#pragma once
+
+#include "actors/protocol/messages.hpp"
+
+#include <caf/typed_actor.hpp>
+
+namespace troupe {
+
+/// One function instance: a sandboxed process running the function's runtime.
+/// Contract: takes one invocation at a time (Lambda's per-instance concurrency
+/// of 1) and answers each exactly once: the function's result, a function
+/// error (its own error, its timeout, its crash: then the instance ends), or
+/// errc::instance_lost when it is busy or ending and never delivered the event
+/// (safe to retry elsewhere). It ends itself when its router goes down.
+using instance_actor = caf::typed_actor<
+  caf::replies_to<invoke_atom, invocation>::with<invocation_result>>;
+
+} // namespace troupe

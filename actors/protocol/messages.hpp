@@ -1,0 +1,123 @@
+#pragma once
+
+#include "net/function_config.hpp"
+#include "net/http_types.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace troupe::runtime {
+class sandbox;
+}
+namespace troupe::net {
+class io_runtime;
+}
+
+namespace troupe::net {
+
+/// Found by ADL: function_config lives in net/, which knows nothing of CAF.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, function_config& x) {
+  return f(caf::meta::type_name("function_config"), x.name, x.runtime, x.handler, x.description,
+           x.memory_mb, x.timeout_s, x.environment, x.code_sha256, x.code_size,
+           x.last_modified_ms, x.revision_id);
+}
+
+} // namespace troupe::net
+
+namespace troupe {
+
+using net::function_config;
+
+// Atoms (at most 10 characters; see shared/CAF-0.17.md section 1).
+using invoke_atom = caf::atom_constant<caf::atom("invoke")>;
+using create_atom = caf::atom_constant<caf::atom("create")>;
+using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using remove_atom = caf::atom_constant<caf::atom("remove")>;
+using place_atom = caf::atom_constant<caf::atom("place")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
+using host_up_atom = caf::atom_constant<caf::atom("host_up")>;
+using state_atom = caf::atom_constant<caf::atom("state")>;
+using launch_atom = caf::atom_constant<caf::atom("launch")>;
+using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
+using refill_atom = caf::atom_constant<caf::atom("refill")>;
+using http_atom = caf::atom_constant<caf::atom("http")>;
+using reclaim_atom = caf::atom_constant<caf::atom("reclaim")>;
+using expire_atom = caf::atom_constant<caf::atom("expire")>;
+using rt_next_atom = caf::atom_constant<caf::atom("rt_next")>;
+using rt_resp_atom = caf::atom_constant<caf::atom("rt_resp")>;
+using rt_error_atom = caf::atom_constant<caf::atom("rt_error")>;
+using rt_init_atom = caf::atom_constant<caf::atom("rt_init")>;
+using rt_exit_atom = caf::atom_constant<caf::atom("rt_exit")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+
+
+/// One synchronous invocation on its way to an instance.
+struct invocation {
+  std::string request_id;
+  std::string payload;     ///< the event JSON
+  int64_t deadline_ms = 0; ///< Unix epoch ms by which the whole request must be answered
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, invocation& x) {
+  return f(caf::meta::type_name("invocation"), x.request_id, x.payload, x.deadline_ms);
+}
+
+/// The function's answer. `function_error` marks Lambda's "Unhandled" errors
+/// (the function's own failure, a timeout, a crash): HTTP 200 with
+/// X-Amz-Function-Error. Platform failures travel as caf::error instead.
+struct invocation_result {
+  bool function_error = false;
+  std::string payload;
+  bool cold_start = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, invocation_result& x) {
+  return f(caf::meta::type_name("invocation_result"), x.function_error, x.payload, x.cold_start);
+}
+
+/// Where the scheduler put a new instance.
+struct placement {
+  std::string instance_id;
+  std::string function;
+  std::string host_id;
+  std::string state;   ///< placed, ready, lost
+  int64_t updated_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, placement& x) {
+  return f(caf::meta::type_name("placement"), x.instance_id, x.function, x.host_id, x.state,
+           x.updated_ms);
+}
+
+/// A prepared sandbox handed from a pool to its host: process-local only.
+struct sandbox_lease {
+  std::shared_ptr<runtime::sandbox> box;
+};
+
+/// The I/O threads of this node, for actors that own sockets: process-local only.
+struct io_handle {
+  net::io_runtime* io = nullptr;
+};
+
+/// An HTTP request and its responder on their way to the ingress actor: process-local only.
+struct http_exchange {
+  net::http_request request;
+  net::http_responder respond;
+};
+
+} // namespace troupe
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::sandbox_lease)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::io_handle)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::http_exchange)

@@ -1,0 +1,35 @@
+#include "actors/protocol/type_ids.hpp"
+
+#include "actors/protocol/controller.hpp"
+#include "actors/protocol/errc.hpp"
+#include "actors/protocol/host.hpp"
+#include "actors/protocol/ingress.hpp"
+#include "actors/protocol/pool.hpp"
+#include "actors/protocol/scheduler.hpp"
+
+#include <caf/actor_system_config.hpp>
+
+namespace troupe {
+
+void register_troupe_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<function_config>("troupe::function_config");
+  cfg.add_message_type<std::vector<function_config>>("std::vector<troupe::function_config>");
+  cfg.add_message_type<invocation>("troupe::invocation");
+  cfg.add_message_type<invocation_result>("troupe::invocation_result");
+  cfg.add_message_type<placement>("troupe::placement");
+  cfg.add_message_type<instance_actor>("troupe::instance_actor");
+  cfg.add_message_type<router_actor>("troupe::router_actor");
+  cfg.add_message_type<host_actor>("troupe::host_actor");
+  cfg.add_message_type<scheduler_actor>("troupe::scheduler_actor");
+  cfg.add_message_type<controller_actor>("troupe::controller_actor");
+  cfg.add_error_category(caf::atom("troupe"),
+                         [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+                           std::string out = "troupe::";
+                           out += to_string(static_cast<errc>(code));
+                           if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+                             out += ": " + ctx.get_as<std::string>(0);
+                           return out;
+                         });
+}
+
+} // namespace troupe

@@ -1,0 +1,27 @@
+#pragma once
+
+#include "actors/protocol/messages.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace troupe {
+
+/// Registry keys: one prefix per kind of record.
+inline std::string function_key(std::string_view name) {
+  return "fn/" + std::string{name};
+}
+inline std::string placement_key(std::string_view instance_id) {
+  return "pl/" + std::string{instance_id};
+}
+
+/// Binary encodings of registry records (CAF's serializer behind a version byte).
+std::string encode(caf::actor_system& sys, const function_config& x);
+std::string encode(caf::actor_system& sys, const placement& x);
+std::optional<function_config> decode_function(caf::actor_system& sys, std::string_view bytes);
+std::optional<placement> decode_placement(caf::actor_system& sys, std::string_view bytes);
+
+} // namespace troupe

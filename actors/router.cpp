@@ -1,0 +1,233 @@
+#include "actors/router.hpp"
+
+#include "actors/policy/scaling.hpp"
+#include "actors/protocol/errc.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/sec.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <optional>
+
+namespace troupe {
+
+namespace {
+
+using result_promise = caf::typed_response_promise<invocation_result>;
+
+struct waiting {
+  invocation inv;
+  result_promise rp;
+  int64_t enqueued_ms = 0;
+  int attempts = 0;
+};
+
+struct instance_slot {
+  instance_actor hdl;
+  bool busy = false;
+  int64_t idle_since_ms = 0;
+};
+
+constexpr int max_attempts = 3;
+constexpr auto tick_interval = std::chrono::seconds(1);
+
+struct router_state {
+  std::string function;
+  router_settings limits;
+  controller_actor controller;
+  scheduler_actor scheduler;
+  std::optional<function_config> cfg; ///< known once the lookup answered
+  std::deque<waiting> queue;
+  std::map<caf::actor_addr, instance_slot> instances;
+  int32_t starting = 0;
+  bool ticking = false;
+  static inline const char* name = "troupe.router";
+};
+
+using router_ptr = router_actor::stateful_pointer<router_state>;
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+void pump(router_ptr self);
+
+policy::instance_counts counts(const router_state& st) {
+  policy::instance_counts c;
+  c.queued = static_cast<int32_t>(st.queue.size());
+  c.starting = st.starting;
+  for (const auto& [_, s] : st.instances)
+    (s.busy ? c.busy : c.idle) += 1;
+  return c;
+}
+
+void fail_oldest(router_ptr self, caf::error err) {
+  if (self->state.queue.empty())
+    return;
+  self->state.queue.front().rp.deliver(std::move(err));
+  self->state.queue.pop_front();
+}
+
+/// Whether an invoke error proves the event never reached a runtime.
+bool never_delivered(const caf::error& err) {
+  return err == caf::sec::request_receiver_down || err == errc::instance_lost;
+}
+
+void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
+  auto& slot = self->state.instances[addr];
+  slot.busy = true;
+  auto timeout = std::chrono::seconds(self->state.cfg->timeout_s + 5);
+  auto inv = w.inv;
+  self->request(slot.hdl, timeout, invoke_atom::value, std::move(inv))
+    .then(
+      [=](invocation_result& res) mutable {
+        if (auto it = self->state.instances.find(addr); it != self->state.instances.end()) {
+          it->second.busy = false;
+          it->second.idle_since_ms = now_ms();
+        }
+        w.rp.deliver(std::move(res));
+        pump(self);
+      },
+      [=](caf::error& err) mutable {
+        self->state.instances.erase(addr);
+        if (never_delivered(err) && ++w.attempts < max_attempts) {
+          self->state.queue.push_front(std::move(w)); // safe: no runtime saw it
+        } else {
+          w.rp.deliver(std::move(err));
+        }
+        pump(self);
+      });
+}
+
+void launch(router_ptr self) {
+  auto& st = self->state;
+  ++st.starting;
+  auto on_error = [=](caf::error& err) {
+    --self->state.starting;
+    fail_oldest(self, std::move(err));
+    pump(self);
+  };
+  auto cfg = *st.cfg;
+  self->request(st.scheduler, std::chrono::seconds(10), place_atom::value, cfg)
+    .then(
+      [=](placement& p, host_actor& host) {
+        self
+          ->request(host, std::chrono::seconds(30), launch_atom::value, p.instance_id, cfg,
+                    caf::actor_cast<router_actor>(self))
+          .then(
+            [=](instance_actor& inst) {
+              --self->state.starting;
+              self->monitor(inst);
+              self->state.instances[inst.address()] = instance_slot{inst, false, now_ms()};
+              pump(self);
+            },
+            on_error);
+      },
+      on_error);
+}
+
+void ensure_ticking(router_ptr self) {
+  if (self->state.ticking)
+    return;
+  self->state.ticking = true;
+  self->delayed_send(self, tick_interval, reclaim_atom::value);
+}
+
+/// Hands queued requests to idle instances, then launches what is missing.
+void pump(router_ptr self) {
+  auto& st = self->state;
+  if (!st.cfg)
+    return;
+  for (auto it = st.instances.begin(); it != st.instances.end() && !st.queue.empty(); ++it) {
+    if (it->second.busy)
+      continue;
+    auto w = std::move(st.queue.front());
+    st.queue.pop_front();
+    dispatch(self, std::move(w), it->first);
+  }
+  for (auto n = policy::launches_needed(counts(st), st.limits.max_instances); n > 0; --n)
+    launch(self);
+  if (!st.queue.empty() || !st.instances.empty())
+    ensure_ticking(self);
+}
+
+/// Periodic work: reclaim instances idle past keep-alive, expire long waits.
+void reclaim(router_ptr self) {
+  auto& st = self->state;
+  st.ticking = false;
+  auto now = now_ms();
+  for (auto it = st.instances.begin(); it != st.instances.end();) {
+    auto& s = it->second;
+    if (!s.busy && policy::keep_alive_expired(s.idle_since_ms, now, st.limits.keep_alive_ms)) {
+      self->demonitor(s.hdl.address());
+      self->send_exit(s.hdl, caf::exit_reason::user_shutdown);
+      it = st.instances.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  while (!st.queue.empty() && policy::wait_expired(st.queue.front().enqueued_ms,
+                                                   st.queue.front().inv.deadline_ms, now,
+                                                   st.limits.max_wait_ms))
+    fail_oldest(self, make_error(errc::too_many_requests,
+                                 "no instance of " + st.function + " became free in time"));
+  if (!st.queue.empty() || !st.instances.empty())
+    ensure_ticking(self);
+}
+
+caf::result<invocation_result> invoke(router_ptr self, invocation inv) {
+  auto& st = self->state;
+  if (static_cast<int32_t>(st.queue.size()) >= st.limits.max_queue)
+    return make_error(errc::too_many_requests,
+                      "Rate Exceeded: the wait queue of " + st.function + " is full");
+  auto rp = self->make_response_promise<invocation_result>();
+  st.queue.push_back(waiting{std::move(inv), rp, now_ms(), 0});
+  pump(self);
+  return rp;
+}
+
+void fail_all_and_quit(router_ptr self, caf::error err) {
+  while (!self->state.queue.empty())
+    fail_oldest(self, err);
+  self->quit(caf::exit_reason::normal);
+}
+
+router_actor::behavior_type router(router_ptr self, std::string function, router_settings limits,
+                                   controller_actor controller, scheduler_actor scheduler) {
+  auto& st = self->state;
+  st.function = function;
+  st.limits = limits;
+  st.controller = controller;
+  st.scheduler = std::move(scheduler);
+  self->set_down_handler([=](const caf::down_msg& dm) {
+    self->state.instances.erase(dm.source);
+    pump(self);
+  });
+  self->request(controller, std::chrono::seconds(10), lookup_atom::value, function)
+    .then(
+      [=](function_config& cfg) {
+        self->state.cfg = std::move(cfg);
+        pump(self);
+      },
+      [=](caf::error& err) { fail_all_and_quit(self, std::move(err)); });
+  return {
+    [=](invoke_atom, invocation inv) { return invoke(self, std::move(inv)); },
+    [=](reclaim_atom) { reclaim(self); },
+  };
+}
+
+} // namespace
+
+router_actor spawn_router(caf::actor_system& sys, std::string function, router_settings settings,
+                          controller_actor controller, scheduler_actor scheduler) {
+  return sys.spawn(router, std::move(function), settings, std::move(controller),
+                   std::move(scheduler));
+}
+
+} // namespace troupe

@@ -1,0 +1,161 @@
+#include "actors/scheduler.hpp"
+
+#include "actors/policy/placement.hpp"
+#include "actors/protocol/errc.hpp"
+#include "actors/registry_codec.hpp"
+#include "storage/kv_store.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <unordered_map>
+
+namespace troupe {
+
+namespace {
+
+struct host_entry {
+  host_actor handle;
+  int32_t free_slots = 0;
+  std::map<std::string, int32_t> instances_by_function;
+};
+
+struct instance_entry {
+  placement record;
+  int32_t slots = 0;
+};
+
+struct scheduler_state {
+  storage::kv_store* store = nullptr;
+  std::map<std::string, host_entry> hosts;
+  std::unordered_map<std::string, instance_entry> instances;
+  uint64_t next_id = 1;
+  std::string incarnation;
+  static inline const char* name = "troupe.scheduler";
+};
+
+using scheduler_ptr = scheduler_actor::stateful_pointer<scheduler_state>;
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string persist(scheduler_ptr self, const placement& p) {
+  return self->state.store->put(placement_key(p.instance_id), encode(self->system(), p));
+}
+
+/// Placements from an earlier run: their processes are gone, so they are lost.
+void mark_previous_lost(scheduler_ptr self) {
+  std::vector<placement> stale;
+  self->state.store->scan("pl/", [&](std::string_view, std::string_view v) {
+    if (auto p = decode_placement(self->system(), v))
+      stale.push_back(std::move(*p));
+    return true;
+  });
+  for (auto& p : stale)
+    self->state.store->erase(placement_key(p.instance_id));
+  if (!stale.empty())
+    std::cerr << "troupe-node: " << stale.size()
+              << " placements of an earlier run were lost with it\n";
+}
+
+std::vector<policy::host_view> views(const scheduler_state& st, const std::string& function) {
+  std::vector<policy::host_view> out;
+  for (const auto& [id, h] : st.hosts) {
+    auto it = h.instances_by_function.find(function);
+    out.push_back({id, h.free_slots, it == h.instances_by_function.end() ? 0 : it->second});
+  }
+  return out;
+}
+
+caf::result<placement, host_actor> place(scheduler_ptr self, const function_config& cfg) {
+  auto& st = self->state;
+  auto slots = policy::slots_for(cfg.memory_mb);
+  auto hosts = views(st, cfg.name);
+  auto chosen = policy::choose_host(hosts, slots);
+  if (!chosen)
+    return make_error(errc::no_capacity, "no host has " + std::to_string(slots * 128) +
+                                           " MB free for " + cfg.name);
+  auto& host = st.hosts[hosts[*chosen].id];
+  placement p{st.incarnation + "-" + std::to_string(st.next_id++), cfg.name, hosts[*chosen].id,
+              "placed", now_ms()};
+  if (auto err = persist(self, p); !err.empty())
+    return make_error(errc::storage_failed, "placement write failed: " + err);
+  host.free_slots -= slots;
+  host.instances_by_function[cfg.name] += 1;
+  st.instances[p.instance_id] = {p, slots};
+  return {p, host.handle};
+}
+
+void release(scheduler_ptr self, const std::string& instance_id) {
+  auto& st = self->state;
+  auto it = st.instances.find(instance_id);
+  if (it == st.instances.end())
+    return;
+  auto& rec = it->second.record;
+  if (auto h = st.hosts.find(rec.host_id); h != st.hosts.end()) {
+    h->second.free_slots += it->second.slots;
+    if (--h->second.instances_by_function[rec.function] <= 0)
+      h->second.instances_by_function.erase(rec.function);
+  }
+  st.store->erase(placement_key(instance_id));
+  st.instances.erase(it);
+}
+
+void record_state(scheduler_ptr self, const std::string& instance_id, const std::string& state) {
+  auto it = self->state.instances.find(instance_id);
+  if (it == self->state.instances.end())
+    return;
+  it->second.record.state = state;
+  it->second.record.updated_ms = now_ms();
+  persist(self, it->second.record);
+}
+
+void host_up(scheduler_ptr self, const std::string& id, int32_t slots, host_actor hdl) {
+  self->monitor(hdl);
+  self->state.hosts[id] = host_entry{std::move(hdl), slots, {}};
+}
+
+void host_down(scheduler_ptr self, const caf::actor_addr& who) {
+  auto& st = self->state;
+  for (auto it = st.hosts.begin(); it != st.hosts.end(); ++it) {
+    if (it->second.handle.address() != who)
+      continue;
+    std::vector<std::string> lost;
+    for (auto& [id, inst] : st.instances)
+      if (inst.record.host_id == it->first)
+        lost.push_back(id);
+    for (auto& id : lost)
+      release(self, id);
+    st.hosts.erase(it);
+    return;
+  }
+}
+
+scheduler_actor::behavior_type scheduler(scheduler_ptr self, storage::kv_store* store) {
+  self->state.store = store;
+  self->state.incarnation = std::to_string(now_ms());
+  mark_previous_lost(self);
+  self->set_down_handler([=](const caf::down_msg& dm) { host_down(self, dm.source); });
+  return {
+    [=](place_atom, const function_config& cfg) { return place(self, cfg); },
+    [=](state_atom, const std::string& id, const std::string& st) { record_state(self, id, st); },
+    [=](release_atom, const std::string& id) { release(self, id); },
+    [=](host_up_atom, const std::string& id, int32_t slots, host_actor hdl) {
+      host_up(self, id, slots, std::move(hdl));
+    },
+  };
+}
+
+} // namespace
+
+scheduler_actor spawn_scheduler(caf::actor_system& sys, storage::kv_store& store) {
+  return sys.spawn(scheduler, &store);
+}
+
+} // namespace troupe

@@ -1,0 +1,122 @@
+#include "actors/api_mapping.hpp"
+#include "actors/instance_env.hpp"
+#include "actors/node_config.hpp"
+#include "actors/protocol/errc.hpp"
+#include "actors/registry_codec.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/sec.hpp>
+
+#include <algorithm>
+#include <gtest/gtest.h>
+
+using namespace troupe;
+
+namespace {
+
+function_config sample() {
+  function_config cfg;
+  cfg.name = "f";
+  cfg.runtime = "python3.11";
+  cfg.handler = "app.handler";
+  cfg.memory_mb = 256;
+  cfg.timeout_s = 7;
+  cfg.environment = {{"GREETING", "hi"}, {"AWS_REGION", "fake"}};
+  cfg.code_sha256 = std::string(64, 'a');
+  cfg.code_size = 42;
+  cfg.revision_id = "r1";
+  return cfg;
+}
+
+bool has(const std::vector<std::string>& env, const std::string& kv) {
+  return std::find(env.begin(), env.end(), kv) != env.end();
+}
+
+} // namespace
+
+TEST(InstanceEnv, PythonRunsTheTroupeBootstrap) {
+  auto spec = make_sandbox_spec(sample(), {"/code", "/rt", "local", "127.0.0.1:9001", 64, 5});
+  EXPECT_EQ(spec.argv.back(), "/var/runtime/bootstrap.py");
+  EXPECT_EQ(spec.runtime_dir, "/rt/python3");
+  EXPECT_EQ(spec.code_dir, "/code");
+  EXPECT_EQ(spec.tmp_bytes, 64ull << 20);
+  EXPECT_EQ(spec.output_fd, 5);
+}
+
+TEST(InstanceEnv, ProvidedRunsTheBootstrapFromTheCode) {
+  auto cfg = sample();
+  cfg.runtime = "provided.al2";
+  auto spec = make_sandbox_spec(cfg, {"/code", "/rt", "local", "127.0.0.1:9001", 64, -1});
+  EXPECT_EQ(spec.argv, std::vector<std::string>{"/var/task/bootstrap"});
+  EXPECT_EQ(spec.runtime_dir, "");
+}
+
+TEST(InstanceEnv, LambdaVariablesAreSetAndWinOverTheFunctions) {
+  auto spec = make_sandbox_spec(sample(), {"/code", "/rt", "eu-1", "127.0.0.1:9001", 64, -1});
+  EXPECT_TRUE(has(spec.env, "GREETING=hi"));
+  EXPECT_TRUE(has(spec.env, "_HANDLER=app.handler"));
+  EXPECT_TRUE(has(spec.env, "LAMBDA_TASK_ROOT=/var/task"));
+  EXPECT_TRUE(has(spec.env, "AWS_LAMBDA_FUNCTION_NAME=f"));
+  EXPECT_TRUE(has(spec.env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256"));
+  EXPECT_TRUE(has(spec.env, "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001"));
+  // The function's AWS_REGION does not shadow the platform's.
+  EXPECT_FALSE(has(spec.env, "AWS_REGION=fake"));
+  auto first = std::find_if(spec.env.begin(), spec.env.end(),
+                            [](const std::string& kv) { return kv.rfind("AWS_REGION=", 0) == 0; });
+  ASSERT_NE(first, spec.env.end());
+  EXPECT_EQ(*first, "AWS_REGION=eu-1");
+}
+
+TEST(ApiMapping, ErrcMapsToLambdaStatusAndType) {
+  auto e = to_api_error(make_error(errc::function_not_found, "Function not found: f"));
+  EXPECT_EQ(e.status, 404);
+  EXPECT_EQ(e.type, "ResourceNotFoundException");
+  EXPECT_EQ(e.message, "Function not found: f");
+  EXPECT_EQ(to_api_error(make_error(errc::function_exists, "")).status, 409);
+  EXPECT_EQ(to_api_error(make_error(errc::too_many_requests, "")).status, 429);
+  EXPECT_EQ(to_api_error(make_error(errc::no_capacity, "")).status, 503);
+  EXPECT_EQ(to_api_error(make_error(errc::sandbox_failed, "")).status, 500);
+  EXPECT_EQ(to_api_error(caf::make_error(caf::sec::request_timeout)).status, 504);
+}
+
+TEST(ApiMapping, FunctionErrorsAre200WithTheHeader) {
+  auto r = invoke_response({true, R"({"errorType":"X"})", false}, "id-1");
+  EXPECT_EQ(r.status, 200);
+  auto it = std::find_if(r.headers.begin(), r.headers.end(),
+                         [](const net::http_header& h) { return h.name == "X-Amz-Function-Error"; });
+  ASSERT_NE(it, r.headers.end());
+  EXPECT_EQ(it->value, "Unhandled");
+  auto ok = invoke_response({false, "{}", false}, "id-2");
+  EXPECT_TRUE(std::none_of(ok.headers.begin(), ok.headers.end(), [](const net::http_header& h) {
+    return h.name == "X-Amz-Function-Error";
+  }));
+}
+
+TEST(RegistryCodec, RoundTripsAndRejectsGarbage) {
+  node_config cfg;
+  caf::actor_system sys{cfg};
+  auto in = sample();
+  auto bytes = encode(sys, in);
+  auto out = decode_function(sys, bytes);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->name, in.name);
+  EXPECT_EQ(out->environment, in.environment);
+  EXPECT_EQ(out->memory_mb, 256);
+  EXPECT_FALSE(decode_function(sys, ""));
+  EXPECT_FALSE(decode_function(sys, "\x07garbage"));
+  placement p{"i-1", "f", "host-1", "ready", 5};
+  auto back = decode_placement(sys, encode(sys, p));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->state, "ready");
+}
+
+TEST(NodeConfig, RolesAndDefaults) {
+  node_config cfg;
+  EXPECT_TRUE(cfg.has_role("ingress"));
+  EXPECT_TRUE(cfg.has_role("host"));
+  EXPECT_FALSE(cfg.has_role("gateway"));
+  const char* argv[] = {"troupe-node", "--node.roles=host", "--ingress.port=9999"};
+  ASSERT_FALSE(cfg.parse(3, const_cast<char**>(argv)));
+  EXPECT_FALSE(cfg.has_role("ingress"));
+  EXPECT_EQ(cfg.ingress_port, 9999);
+}
