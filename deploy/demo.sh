@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Command 1 of the README: install what is missing, build, start an all-in-one
+# node on 127.0.0.1:8080 with the example functions deployed, print how to call
+# them, and keep the node in the foreground until Ctrl-C.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$root/build}
+port=${PORT:-8080}
+data=${DATA_DIR:-$root/troupe-data}
+"$root/deploy/install-deps.sh"
+"$root/deploy/build.sh"
+
+"$build/bin/troupe-node" --ingress.port="$port" --node.data-dir="$data" &
+node=$!
+trap 'kill "$node" 2>/dev/null; wait "$node" 2>/dev/null' EXIT INT TERM
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && break
+  kill -0 "$node" 2>/dev/null || { echo "demo: troupe-node exited" >&2; exit 1; }
+  sleep 0.1
+done
+
+# deploy NAME RUNTIME HANDLER ZIP: CreateFunction through the Lambda API.
+deploy() {
+  local body status
+  body=$(printf '{"FunctionName":"%s","Runtime":"%s","Handler":"%s","MemorySize":128,"Timeout":10,"Code":{"ZipFile":"%s"}}' \
+    "$1" "$2" "$3" "$(base64 -w0 "$4")")
+  status=$(printf '%s' "$body" | curl -s -o /dev/null -w '%{http_code}' -X POST \
+    -H 'Content-Type: application/json' --data-binary @- \
+    "http://127.0.0.1:$port/2015-03-31/functions")
+  case "$status" in
+    201) echo "demo: deployed $1" ;;
+    409) echo "demo: $1 was already deployed" ;;
+    *) echo "demo: deploying $1 failed with HTTP $status" >&2; exit 1 ;;
+  esac
+}
+deploy shell-echo provided bootstrap "$build/examples/shell-echo.zip"
+deploy cpp-echo provided bootstrap "$build/examples/cpp-echo.zip"
+deploy python-echo python3.11 handler.handler "$build/examples/python-echo.zip"
+
+cat <<MSG
+
+Troupe is running on http://127.0.0.1:$port with three functions. Try:
+
+  curl -s http://127.0.0.1:$port/2015-03-31/functions/cpp-echo/invocations -d '{"hello":"world"}'
+  curl -s http://127.0.0.1:$port/fn/python-echo/any/path?x=1
+  curl -s http://127.0.0.1:$port/2015-03-31/functions/
+
+Ctrl-C stops the node (its data stays in $data).
+MSG
+wait "$node"

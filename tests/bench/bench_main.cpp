@@ -1,0 +1,140 @@
+// troupe-bench: the benchmarks of tests/bench, printed as JSON lines.
+//   warm invoke of the C++ echo through the ingress vs a minimal Beast server
+//   (p50/p99 at 1 connection, throughput at 32 connections, and their ratios),
+//   cold start p50/p99 of the C++ and Python examples, and the CAF scheduler
+//   policies compared on the warm path.
+#include "../integration/node_process.hpp"
+#include "baseline_server.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+using namespace troupe;
+using namespace std::chrono;
+
+namespace {
+
+const std::string event = R"({"hello":"world","n":12345})";
+
+struct latency {
+  double p50_us = 0, p99_us = 0;
+};
+
+latency percentiles(std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  auto at = [&](double q) { return us[std::min(us.size() - 1, size_t(q * us.size()))]; };
+  return {at(0.50), at(0.99)};
+}
+
+/// Sequential round trips on one keep-alive connection.
+latency one_connection(uint16_t port, const std::string& target, int n) {
+  net::http_client c{"127.0.0.1", port};
+  for (int i = 0; i < 50; ++i) // warm-up
+    c.request("POST", target, event);
+  std::vector<double> us;
+  for (int i = 0; i < n; ++i) {
+    auto t0 = steady_clock::now();
+    auto r = c.request("POST", target, event);
+    us.push_back(duration<double, std::micro>(steady_clock::now() - t0).count());
+    if (r.status != 200)
+      throw std::runtime_error("status " + std::to_string(r.status) + ": " + r.body);
+  }
+  return percentiles(std::move(us));
+}
+
+/// Requests per second over `conns` keep-alive connections for `span`.
+double throughput(uint16_t port, const std::string& target, int conns, seconds span) {
+  std::atomic<long> done{0}, failed{0};
+  auto until = steady_clock::now() + span;
+  std::vector<std::thread> ts;
+  for (int i = 0; i < conns; ++i)
+    ts.emplace_back([&] {
+      net::http_client c{"127.0.0.1", port};
+      while (steady_clock::now() < until)
+        (c.request("POST", target, event).status == 200 ? done : failed)++;
+    });
+  for (auto& t : ts)
+    t.join();
+  if (failed > 0)
+    std::cerr << "bench: " << failed << " requests failed\n";
+  return double(done) / duration<double>(span).count();
+}
+
+void emit(const std::string& json) {
+  std::cout << json << std::endl;
+}
+
+std::string num(double x) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.1f", x);
+  return buf;
+}
+
+std::string deploy(test::node_process& node, const std::string& name, const std::string& runtime,
+                   const std::string& handler, const std::string& zip) {
+  auto r = node.client().request("POST", "/2015-03-31/functions",
+                                 test::create_body(name, runtime, handler, zip));
+  if (r.status != 201)
+    throw std::runtime_error("deploy " + name + ": " + r.body);
+  return "/2015-03-31/functions/" + name + "/invocations";
+}
+
+void warm(const std::string& policy, int n, seconds span, bool with_baseline) {
+  test::temp_dir data;
+  test::node_process node{data.path(), {"--scheduler.policy=" + policy}};
+  auto target = deploy(node, "cpp-echo", "provided", "bootstrap",
+                       test::read_file(test::example_zip("cpp-echo")));
+  auto t1 = one_connection(node.port(), target, n);
+  auto rps = throughput(node.port(), target, 32, span);
+  std::string line = R"({"bench":"warm_invoke","function":"cpp-echo","scheduler":")" + policy +
+                     R"(","p50_us":)" + num(t1.p50_us) + R"(,"p99_us":)" + num(t1.p99_us) +
+                     R"(,"rps_32":)" + num(rps);
+  if (with_baseline) {
+    bench::baseline_server base{event};
+    auto b1 = one_connection(base.port(), "/", n);
+    auto brps = throughput(base.port(), "/", 32, span);
+    emit(R"({"bench":"baseline_beast","p50_us":)" + num(b1.p50_us) + R"(,"p99_us":)" +
+         num(b1.p99_us) + R"(,"rps_32":)" + num(brps) + "}");
+    line += R"(,"p50_ratio":)" + num(t1.p50_us / b1.p50_us) + R"(,"rps_ratio":)" +
+            std::to_string(rps / brps);
+  }
+  emit(line + "}");
+}
+
+void cold(const std::string& label, const std::string& runtime, const std::string& handler,
+          const std::string& zip, int n) {
+  test::temp_dir data;
+  test::node_process node{data.path()};
+  std::vector<double> us;
+  for (int i = 0; i < n; ++i) {
+    auto target = deploy(node, label + "-" + std::to_string(i), runtime, handler, zip);
+    std::this_thread::sleep_for(milliseconds(50)); // let the pool refill, as between bursts
+    auto t0 = steady_clock::now();
+    auto r = node.client().request("POST", target, event);
+    us.push_back(duration<double, std::micro>(steady_clock::now() - t0).count());
+    if (r.status != 200)
+      throw std::runtime_error("cold " + label + ": " + r.body);
+  }
+  auto l = percentiles(std::move(us));
+  emit(R"({"bench":"cold_start","function":")" + label + R"(","n":)" + std::to_string(n) +
+       R"(,"p50_us":)" + num(l.p50_us) + R"(,"p99_us":)" + num(l.p99_us) + "}");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  int n = argc > 1 ? std::atoi(argv[1]) : 2000;
+  try {
+    warm("sharing", n, seconds(5), true);
+    warm("stealing", n, seconds(5), false);
+    cold("cpp-echo", "provided", "bootstrap", test::read_file(test::example_zip("cpp-echo")), 40);
+    cold("python-echo", "python3", "handler.handler",
+         test::read_file(test::example_zip("python-echo")), 40);
+  } catch (const std::exception& e) {
+    std::cerr << "bench: " << e.what() << "\n";
+    return 1;
+  }
+}

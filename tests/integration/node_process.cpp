@@ -1,0 +1,156 @@
+#include "node_process.hpp"
+
+#include "net/base64.hpp"
+
+#include <csignal>
+#include <fcntl.h>
+#include <cstdlib>
+#include <fstream>
+#include <poll.h>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace troupe::test {
+
+temp_dir::temp_dir() {
+  std::random_device rd;
+  path_ = fs::temp_directory_path() / ("troupe-test-" + std::to_string(getpid()) + "-" +
+                                       std::to_string(rd()));
+  fs::create_directories(path_);
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+namespace {
+
+/// Reads the child's stdout until the ready line, bounded by `timeout`.
+uint16_t await_ready(int fd, pid_t pid, std::chrono::seconds timeout) {
+  std::string seen;
+  auto until = std::chrono::steady_clock::now() + timeout;
+  const std::string marker = "ingress on http://127.0.0.1:";
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0) {
+      char buf[512];
+      auto n = ::read(fd, buf, sizeof buf);
+      if (n <= 0)
+        break;
+      seen.append(buf, static_cast<size_t>(n));
+      if (auto at = seen.find(marker); at != std::string::npos) {
+        auto end = seen.find('\n', at);
+        if (end != std::string::npos)
+          return static_cast<uint16_t>(std::stoi(seen.substr(at + marker.size())));
+      }
+    }
+    if (waitpid(pid, nullptr, WNOHANG) == pid)
+      throw std::runtime_error("troupe-node exited before it was ready: " + seen);
+  }
+  throw std::runtime_error("troupe-node was not ready in time: " + seen);
+}
+
+} // namespace
+
+node_process::node_process(const fs::path& data_dir, std::vector<std::string> args) {
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe failed");
+  args.insert(args.begin(), {TROUPE_NODE_PATH, "--node.data-dir=" + data_dir.string(),
+                             "--ingress.port=0"});
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out[1], 1);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  ::close(out[1]);
+  try {
+    port_ = await_ready(out[0], pid_, std::chrono::seconds(30));
+  } catch (...) {
+    ::close(out[0]);
+    kill9();
+    throw;
+  }
+  ::close(out[0]); // the node writes nothing more to stdout
+  client_ = std::make_unique<net::http_client>("127.0.0.1", port_, std::chrono::seconds(60));
+}
+
+node_process::~node_process() {
+  if (pid_ > 0)
+    stop();
+}
+
+int node_process::stop() {
+  if (pid_ <= 0)
+    return -1;
+  client_.reset();
+  ::kill(pid_, SIGTERM);
+  for (int i = 0; i < 300; ++i) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  kill9();
+  return -1;
+}
+
+void node_process::kill9() {
+  if (pid_ <= 0)
+    return;
+  client_.reset();
+  ::kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in{p, std::ios::binary};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string make_zip(const std::vector<file_entry>& files) {
+  temp_dir dir;
+  for (const auto& f : files) {
+    auto path = dir.path() / "src" / f.name;
+    fs::create_directories(path.parent_path());
+    std::ofstream{path, std::ios::binary} << f.content;
+    fs::permissions(path, f.executable ? fs::perms(0755) : fs::perms(0644));
+  }
+  auto zip = dir.path() / "out.zip";
+  auto cmd = "cd '" + (dir.path() / "src").string() + "' && zip -q -r '" + zip.string() + "' .";
+  if (std::system(cmd.c_str()) != 0)
+    throw std::runtime_error("zip failed: " + cmd);
+  return read_file(zip);
+}
+
+std::string create_body(const std::string& name, const std::string& runtime,
+                        const std::string& handler, const std::string& zip, int timeout_s,
+                        int memory_mb) {
+  return "{\"FunctionName\":\"" + name + "\",\"Runtime\":\"" + runtime + "\",\"Handler\":\"" +
+         handler + "\",\"MemorySize\":" + std::to_string(memory_mb) +
+         ",\"Timeout\":" + std::to_string(timeout_s) + ",\"Code\":{\"ZipFile\":\"" +
+         net::base64_encode(zip) + "\"}}";
+}
+
+fs::path example_zip(const std::string& name) {
+  return fs::path{TROUPE_EXAMPLES_DIR} / (name + ".zip");
+}
+
+} // namespace troupe::test

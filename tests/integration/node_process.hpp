@@ -1,0 +1,67 @@
+#pragma once
+// A real troupe-node process for integration tests: started on an ephemeral
+// loopback port with its own data directory, stopped (or killed) by the test.
+
+#include "net/http_client.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace troupe::test {
+
+/// A fresh directory under /tmp, removed with its contents on destruction.
+class temp_dir {
+public:
+  temp_dir();
+  ~temp_dir();
+  const std::filesystem::path& path() const { return path_; }
+
+private:
+  std::filesystem::path path_;
+};
+
+class node_process {
+public:
+  /// Starts troupe-node with `--node.data-dir=data_dir --ingress.port=0` plus
+  /// `args`, and waits (bounded) until it reports its port.
+  node_process(const std::filesystem::path& data_dir, std::vector<std::string> args = {});
+  ~node_process(); // stops the node if still running
+
+  uint16_t port() const { return port_; }
+  net::http_client& client() { return *client_; }
+
+  /// SIGTERM and a bounded wait; returns the exit status (-1 if it had to be killed).
+  int stop();
+  /// SIGKILL, as a crash would.
+  void kill9();
+
+private:
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+  std::unique_ptr<net::http_client> client_;
+};
+
+/// The bytes of a file.
+std::string read_file(const std::filesystem::path& p);
+
+/// A zip archive (built with the zip command) holding `files` (name, content, executable).
+struct file_entry {
+  std::string name;
+  std::string content;
+  bool executable = false;
+};
+std::string make_zip(const std::vector<file_entry>& files);
+
+/// The CreateFunction body for a function.
+std::string create_body(const std::string& name, const std::string& runtime,
+                        const std::string& handler, const std::string& zip, int timeout_s = 10,
+                        int memory_mb = 128);
+
+/// Path of an example package built by the project (examples/functions).
+std::filesystem::path example_zip(const std::string& name);
+
+} // namespace troupe::test

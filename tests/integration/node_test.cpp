@@ -1,0 +1,297 @@
+// End-to-end tests of one all-in-one troupe-node: deploy through the Lambda
+// API, invoke real sandboxed functions, restart, and refuse bad input.
+#include "node_process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+using namespace troupe;
+using namespace troupe::test;
+
+namespace {
+
+const std::string functions = "/2015-03-31/functions";
+
+std::string invoke_path(const std::string& name) {
+  return functions + "/" + name + "/invocations";
+}
+
+std::string header(const net::http_response& r, const std::string& name) {
+  for (const auto& h : r.headers)
+    if (net::iequals(h.name, name))
+      return h.value;
+  return "";
+}
+
+class NodeTest : public ::testing::Test {
+protected:
+  temp_dir data;
+
+  void deploy(node_process& node, const std::string& name, const std::string& runtime,
+              const std::string& handler, const std::string& zip, int timeout_s = 10) {
+    auto r = node.client().request("POST", functions, create_body(name, runtime, handler, zip,
+                                                                 timeout_s));
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+
+  void deploy_examples(node_process& node) {
+    deploy(node, "shell-echo", "provided", "bootstrap", read_file(example_zip("shell-echo")));
+    deploy(node, "cpp-echo", "provided.al2023", "bootstrap", read_file(example_zip("cpp-echo")));
+    deploy(node, "python-echo", "python3.11", "handler.handler",
+           read_file(example_zip("python-echo")));
+  }
+};
+
+TEST_F(NodeTest, DeploysAndInvokesEveryExample) {
+  node_process node{data.path()};
+  deploy_examples(node);
+  for (auto name : {"shell-echo", "cpp-echo"}) {
+    auto r = node.client().request("POST", invoke_path(name), R"({"hello":"world","n":1})");
+    EXPECT_EQ(r.status, 200) << name << ": " << r.body;
+    EXPECT_EQ(r.body, R"({"hello":"world","n":1})") << name;
+    EXPECT_EQ(header(r, "X-Amz-Function-Error"), "") << name;
+  }
+  auto r = node.client().request("POST", invoke_path("python-echo"), R"({"hello":"world"})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"("echo": {"hello": "world"})"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("function": "python-echo")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("memory_mb": "128")"), std::string::npos) << r.body;
+}
+
+TEST_F(NodeTest, ManagementApiListsGetsAndDeletes) {
+  node_process node{data.path()};
+  deploy(node, "cpp-echo", "provided", "bootstrap", read_file(example_zip("cpp-echo")));
+  auto got = node.client().request("GET", functions + "/cpp-echo");
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_NE(got.body.find(R"("FunctionName":"cpp-echo")"), std::string::npos);
+  EXPECT_NE(got.body.find(R"("FunctionArn":"arn:aws:lambda:local:000000000000:function:cpp-echo")"),
+            std::string::npos);
+  auto list = node.client().request("GET", functions + "/");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_NE(list.body.find(R"("Functions":[{)"), std::string::npos) << list.body;
+  auto again = node.client().request(
+    "POST", functions, create_body("cpp-echo", "provided", "bootstrap", read_file(example_zip("cpp-echo"))));
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(header(again, "x-amzn-ErrorType"), "ResourceConflictException");
+  EXPECT_EQ(node.client().request("POST", invoke_path("cpp-echo"), "{}").status, 200);
+  EXPECT_EQ(node.client().request("DELETE", functions + "/cpp-echo").status, 204);
+  auto gone = node.client().request("POST", invoke_path("cpp-echo"), "{}");
+  EXPECT_EQ(gone.status, 404) << gone.body;
+  EXPECT_EQ(header(gone, "x-amzn-ErrorType"), "ResourceNotFoundException");
+  EXPECT_EQ(node.client().request("DELETE", functions + "/cpp-echo").status, 404);
+}
+
+TEST_F(NodeTest, FunctionsSurviveSigkillAndRestart) {
+  {
+    node_process node{data.path()};
+    deploy_examples(node);
+    ASSERT_EQ(node.client().request("POST", invoke_path("cpp-echo"), "{}").status, 200);
+    node.kill9();
+  }
+  node_process node{data.path()};
+  for (auto name : {"shell-echo", "cpp-echo", "python-echo"}) {
+    auto r = node.client().request("POST", invoke_path(name), R"({"after":"restart"})");
+    EXPECT_EQ(r.status, 200) << name << ": " << r.body;
+    EXPECT_NE(r.body.find("restart"), std::string::npos) << name << ": " << r.body;
+  }
+}
+
+TEST_F(NodeTest, FunctionErrorsAnswer200WithFunctionErrorHeader) {
+  node_process node{data.path()};
+  deploy_examples(node);
+  auto raised = node.client().request("POST", invoke_path("python-echo"), R"({"fail":"boom"})");
+  EXPECT_EQ(raised.status, 200);
+  EXPECT_EQ(header(raised, "X-Amz-Function-Error"), "Unhandled");
+  EXPECT_NE(raised.body.find(R"("errorType": "ValueError")"), std::string::npos) << raised.body;
+  EXPECT_NE(raised.body.find("boom"), std::string::npos);
+
+  auto crashed = node.client().request("POST", invoke_path("cpp-echo"), R"({"crash":true})");
+  EXPECT_EQ(crashed.status, 200);
+  EXPECT_EQ(header(crashed, "X-Amz-Function-Error"), "Unhandled");
+  EXPECT_NE(crashed.body.find("Runtime.ExitError"), std::string::npos) << crashed.body;
+  EXPECT_NE(crashed.body.find("exit status 3"), std::string::npos) << crashed.body;
+  // The node keeps serving: a new instance takes the next request.
+  auto after = node.client().request("POST", invoke_path("cpp-echo"), R"({"ok":1})");
+  EXPECT_EQ(after.status, 200);
+  EXPECT_EQ(after.body, R"({"ok":1})");
+}
+
+TEST_F(NodeTest, TimeoutKillsTheInstanceAndNamesTheTimeout) {
+  node_process node{data.path()};
+  auto zip = make_zip({{"bootstrap",
+                        "#!/bin/sh\napi=http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime\n"
+                        "curl -sS $api/invocation/next > /dev/null\nsleep 60 & sleep 60\n",
+                        true}});
+  deploy(node, "sleeper", "provided", "bootstrap", zip, 1);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = node.client().request("POST", invoke_path("sleeper"), "{}");
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(header(r, "X-Amz-Function-Error"), "Unhandled");
+  EXPECT_NE(r.body.find("Task timed out after 1.00 seconds"), std::string::npos) << r.body;
+  EXPECT_LT(took, std::chrono::seconds(20)); // bounded, not a speed check
+}
+
+TEST_F(NodeTest, InitErrorIsReportedAsAFunctionError) {
+  node_process node{data.path()};
+  auto zip = make_zip({{"app.py", "def handler(e, c):\n  return 1\n"}});
+  deploy(node, "badhandler", "python3", "missing_module.handler", zip);
+  auto r = node.client().request("POST", invoke_path("badhandler"), "{}");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(header(r, "X-Amz-Function-Error"), "Unhandled");
+  EXPECT_NE(r.body.find("Runtime.ImportModuleError"), std::string::npos) << r.body;
+}
+
+TEST_F(NodeTest, WarmInstancesAreReusedAndIdleOnesReclaimed) {
+  node_process node{data.path(), {"--router.keep-alive=1s"}};
+  auto zip = make_zip({{"counter.py", "calls = 0\ndef handler(e, c):\n  global calls\n"
+                                      "  calls += 1\n  return {'calls': calls}\n"}});
+  deploy(node, "counter", "python3", "counter.handler", zip);
+  EXPECT_EQ(node.client().request("POST", invoke_path("counter"), "{}").body, R"({"calls": 1})");
+  EXPECT_EQ(node.client().request("POST", invoke_path("counter"), "{}").body, R"({"calls": 2})");
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500)); // keep-alive 1 s + a tick
+  EXPECT_EQ(node.client().request("POST", invoke_path("counter"), "{}").body, R"({"calls": 1})");
+}
+
+TEST_F(NodeTest, ConcurrentInvocationsAllSucceed) {
+  node_process node{data.path()};
+  deploy(node, "cpp-echo", "provided", "bootstrap", read_file(example_zip("cpp-echo")));
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      net::http_client c{"127.0.0.1", node.port()};
+      for (int i = 0; i < 10; ++i) {
+        auto body = "{\"t\":" + std::to_string(t) + ",\"i\":" + std::to_string(i) + "}";
+        auto r = c.request("POST", invoke_path("cpp-echo"), body);
+        if (r.status == 200 && r.body == body)
+          ++ok;
+      }
+    });
+  for (auto& th : threads)
+    th.join();
+  EXPECT_EQ(ok.load(), 80);
+}
+
+TEST_F(NodeTest, FunctionUrlMapsEventAndResponse) {
+  node_process node{data.path()};
+  deploy_examples(node);
+  auto r = node.client().request("GET", "/fn/python-echo/some/path?x=1&x=2");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"("rawPath": "/some/path")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("x": "1,2")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("method": "GET")"), std::string::npos) << r.body;
+  auto zip = make_zip({{"web.py", "def handler(e, c):\n  return {'statusCode': 201, "
+                                  "'headers': {'X-Test': 'yes', 'Content-Type': 'text/plain'}, "
+                                  "'body': 'made ' + e['rawPath']}\n"}});
+  deploy(node, "web", "python3", "web.handler", zip);
+  auto w = node.client().request("POST", "/fn/web/thing", "payload");
+  EXPECT_EQ(w.status, 201);
+  EXPECT_EQ(w.body, "made /thing");
+  EXPECT_EQ(header(w, "X-Test"), "yes");
+}
+
+TEST_F(NodeTest, BadInputGetsClearLambdaErrors) {
+  node_process node{data.path()};
+  auto& c = node.client();
+  auto cpp = read_file(example_zip("cpp-echo"));
+  auto expect = [&](const net::http_response& r, int status, const std::string& type) {
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_EQ(header(r, "x-amzn-ErrorType"), type) << r.body;
+    EXPECT_NE(r.body.find("\"message\":"), std::string::npos) << r.body;
+  };
+  const std::string bad = "InvalidParameterValueException";
+  expect(c.request("POST", functions, "not json"), 400, bad);
+  expect(c.request("POST", functions, R"({"FunctionName":"x","Runtime":"provided"})"), 400, bad);
+  expect(c.request("POST", functions, create_body("bad name!", "provided", "b", cpp)), 400, bad);
+  expect(c.request("POST", functions, create_body("f", "cobol", "b", cpp)), 400, bad);
+  expect(c.request("POST", functions, create_body("f", "provided", "b", cpp, 10, 100)), 400, bad);
+  expect(c.request("POST", functions, create_body("f", "provided", "b", cpp, 0)), 400, bad);
+  expect(c.request("POST", functions, create_body("f", "provided", "b", "not a zip at all")), 400,
+         bad);
+  expect(c.request("POST", functions,
+                   R"({"FunctionName":"f","Runtime":"provided","Code":{"ZipFile":"@@@"}})"),
+         400, bad);
+  auto escaping = make_zip({{"ok.txt", "x"}});
+  // A zip whose entry climbs out of the package (crafted: zip refuses to write one).
+  auto pos = escaping.find("ok.txt");
+  while (pos != std::string::npos) {
+    escaping.replace(pos, 6, "../e.x");
+    pos = escaping.find("ok.txt");
+  }
+  auto r = c.request("POST", functions, create_body("escape", "provided", "b", escaping));
+  expect(r, 400, bad);
+  EXPECT_NE(r.body.find(".."), std::string::npos) << r.body;
+  EXPECT_EQ(c.request("GET", functions + "/escape").status, 404);
+
+  expect(c.request("GET", functions + "/nope"), 404, "ResourceNotFoundException");
+  // Each unknown name gets its own short-lived router; none of them may take the ingress down.
+  for (int i = 0; i < 5; ++i)
+    expect(c.request("POST", invoke_path("nope" + std::to_string(i)), "{}"), 404,
+           "ResourceNotFoundException");
+  deploy(node, "cpp-echo", "provided", "bootstrap", cpp);
+  expect(c.request("POST", invoke_path("cpp-echo"), "{not json"), 400,
+         "InvalidRequestContentException");
+  expect(c.request("POST", invoke_path("cpp-echo"), std::string(6 * 1024 * 1024 + 10, ' ')), 413,
+         "RequestEntityTooLargeException");
+  expect(c.request("GET", "/no/such/route"), 404, "ResourceNotFoundException");
+  expect(c.request("PUT", functions + "/cpp-echo"), 405, "MethodNotAllowedException");
+  // The node is still fine.
+  EXPECT_EQ(c.request("POST", invoke_path("cpp-echo"), "[1]").body, "[1]");
+}
+
+TEST_F(NodeTest, HttpLimitsAnswerJsonAndClose) {
+  node_process node{data.path(), {"--http.read-timeout=300ms"}};
+  auto big = net::http_client::raw_exchange(
+    "127.0.0.1", node.port(),
+    "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n",
+    std::chrono::seconds(5));
+  EXPECT_NE(big.find("HTTP/1.1 431"), std::string::npos) << big.substr(0, 200);
+  EXPECT_NE(big.find("\"message\""), std::string::npos);
+  auto garbage = net::http_client::raw_exchange("127.0.0.1", node.port(), "BLAH\r\n\r\n",
+                                                std::chrono::seconds(5));
+  EXPECT_NE(garbage.find("HTTP/1.1 400"), std::string::npos) << garbage;
+  auto stalled = net::http_client::raw_exchange(
+    "127.0.0.1", node.port(), "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab",
+    std::chrono::seconds(5));
+  EXPECT_NE(stalled.find("HTTP/1.1 408"), std::string::npos) << stalled;
+  auto pipelined = net::http_client::raw_exchange(
+    "127.0.0.1", node.port(),
+    "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    std::chrono::seconds(5));
+  auto first = pipelined.find("HTTP/1.1 200");
+  auto second = pipelined.find("HTTP/1.1 404");
+  EXPECT_NE(first, std::string::npos) << pipelined;
+  EXPECT_NE(second, std::string::npos) << pipelined;
+  EXPECT_LT(first, second);
+}
+
+TEST_F(NodeTest, RuntimeApiIsNotReachableFromTheHost) {
+  node_process node{data.path()};
+  deploy(node, "cpp-echo", "provided", "bootstrap", read_file(example_zip("cpp-echo")));
+  ASSERT_EQ(node.client().request("POST", invoke_path("cpp-echo"), "{}").status, 200);
+  // The instance's Runtime API listens on 127.0.0.1:9001 inside its own network namespace only.
+  EXPECT_THROW(net::http_client("127.0.0.1", 9001, std::chrono::seconds(2))
+                 .request("GET", "/2018-06-01/runtime/invocation/next"),
+               std::runtime_error);
+}
+
+TEST_F(NodeTest, StopsCleanlyWithInstancesRunning) {
+  node_process node{data.path()};
+  deploy_examples(node);
+  for (auto name : {"shell-echo", "cpp-echo", "python-echo"})
+    ASSERT_EQ(node.client().request("POST", invoke_path(name), "{}").status, 200);
+  EXPECT_EQ(node.stop(), 0);
+  // Nothing of the node's sandboxes is left: their mount points are gone.
+  std::error_code ec;
+  auto run = data.path() / "run";
+  size_t left = 0;
+  for (auto& family : std::filesystem::directory_iterator(run, ec))
+    for ([[maybe_unused]] auto& entry : std::filesystem::directory_iterator(family, ec))
+      ++left;
+  EXPECT_EQ(left, 0u);
+}
+
+} // namespace
