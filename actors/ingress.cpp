@@ -89,10 +89,9 @@ void drop_router(ingress_ptr self, const std::string& name) {
 
 /// Sends one invocation to the function's router; `on_result` makes the response.
 template <class OnResult>
-void invoke(ingress_ptr self, const std::string& name, std::string payload, responder respond,
-            OnResult on_result) {
+void invoke(ingress_ptr self, const std::string& name, std::string id, std::string payload,
+            responder respond, OnResult on_result) {
   auto& st = self->state;
-  auto id = new_request_id(st.rng);
   auto deadline = now_ms() + st.cfg.routers.max_wait_ms + net::max_timeout_s * 1000LL;
   invocation inv{id, std::move(payload), deadline};
   // The router answers every invoke by its deadline: no timer needed here.
@@ -123,14 +122,15 @@ void api_invoke(ingress_ptr self, const std::string& name, net::http_request& re
   if (!type.empty() && type != "RequestResponse")
     return respond(net::error_response(net::invalid_parameter(
       "InvocationType " + std::string{type} + " is not supported yet: use RequestResponse")));
-  invoke(self, name, std::move(req.body), std::move(respond), invoke_response);
+  invoke(self, name, new_request_id(self->state.rng), std::move(req.body), std::move(respond),
+         invoke_response);
 }
 
 void url_invoke(ingress_ptr self, const std::string& name, std::string_view raw_path,
                 const net::http_request& req, responder respond) {
   auto id = new_request_id(self->state.rng);
   auto event = net::function_url_event(req, raw_path, id, now_ms());
-  invoke(self, name, std::move(event), std::move(respond),
+  invoke(self, name, id, std::move(event), std::move(respond),
          [](const invocation_result& res, const std::string&) {
            if (res.function_error)
              return net::json_response(502, "{\"Message\":\"Internal Server Error\"}");

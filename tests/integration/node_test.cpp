@@ -183,6 +183,13 @@ TEST_F(NodeTest, FunctionUrlMapsEventAndResponse) {
   EXPECT_NE(r.body.find(R"("rawPath": "/some/path")"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find(R"("x": "1,2")"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find(R"("method": "GET")"), std::string::npos) << r.body;
+  // The event's requestId is the invocation's request id.
+  auto field = [&](const std::string& key) {
+    auto at = r.body.find("\"" + key + "\": \"");
+    return at == std::string::npos ? std::string{} : r.body.substr(at + key.size() + 5, 36);
+  };
+  EXPECT_EQ(field("requestId"), field("request_id")) << r.body;
+  EXPECT_EQ(field("request_id").size(), 36u);
   auto zip = make_zip({{"web.py", "def handler(e, c):\n  return {'statusCode': 201, "
                                   "'headers': {'X-Test': 'yes', 'Content-Type': 'text/plain'}, "
                                   "'body': 'made ' + e['rawPath']}\n"}});
