@@ -10,7 +10,9 @@
 #include <atomic>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 #include <thread>
+#include <unistd.h>
 
 using namespace troupe;
 using namespace std::chrono;
@@ -82,16 +84,39 @@ std::string deploy(test::node_process& node, const std::string& name, const std:
   return "/2015-03-31/functions/" + name + "/invocations";
 }
 
-void warm(const std::string& policy, int n, seconds span, bool with_baseline) {
+/// CPU time (user + system) a process has used, in milliseconds.
+double cpu_ms(pid_t pid) {
+  auto stat = test::read_file("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream in{stat.substr(stat.rfind(')') + 2)};
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i)
+    if (i >= 14)
+      ticks += std::stod(field);
+  return ticks * 1000.0 / double(sysconf(_SC_CLK_TCK));
+}
+
+/// The node's CPU share while idle for `span`, right after load.
+double idle_cpu_percent(pid_t pid, seconds span) {
+  auto before = cpu_ms(pid);
+  std::this_thread::sleep_for(span);
+  return (cpu_ms(pid) - before) / duration<double, std::milli>(span).count() * 100.0;
+}
+
+void warm(const std::string& label, std::vector<std::string> args, int n, seconds span,
+          bool with_baseline) {
   test::temp_dir data;
-  test::node_process node{data.path(), {"--scheduler.policy=" + policy}};
+  test::node_process node{data.path(), std::move(args)};
+  const std::string& policy = label;
   auto target = deploy(node, "cpp-echo", "provided", "bootstrap",
                        test::read_file(test::example_zip("cpp-echo")));
   auto t1 = one_connection(node.port(), target, n);
   auto rps = throughput(node.port(), target, 32, span);
+  auto idle = idle_cpu_percent(node.pid(), seconds(3));
   std::string line = R"({"bench":"warm_invoke","function":"cpp-echo","scheduler":")" + policy +
                      R"(","p50_us":)" + num(t1.p50_us) + R"(,"p99_us":)" + num(t1.p99_us) +
-                     R"(,"rps_32":)" + num(rps);
+                     R"(,"rps_32":)" + num(rps) +
+                     R"(,"idle_cpu_pct_after_load":)" + num(idle);
   if (with_baseline) {
     bench::baseline_server base{event};
     auto b1 = one_connection(base.port(), "/", n);
@@ -128,8 +153,12 @@ void cold(const std::string& label, const std::string& runtime, const std::strin
 int main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 2000;
   try {
-    warm("sharing", n, seconds(5), true);
-    warm("stealing", n, seconds(5), false);
+    // The CAF scheduler settings compared on the same path (shared/CAF-0.17.md section 3).
+    warm("sharing", {"--scheduler.policy=sharing"}, n, seconds(5), true);
+    warm("stealing", {"--scheduler.policy=stealing"}, n, seconds(5), false);
+    warm("stealing-moderate0",
+         {"--scheduler.policy=stealing", "--work-stealing.moderate-poll-attempts=0"}, n,
+         seconds(5), false);
     cold("cpp-echo", "provided", "bootstrap", test::read_file(test::example_zip("cpp-echo")), 40);
     cold("python-echo", "python3", "handler.handler",
          test::read_file(test::example_zip("python-echo")), 40);

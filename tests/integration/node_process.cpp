@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -71,6 +72,7 @@ node_process::node_process(const fs::path& data_dir, std::vector<std::string> ar
   argv.push_back(nullptr);
   pid_ = fork();
   if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); // a crashed test leaves no node behind
     dup2(out[1], 1);
     execv(argv[0], argv.data());
     _exit(127);

@@ -32,6 +32,7 @@ public:
   ~node_process(); // stops the node if still running
 
   uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
   net::http_client& client() { return *client_; }
 
   /// SIGTERM and a bounded wait; returns the exit status (-1 if it had to be killed).
