@@ -1,11 +1,13 @@
 #include "actors/controller.hpp"
 
+#include "actors/clock.hpp"
 #include "actors/protocol/errc.hpp"
 #include "actors/registry_codec.hpp"
 #include "storage/code_store.hpp"
 #include "storage/kv_store.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -23,11 +25,6 @@ struct controller_state {
 };
 
 using controller_ptr = controller_actor::stateful_pointer<controller_state>;
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 std::string random_revision() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -55,13 +52,20 @@ caf::result<function_config> create(controller_ptr self, function_config cfg,
   return cfg;
 }
 
-caf::result<function_config> lookup(controller_ptr self, const std::string& name) {
+caf::expected<function_config> read_function(controller_ptr self, const std::string& name) {
   auto bytes = self->state.store->get(function_key(name));
   if (!bytes)
     return make_error(errc::function_not_found, "Function not found: " + name);
   auto cfg = decode_function(self->system(), *bytes);
   if (!cfg)
     return make_error(errc::storage_failed, "registry record of " + name + " is unreadable");
+  return std::move(*cfg);
+}
+
+caf::result<function_config> lookup(controller_ptr self, const std::string& name) {
+  auto cfg = read_function(self, name);
+  if (!cfg)
+    return std::move(cfg.error());
   return std::move(*cfg);
 }
 
@@ -76,14 +80,13 @@ std::vector<function_config> list_all(controller_ptr self) {
 }
 
 caf::result<function_config> remove(controller_ptr self, const std::string& name) {
-  auto bytes = self->state.store->get(function_key(name));
-  if (!bytes)
-    return make_error(errc::function_not_found, "Function not found: " + name);
-  auto cfg = decode_function(self->system(), *bytes);
+  auto cfg = read_function(self, name);
+  if (!cfg)
+    return std::move(cfg.error());
   if (auto err = self->state.store->erase(function_key(name)); !err.empty())
     return make_error(errc::storage_failed, "registry write failed: " + err);
   // The package stays: another function may share it (packages are collected later).
-  return cfg ? std::move(*cfg) : function_config{};
+  return std::move(*cfg);
 }
 
 controller_actor::behavior_type controller(controller_ptr self, storage::kv_store* store,

@@ -1,15 +1,18 @@
 #include "actors/ingress.hpp"
 
 #include "actors/api_mapping.hpp"
+#include "actors/clock.hpp"
 #include "actors/protocol/errc.hpp"
 #include "net/json_writer.hpp"
 #include "net/lambda_api.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/sec.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <random>
 
@@ -19,12 +22,21 @@ namespace {
 
 constexpr std::string_view functions_path = "/2015-03-31/functions";
 
+/// An invocation on its way from HTTP to a router.
+struct pending_invoke {
+  std::string id;
+  std::string payload;
+  net::http_responder respond;
+  std::function<net::http_response(const invocation_result&, const std::string&)> on_result;
+};
+
 struct ingress_state {
   ingress_settings cfg;
   net::arn_scope scope;
   controller_actor controller;
   scheduler_actor scheduler;
   std::map<std::string, router_actor> routers;
+  std::map<std::string, std::vector<pending_invoke>> looking_up; ///< waiting for a router
   size_t in_flight = 0;
   std::mt19937_64 rng{std::random_device{}()};
   static inline const char* name = "troupe.ingress";
@@ -32,11 +44,6 @@ struct ingress_state {
 
 using ingress_ptr = ingress_actor::stateful_pointer<ingress_state>;
 using responder = net::http_responder;
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 /// A random UUID (version 4), as Lambda request ids are.
 std::string new_request_id(std::mt19937_64& rng) {
@@ -67,16 +74,6 @@ void reply_error(const responder& respond, const caf::error& err) {
   respond(std::move(r));
 }
 
-router_actor router_for(ingress_ptr self, const std::string& name) {
-  auto& st = self->state;
-  if (auto it = st.routers.find(name); it != st.routers.end())
-    return it->second;
-  auto r = spawn_router(self->system(), name, st.cfg.routers, st.controller, st.scheduler);
-  self->monitor(r); // not linked: a router's end is not the ingress's (see the exit handler)
-  st.routers.emplace(name, r);
-  return r;
-}
-
 /// Forgets (and stops) the router of a function whose configuration changed.
 void drop_router(ingress_ptr self, const std::string& name) {
   auto it = self->state.routers.find(name);
@@ -87,17 +84,50 @@ void drop_router(ingress_ptr self, const std::string& name) {
   self->state.routers.erase(it);
 }
 
-/// Sends one invocation to the function's router; `on_result` makes the response.
-template <class OnResult>
-void invoke(ingress_ptr self, const std::string& name, std::string id, std::string payload,
-            responder respond, OnResult on_result) {
+std::vector<pending_invoke> take_waiting(ingress_ptr self, const std::string& name) {
+  auto node = self->state.looking_up.extract(name);
+  return node.empty() ? std::vector<pending_invoke>{} : std::move(node.mapped());
+}
+
+/// Sends one invocation to the function's router. The router answers every
+/// invoke by its deadline: no timer is needed here.
+void send_to_router(ingress_ptr self, const router_actor& router, pending_invoke p) {
+  auto deadline = now_ms() + self->state.cfg.routers.max_wait_ms + net::max_timeout_s * 1000LL;
+  invocation inv{p.id, std::move(p.payload), deadline};
+  self->request(router, caf::infinite, invoke_atom::value, std::move(inv))
+    .then([=](invocation_result& res) { p.respond(p.on_result(res, p.id)); },
+          [=](caf::error& err) {
+            // A router ends only when its function was deleted or replaced.
+            if (err == caf::sec::request_receiver_down)
+              return p.respond(net::error_response(net::not_found("Function not found")));
+            reply_error(p.respond, err);
+          });
+}
+
+/// Routes to the function's router, first making it (after one lookup shared
+/// by every invocation that arrives meanwhile) when there is none.
+void invoke(ingress_ptr self, const std::string& name, pending_invoke p) {
   auto& st = self->state;
-  auto deadline = now_ms() + st.cfg.routers.max_wait_ms + net::max_timeout_s * 1000LL;
-  invocation inv{id, std::move(payload), deadline};
-  // The router answers every invoke by its deadline: no timer needed here.
-  self->request(router_for(self, name), caf::infinite, invoke_atom::value, std::move(inv))
-    .then([=](invocation_result& res) { respond(on_result(res, id)); },
-          [=](caf::error& err) { reply_error(respond, err); });
+  if (auto it = st.routers.find(name); it != st.routers.end())
+    return send_to_router(self, it->second, std::move(p));
+  auto [it, first] = st.looking_up.try_emplace(name);
+  it->second.push_back(std::move(p));
+  if (!first)
+    return;
+  self->request(st.controller, std::chrono::seconds(10), lookup_atom::value, name)
+    .then(
+      [=](function_config& cfg) {
+        auto r = spawn_router(self->system(), std::move(cfg), self->state.cfg.routers,
+                              self->state.scheduler);
+        self->monitor(r); // not linked: a router's end is not the ingress's
+        self->state.routers.emplace(name, r);
+        for (auto& waiting : take_waiting(self, name))
+          send_to_router(self, r, std::move(waiting));
+      },
+      [=](caf::error& err) {
+        for (auto& waiting : take_waiting(self, name))
+          reply_error(waiting.respond, err);
+      });
 }
 
 void api_invoke(ingress_ptr self, const std::string& name, net::http_request& req,
@@ -122,20 +152,21 @@ void api_invoke(ingress_ptr self, const std::string& name, net::http_request& re
   if (!type.empty() && type != "RequestResponse")
     return respond(net::error_response(net::invalid_parameter(
       "InvocationType " + std::string{type} + " is not supported yet: use RequestResponse")));
-  invoke(self, name, new_request_id(self->state.rng), std::move(req.body), std::move(respond),
-         invoke_response);
+  invoke(self, name,
+         {new_request_id(self->state.rng), std::move(req.body), std::move(respond), invoke_response});
 }
 
 void url_invoke(ingress_ptr self, const std::string& name, std::string_view raw_path,
                 const net::http_request& req, responder respond) {
   auto id = new_request_id(self->state.rng);
   auto event = net::function_url_event(req, raw_path, id, now_ms());
-  invoke(self, name, id, std::move(event), std::move(respond),
-         [](const invocation_result& res, const std::string&) {
-           if (res.function_error)
-             return net::json_response(502, "{\"Message\":\"Internal Server Error\"}");
-           return net::function_url_response(res.payload);
-         });
+  invoke(self, name,
+         {id, std::move(event), std::move(respond),
+          [](const invocation_result& res, const std::string&) {
+            if (res.function_error)
+              return net::json_response(502, "{\"Message\":\"Internal Server Error\"}");
+            return net::function_url_response(res.payload);
+          }});
 }
 
 void create_function(ingress_ptr self, const net::http_request& req, responder respond) {

@@ -1,5 +1,6 @@
 #include "actors/instance.hpp"
 
+#include "actors/clock.hpp"
 #include "actors/protocol/errc.hpp"
 #include "net/json_writer.hpp"
 #include "runtime/runtime_api.hpp"
@@ -46,11 +47,6 @@ struct instance_state {
 };
 
 using instance_ptr = instance_impl::stateful_pointer<instance_state>;
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 std::string error_doc(std::string_view type, std::string_view message) {
   net::json_writer w;

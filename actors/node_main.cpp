@@ -145,12 +145,23 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   return cfg.has_role("ingress") && !ingress ? 1 : 0;
 }
 
+/// `--help` lists every option: CAF's short help shows only its global ones.
+std::vector<char*> with_long_help(int argc, char** argv) {
+  static char long_help[] = "--long-help";
+  std::vector<char*> out{argv, argv + argc};
+  for (auto& a : out)
+    if (std::string_view{a} == "--help" || std::string_view{a} == "-h")
+      a = long_help;
+  return out;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   auto stop_signals = block_stop_signals();
+  auto args = with_long_help(argc, argv);
   node_config cfg;
-  if (auto err = cfg.parse(argc, argv)) {
+  if (auto err = cfg.parse(argc, args.data())) {
     std::cerr << "troupe-node: " << caf::actor_system_config::render(err) << "\n";
     return 2;
   }

@@ -1,6 +1,7 @@
 #include "actors/router.hpp"
 
 #include "actors/policy/scaling.hpp"
+#include "actors/clock.hpp"
 #include "actors/protocol/errc.hpp"
 
 #include <caf/actor_system.hpp>
@@ -12,7 +13,6 @@
 #include <chrono>
 #include <deque>
 #include <map>
-#include <optional>
 
 namespace troupe {
 
@@ -39,9 +39,8 @@ constexpr auto tick_interval = std::chrono::seconds(1);
 struct router_state {
   std::string function;
   router_settings limits;
-  controller_actor controller;
   scheduler_actor scheduler;
-  std::optional<function_config> cfg; ///< known once the lookup answered
+  function_config cfg;
   std::deque<waiting> queue;
   std::map<caf::actor_addr, instance_slot> instances;
   int32_t starting = 0;
@@ -50,11 +49,6 @@ struct router_state {
 };
 
 using router_ptr = router_actor::stateful_pointer<router_state>;
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 void pump(router_ptr self);
 
@@ -82,7 +76,7 @@ bool never_delivered(const caf::error& err) {
 void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
   auto& slot = self->state.instances[addr];
   slot.busy = true;
-  auto timeout = std::chrono::seconds(self->state.cfg->timeout_s + 5);
+  auto timeout = std::chrono::seconds(self->state.cfg.timeout_s + 5);
   auto inv = w.inv;
   self->request(slot.hdl, timeout, invoke_atom::value, std::move(inv))
     .then(
@@ -113,7 +107,7 @@ void launch(router_ptr self) {
     fail_oldest(self, std::move(err));
     pump(self);
   };
-  auto cfg = *st.cfg;
+  auto cfg = st.cfg;
   self->request(st.scheduler, std::chrono::seconds(10), place_atom::value, cfg)
     .then(
       [=](placement& p, host_actor& host) {
@@ -142,8 +136,6 @@ void ensure_ticking(router_ptr self) {
 /// Hands queued requests to idle instances, then launches what is missing.
 void pump(router_ptr self) {
   auto& st = self->state;
-  if (!st.cfg)
-    return;
   for (auto it = st.instances.begin(); it != st.instances.end() && !st.queue.empty(); ++it) {
     if (it->second.busy)
       continue;
@@ -192,30 +184,17 @@ caf::result<invocation_result> invoke(router_ptr self, invocation inv) {
   return rp;
 }
 
-void fail_all_and_quit(router_ptr self, caf::error err) {
-  while (!self->state.queue.empty())
-    fail_oldest(self, err);
-  self->quit(caf::exit_reason::normal);
-}
-
-router_actor::behavior_type router(router_ptr self, std::string function, router_settings limits,
-                                   controller_actor controller, scheduler_actor scheduler) {
+router_actor::behavior_type router(router_ptr self, function_config cfg, router_settings limits,
+                                   scheduler_actor scheduler) {
   auto& st = self->state;
-  st.function = function;
+  st.function = cfg.name;
+  st.cfg = std::move(cfg);
   st.limits = limits;
-  st.controller = controller;
   st.scheduler = std::move(scheduler);
   self->set_down_handler([=](const caf::down_msg& dm) {
     self->state.instances.erase(dm.source);
     pump(self);
   });
-  self->request(controller, std::chrono::seconds(10), lookup_atom::value, function)
-    .then(
-      [=](function_config& cfg) {
-        self->state.cfg = std::move(cfg);
-        pump(self);
-      },
-      [=](caf::error& err) { fail_all_and_quit(self, std::move(err)); });
   return {
     [=](invoke_atom, invocation inv) { return invoke(self, std::move(inv)); },
     [=](reclaim_atom) { reclaim(self); },
@@ -224,10 +203,9 @@ router_actor::behavior_type router(router_ptr self, std::string function, router
 
 } // namespace
 
-router_actor spawn_router(caf::actor_system& sys, std::string function, router_settings settings,
-                          controller_actor controller, scheduler_actor scheduler) {
-  return sys.spawn(router, std::move(function), settings, std::move(controller),
-                   std::move(scheduler));
+router_actor spawn_router(caf::actor_system& sys, function_config cfg, router_settings settings,
+                          scheduler_actor scheduler) {
+  return sys.spawn(router, std::move(cfg), settings, std::move(scheduler));
 }
 
 } // namespace troupe

@@ -1,6 +1,5 @@
 #pragma once
 
-#include "actors/protocol/controller.hpp"
 #include "actors/protocol/router.hpp"
 #include "actors/protocol/scheduler.hpp"
 
@@ -18,9 +17,9 @@ struct router_settings {
   int64_t keep_alive_ms = 300'000;
 };
 
-/// Spawns the router of `function`; it looks the function up at the controller
-/// first and ends (failing what it queued) when the function does not exist.
-router_actor spawn_router(caf::actor_system& sys, std::string function, router_settings settings,
-                          controller_actor controller, scheduler_actor scheduler);
+/// Spawns the router of one function, whose configuration the caller looked up.
+/// It lives until its owner (the ingress) sends it an exit.
+router_actor spawn_router(caf::actor_system& sys, function_config cfg, router_settings settings,
+                          scheduler_actor scheduler);
 
 } // namespace troupe

@@ -1,6 +1,7 @@
 #include "actors/scheduler.hpp"
 
 #include "actors/policy/placement.hpp"
+#include "actors/clock.hpp"
 #include "actors/protocol/errc.hpp"
 #include "actors/registry_codec.hpp"
 #include "storage/kv_store.hpp"
@@ -39,11 +40,6 @@ struct scheduler_state {
 };
 
 using scheduler_ptr = scheduler_actor::stateful_pointer<scheduler_state>;
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 std::string persist(scheduler_ptr self, const placement& p) {
   return self->state.store->put(placement_key(p.instance_id), encode(self->system(), p));

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <thread>
 
 using namespace troupe;
@@ -153,6 +154,22 @@ TEST_F(NodeTest, WarmInstancesAreReusedAndIdleOnesReclaimed) {
   EXPECT_EQ(node.client().request("POST", invoke_path("counter"), "{}").body, R"({"calls": 2})");
   std::this_thread::sleep_for(std::chrono::milliseconds(3500)); // keep-alive 1 s + a tick
   EXPECT_EQ(node.client().request("POST", invoke_path("counter"), "{}").body, R"({"calls": 1})");
+}
+
+TEST_F(NodeTest, ConfigFileSetsHostCapacity) {
+  auto ini = data.path() / "node.ini";
+  std::ofstream{ini} << "[host]\nmemory-mb=128\n";
+  node_process node{data.path() / "node", {"--config-file=" + ini.string()}};
+  auto cpp = read_file(example_zip("cpp-echo"));
+  auto big = node.client().request("POST", functions,
+                                   create_body("big", "provided", "bootstrap", cpp, 10, 256));
+  ASSERT_EQ(big.status, 201) << big.body;
+  auto r = node.client().request("POST", invoke_path("big"), "{}");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(header(r, "Retry-After"), "1");
+  EXPECT_NE(r.body.find("256 MB"), std::string::npos) << r.body;
+  deploy(node, "small", "provided", "bootstrap", cpp);
+  EXPECT_EQ(node.client().request("POST", invoke_path("small"), "{}").status, 200);
 }
 
 TEST_F(NodeTest, ConcurrentInvocationsAllSucceed) {

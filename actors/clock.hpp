@@ -1,0 +1,15 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace troupe {
+
+/// Wall-clock time in Unix epoch milliseconds: what Lambda's deadlines and
+/// timestamps are made of. Policies take it as a parameter; actors read it here.
+inline int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+} // namespace troupe
