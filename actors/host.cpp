@@ -50,7 +50,9 @@ pool_actor pool_for(host_ptr self, const std::string& family) {
   if (auto it = st.pools.find(family); it != st.pools.end())
     return it->second;
   runtime::sandbox_options opts{st.cfg.init_path, st.cfg.run_dir + "/" + family, 9001};
-  auto p = spawn_pool(self->system(), opts, st.cfg.pool_size);
+  pool_settings ps{{int32_t(st.cfg.pool_min), int32_t(st.cfg.pool_max), 1.0},
+                   st.cfg.pool_refill_per_s};
+  auto p = spawn_pool(self->system(), opts, ps);
   self->link_to(p);
   st.pools.emplace(family, p);
   return p;

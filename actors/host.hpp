@@ -20,7 +20,9 @@ namespace troupe {
 struct host_settings {
   std::string id;
   int32_t memory_mb = 0;
-  size_t pool_size = 0;
+  size_t pool_min = 2;
+  size_t pool_max = 32;
+  double pool_refill_per_s = 200;
   int32_t tmp_mb = 512;
   std::string init_path;
   std::string runtimes_dir;

@@ -28,7 +28,9 @@ node_config::node_config() {
   opt_group{custom_options_, "host"}
     .add(host_id, "id", "name of this host in the cluster")
     .add(host_memory_mb, "memory-mb", "memory for instances, sold in 128 MB slots")
-    .add(pool_size, "pool-size", "pre-started sandboxes per runtime family")
+    .add(pool_size, "pool-size", "pre-started sandboxes per runtime family, at least")
+    .add(pool_max, "pool-max", "pre-started sandboxes per runtime family, at most")
+    .add(pool_refill, "pool-refill", "sandboxes a pool prepares a second, at most")
     .add(tmp_mb, "tmp-mb", "size cap of each instance's /tmp")
     .add(init_path, "init-path", "path of troupe-sandbox-init (default: beside troupe-node)")
     .add(runtimes_dir, "runtimes-dir", "runtime files (default: runtimes/ beside troupe-node)");

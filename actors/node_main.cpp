@@ -66,7 +66,9 @@ host_settings host_settings_of(const node_config& cfg, storage::code_store& code
   host_settings h;
   h.id = cfg.host_id;
   h.memory_mb = cfg.host_memory_mb;
-  h.pool_size = cfg.pool_size;
+  h.pool_min = cfg.pool_size;
+  h.pool_max = cfg.pool_max;
+  h.pool_refill_per_s = cfg.pool_refill;
   h.tmp_mb = cfg.tmp_mb;
   h.init_path = cfg.init_path;
   h.runtimes_dir = cfg.runtimes_dir;

@@ -47,3 +47,46 @@ TEST(PlacementPolicy, SpreadsAFunctionThenPacks) {
 TEST(PlacementPolicy, TiesBreakByName) {
   EXPECT_EQ(choose_host({{"b", 5, 0}, {"a", 5, 0}}, 1), 1u);
 }
+
+#include "actors/policy/pool_sizing.hpp"
+#include "actors/policy/token_bucket.hpp"
+
+TEST(TokenBucket, BurstThenRate) {
+  token_bucket b{10.0, 3.0}; // 10/s, burst 3
+  EXPECT_TRUE(b.take(0));
+  EXPECT_TRUE(b.take(0));
+  EXPECT_TRUE(b.take(0));
+  EXPECT_FALSE(b.take(0));
+  EXPECT_EQ(b.wait_ms(0), 101);
+  EXPECT_FALSE(b.take(50));
+  EXPECT_TRUE(b.take(100));
+  EXPECT_FALSE(b.take(100));
+  EXPECT_TRUE(b.take(10'000)); // saved up to the burst, no more
+  EXPECT_TRUE(b.take(10'000));
+  EXPECT_TRUE(b.take(10'000));
+  EXPECT_FALSE(b.take(10'000));
+}
+
+TEST(TokenBucket, TimeGoingBackwardsGivesNothing) {
+  token_bucket b{1.0, 1.0};
+  EXPECT_TRUE(b.take(5'000));
+  EXPECT_FALSE(b.take(1'000));
+  EXPECT_TRUE(b.take(6'000));
+}
+
+TEST(PoolSizing, TargetFollowsDemandWithinBounds) {
+  pool_bounds bounds{2, 20, 1.0};
+  EXPECT_EQ(pool_target(0.0, bounds), 2);
+  EXPECT_EQ(pool_target(7.2, bounds), 8);
+  EXPECT_EQ(pool_target(500.0, bounds), 20);
+  EXPECT_EQ(pool_target(5.0, {4, 2, 1.0}), 4); // max below min: min wins
+}
+
+TEST(PoolSizing, DemandRisesWithBurstsAndDecays) {
+  demand_rate d{10.0};
+  for (int i = 0; i < 100; ++i)
+    d.on_take(0);
+  EXPECT_NEAR(d.per_second(0), 10.0, 1e-9);
+  EXPECT_NEAR(d.per_second(10'000), 10.0 / std::exp(1.0), 1e-6); // one time constant
+  EXPECT_LT(d.per_second(100'000), 0.001);
+}
