@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -148,20 +149,87 @@ void cold(const std::string& label, const std::string& runtime, const std::strin
        R"(,"p50_us":)" + num(l.p50_us) + R"(,"p99_us":)" + num(l.p99_us) + "}");
 }
 
+/// The node's children: the sandboxes' first processes (the runtimes).
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  for (auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::istringstream in{test::read_file(task.path() / "children")};
+    for (pid_t child; in >> child;)
+      out.push_back(child);
+  }
+  return out;
+}
+
+/// Proportional set size of a process, in kB (0 if it is gone).
+double pss_kb(pid_t pid) {
+  auto text = test::read_file("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  auto at = text.find("\nPss:");
+  return at == std::string::npos ? 0.0 : std::stod(text.substr(at + 5));
+}
+
+/// `n` cold starts of distinct functions at once (`conns` at a time), then
+/// the memory the idle instances hold.
+void launch_and_density(int n, int conns) {
+  test::temp_dir data;
+  test::node_process node{data.path(),
+                          {"--host.memory-mb=" + std::to_string(128 * (n + 8)),
+                           "--host.pool-max=" + std::to_string(n), "--host.pool-refill=10000"}};
+  auto zip = test::read_file(test::example_zip("cpp-echo"));
+  std::vector<std::string> targets;
+  for (int i = 0; i < n; ++i)
+    targets.push_back(deploy(node, "burst-" + std::to_string(i), "provided", "bootstrap", zip));
+  auto node_pss_before = pss_kb(node.pid());
+  std::atomic<int> next{0}, failed{0};
+  auto t0 = steady_clock::now();
+  std::vector<std::thread> ts;
+  for (int c = 0; c < conns; ++c)
+    ts.emplace_back([&] {
+      net::http_client cl{"127.0.0.1", node.port(), seconds(120)};
+      for (int i = next++; i < n; i = next++)
+        if (cl.request("POST", targets[i], event).status != 200)
+          ++failed;
+    });
+  for (auto& t : ts)
+    t.join();
+  auto secs = duration<double>(steady_clock::now() - t0).count();
+  emit(R"({"bench":"launch_rate","cold_starts":)" + std::to_string(n) + R"(,"concurrency":)" +
+       std::to_string(conns) + R"(,"failed":)" + std::to_string(failed.load()) +
+       R"(,"seconds":)" + num(secs) + R"(,"per_second":)" + num(n / secs) + "}");
+  std::this_thread::sleep_for(seconds(1));
+  double sandbox_pss = 0;
+  auto kids = children_of(node.pid());
+  for (auto pid : kids)
+    sandbox_pss += pss_kb(pid);
+  auto node_growth = pss_kb(node.pid()) - node_pss_before;
+  emit(R"({"bench":"density","sandbox_processes":)" + std::to_string(kids.size()) +
+       R"(,"sandbox_pss_kb_per_process":)" + num(sandbox_pss / std::max<size_t>(1, kids.size())) +
+       R"(,"node_pss_growth_kb_per_instance":)" + num(node_growth / n) + "}");
+}
+
 } // namespace
 
+/// troupe-bench [N] [warm|cold|launch]: N requests per latency run; one section or all.
 int main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 2000;
+  std::string only = argc > 2 ? argv[2] : "";
+  auto run = [&](const char* section) { return only.empty() || only == section; };
   try {
-    // The CAF scheduler settings compared on the same path (shared/CAF-0.17.md section 3).
-    warm("sharing", {"--scheduler.policy=sharing"}, n, seconds(5), true);
-    warm("stealing", {"--scheduler.policy=stealing"}, n, seconds(5), false);
-    warm("stealing-moderate0",
-         {"--scheduler.policy=stealing", "--work-stealing.moderate-poll-attempts=0"}, n,
-         seconds(5), false);
-    cold("cpp-echo", "provided", "bootstrap", test::read_file(test::example_zip("cpp-echo")), 40);
-    cold("python-echo", "python3", "handler.handler",
-         test::read_file(test::example_zip("python-echo")), 40);
+    if (run("warm")) {
+      // The CAF scheduler settings compared on the same path (shared/CAF-0.17.md section 3).
+      warm("sharing", {"--scheduler.policy=sharing"}, n, seconds(5), true);
+      warm("stealing", {"--scheduler.policy=stealing"}, n, seconds(5), false);
+      warm("stealing-moderate0",
+           {"--scheduler.policy=stealing", "--work-stealing.moderate-poll-attempts=0"}, n,
+           seconds(5), false);
+    }
+    if (run("cold")) {
+      cold("cpp-echo", "provided", "bootstrap", test::read_file(test::example_zip("cpp-echo")),
+           40);
+      cold("python-echo", "python3", "handler.handler",
+           test::read_file(test::example_zip("python-echo")), 40);
+    }
+    if (run("launch"))
+      launch_and_density(500, 32);
   } catch (const std::exception& e) {
     std::cerr << "bench: " << e.what() << "\n";
     return 1;
