@@ -1,6 +1,7 @@
 #include "runtime/sandbox.hpp"
 
 #include "net/detail/io_runtime_impl.hpp"
+#include "runtime/cgroup.hpp"
 #include "runtime/sandbox_wire.hpp"
 
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -284,6 +285,27 @@ bool cancel_watch(exit_watch &w) {
   return w.reaped;
 }
 
+// ---- limits -------------------------------------------------------------------
+
+/// The cgroup holding `pid` with the spec's limits, named after the mount point
+/// (unique on this host); nullptr with `error` empty when the spec sets none.
+std::unique_ptr<instance_cgroup> confine(const sandbox_spec& spec, const std::string& mount_dir,
+                                         pid_t pid, std::string& error) {
+  cgroup_limits limits{spec.memory_bytes, spec.pids_max, spec.cpu_weight};
+  if (limits.memory_bytes == 0 && limits.pids_max == 0 && limits.cpu_weight == 0)
+    return nullptr;
+  auto layout = host_cgroup_layout(error);
+  if (!layout)
+    return nullptr;
+  std::string name = mount_dir.substr(mount_dir.rfind('/') + 1);
+  auto cg = instance_cgroup::create(*layout, name, limits, error);
+  if (cg)
+    error = cg->add(pid);
+  if (!error.empty())
+    return nullptr; // the cgroup's destructor removes it
+  return cg;
+}
+
 } // namespace
 
 // ---- sandbox ----------------------------------------------------------------
@@ -295,6 +317,7 @@ struct sandbox::impl {
   int sock = -1;      ///< host end of the control socket; closed once started
   int listen_fd = -1; ///< Runtime API listener until released
   std::shared_ptr<exit_watch> watch;
+  std::unique_ptr<instance_cgroup> cgroup; ///< once started with limits
 };
 
 std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options &opts, std::string &error) {
@@ -337,6 +360,13 @@ std::string sandbox::start(const sandbox_spec &spec) {
   std::string frame = wire::encode(spec);
   if (frame.size() > wire::max_payload + sizeof(std::uint32_t))
     return "sandbox spec too large";
+  std::string cgroup_error;
+  impl_->cgroup = confine(spec, impl_->mount_dir, pid_, cgroup_error);
+  if (!cgroup_error.empty()) {
+    kill();
+    close_fd(impl_->sock);
+    return "cgroup for the sandbox: " + cgroup_error;
+  }
   auto deadline = std::chrono::steady_clock::now() + start_timeout;
   std::string send_error = send_spec(impl_->sock, frame, spec.output_fd);
   report r = await_report(impl_->sock, deadline);
@@ -377,6 +407,16 @@ void sandbox::on_exit(net::io_runtime &io, std::function<void(int wait_status)> 
 void sandbox::kill() {
   if (impl_ && impl_->pidfd >= 0)
     syscall(SYS_pidfd_send_signal, impl_->pidfd, SIGKILL, nullptr, 0u);
+  if (impl_ && impl_->cgroup)
+    impl_->cgroup->kill_all();
+}
+
+bool sandbox::oom_killed() const {
+  return impl_ && impl_->cgroup && impl_->cgroup->oom_killed();
+}
+
+uint64_t sandbox::peak_memory_bytes() const {
+  return impl_ && impl_->cgroup ? impl_->cgroup->peak_memory_bytes() : 0;
 }
 
 sandbox::~sandbox() {
@@ -387,6 +427,7 @@ sandbox::~sandbox() {
     kill();
     reap(pid_);
   }
+  impl_->cgroup.reset(); // empty by now: kills stragglers, removes the directories
   close_fd(impl_->sock);
   close_fd(impl_->listen_fd);
   close_fd(impl_->pidfd);

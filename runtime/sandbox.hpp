@@ -30,6 +30,11 @@ struct sandbox_spec {
   uint32_t uid = 65534;            ///< unprivileged identity the program runs as
   uint32_t gid = 65534;
   int output_fd = -1;              ///< stdout and stderr of the program (-1: /dev/null); not owned
+  /// cgroup limits of the whole tree (runtime/cgroup.hpp); all three 0 = no cgroup,
+  /// one of them 0 = that resource unlimited.
+  uint64_t memory_bytes = 0; ///< RAM, no swap; over it the kernel OOM-kills
+  uint64_t pids_max = 0;     ///< processes and threads
+  uint32_t cpu_weight = 0;   ///< 1..10000, 100 = a default share (v2 cpu.weight)
 };
 
 /// One sandboxed process tree: its own PID, mount, network, IPC and UTS
@@ -41,7 +46,8 @@ struct sandbox_spec {
 /// Life cycle:  prepare() -> [waiting in troupe-sandbox-init] -> start(spec)
 ///              -> running -> exited (watched with on_exit) ; kill() at any time.
 /// Contract: the destructor kills the whole tree (the PID namespace's init),
-/// reaps it, and removes the mount point directory; nothing is left behind.
+/// reaps it, and removes the mount point directory and the cgroup (if the spec
+/// asked for limits); nothing is left behind.
 class sandbox {
 public:
   /// Creates the namespaces and the Runtime API listener. On failure returns
@@ -53,8 +59,10 @@ public:
   sandbox& operator=(const sandbox&) = delete;
 
   /// Hands the spec to the waiting init, which mounts the code, drops privileges
-  /// and execs argv[0]. Returns "" once exec succeeded, else why it failed
-  /// (the sandbox is then dead).
+  /// and execs argv[0]. With limits in the spec the init is first moved into a
+  /// new cgroup named after the sandbox, so the program and all its children
+  /// are inside. Returns "" once exec succeeded, else why it failed (the
+  /// sandbox is then dead): a cgroup that cannot be made is such a failure.
   std::string start(const sandbox_spec& spec);
 
   /// Takes the listening socket of the Runtime API (caller owns it afterwards).
@@ -73,8 +81,15 @@ public:
   /// is not called any more).
   void on_exit(net::io_runtime& io, std::function<void(int wait_status)> fn);
 
-  /// SIGKILL to the PID namespace's init: the kernel kills the whole tree.
+  /// SIGKILL to the PID namespace's init: the kernel kills the whole tree;
+  /// also to every process in the sandbox's cgroup, if it has one.
   void kill();
+
+  /// Whether the kernel OOM-killed a process of the tree for exceeding
+  /// spec.memory_bytes (false without a cgroup). Valid until destruction.
+  bool oom_killed() const;
+  /// The most memory the tree used so far (0 without a cgroup).
+  uint64_t peak_memory_bytes() const;
 
   struct impl;
 

@@ -3,22 +3,37 @@
 // Usage: troupe-sandbox-init <root-dir>, with fd 3 the control socket to the host.
 // Waits for one spec (runtime/sandbox_wire.hpp), assembles a read-only root file
 // system on a tmpfs over <root-dir> inside its own mount namespace, pivots into
-// it, drops to the spec's uid/gid and execs the spec's argv. fd 3 is close-on-exec,
-// so a successful exec shows as EOF on the host; any failure is written to fd 3 as
+// it, hardens the process and execs the spec's argv with exactly the spec's
+// environment and only fds 0..2 open. fd 3 is close-on-exec, so a successful
+// exec shows as EOF on the host; any failure is written to fd 3 as
 // "<step>: <strerror>" and the process exits with 127. EOF before a spec (the host
 // gave up on the sandbox) exits quietly with 0.
+//
+// Hardening, in this order: resource limits (below); an empty capability
+// bounding set and locked securebits (no capabilities from uid 0 or from
+// setuid, no ambient raise), while CAP_SETPCAP is still held; the spec's
+// uid/gid; empty effective, permitted, inheritable and ambient sets;
+// no_new_privs; and last, just before execve, the seccomp allowlist of
+// runtime/seccomp_policy.cpp (compiled before the spec arrives, so start() pays
+// only for installing it). Even uid 0 inside therefore holds no capability.
 
 #include "runtime/sandbox_wire.hpp"
+#include "runtime/seccomp_policy.hpp"
 
 #include <cerrno>
 #include <climits>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
+#include <malloc.h>
 #include <string>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -29,16 +44,19 @@
 namespace {
 
 using troupe::runtime::sandbox_spec;
+using troupe::runtime::seccomp_program;
 
 constexpr int report_fd = 3;
 constexpr int lowest_free_fd = 4;
 
-/// Reports `step` with the current errno to the host and exits.
-[[noreturn]] void fail(const std::string &step) {
-  std::string msg = step + ": " + std::strerror(errno);
+/// Reports `msg` to the host and exits.
+[[noreturn]] void fail_with(const std::string &msg) {
   (void)!write(report_fd, msg.data(), msg.size());
   _exit(127);
 }
+
+/// Reports `step` with the current errno to the host and exits.
+[[noreturn]] void fail(const std::string &step) { fail_with(step + ": " + std::strerror(errno)); }
 
 void check(int rc, const std::string &step) {
   if (rc < 0)
@@ -228,6 +246,16 @@ void populate_dev(root_builder &b) {
   b.remount_ro("/dev", MS_NOSUID | MS_NOEXEC);
 }
 
+/// The /proc entries that act on the host rather than the sandbox, read-only as in
+/// Docker's default: uid 0 may write a root-owned sysctl such as kernel.core_pattern
+/// without any capability.
+void protect_proc(root_builder &b) {
+  for (const char *inner :
+       {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"})
+    if (access(b.at(inner).c_str(), F_OK) == 0)
+      b.bind_ro(b.at(inner), inner, MS_NOSUID | MS_NODEV | MS_NOEXEC);
+}
+
 /// Everything below the new root, which is a fresh tmpfs over `root`.
 void build_root(const std::string &root, const sandbox_spec &spec) {
   check(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make mounts private");
@@ -251,6 +279,7 @@ void build_root(const std::string &root, const sandbox_spec &spec) {
   b.dir("/proc", 0555);
   check(mount("proc", b.at("/proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
         "mount /proc");
+  protect_proc(b);
 }
 
 /// Makes `root` the root directory and drops the host's tree from this namespace.
@@ -287,13 +316,68 @@ void reset_signals() {
   check(sigprocmask(SIG_SETMASK, &none, nullptr), "sigprocmask");
 }
 
-/// Becomes uid/gid with no supplementary groups; a non-zero uid holds no capabilities.
-void drop_privileges(const sandbox_spec &spec) {
-  check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs");
+/// Fixed limits of every sandboxed program (per process, inherited by its children):
+///   RLIMIT_CORE   0     no core dumps (they would land in the host's core_pattern)
+///   RLIMIT_NOFILE 1024  soft and hard, as most distributions' default soft limit
+/// RLIMIT_FSIZE is left alone: /tmp is already capped by its tmpfs size, and the
+/// limit would also apply to stdout, the host's per-function log (O_APPEND, shared
+/// by all instances): once that log outgrew it, every write would raise SIGXFSZ
+/// and kill the runtime. RLIMIT_NPROC counts per uid across the whole host; the
+/// pids cgroup limits processes instead.
+void limit_resources() {
+  rlimit none{0, 0};
+  check(setrlimit(RLIMIT_CORE, &none), "setrlimit RLIMIT_CORE");
+  rlimit files{1024, 1024};
+  check(setrlimit(RLIMIT_NOFILE, &files), "setrlimit RLIMIT_NOFILE");
+}
+
+/// The highest capability number this kernel knows.
+unsigned long last_capability() {
+  int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+  check(fd, "open /proc/sys/kernel/cap_last_cap");
+  char buf[16] = {};
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  check(static_cast<int>(n), "read /proc/sys/kernel/cap_last_cap");
+  char *end = nullptr;
+  unsigned long last = std::strtoul(buf, &end, 10);
+  errno = EINVAL;
+  if (end == buf || last > 255)
+    fail("parse /proc/sys/kernel/cap_last_cap");
+  return last;
+}
+
+/// Empties the bounding set and locks the securebits so that neither uid 0 nor a
+/// uid change ever grants a capability. Both need CAP_SETPCAP: call while root.
+void restrict_capability_gain() {
+  for (unsigned long cap = 0, last = last_capability(); cap <= last; ++cap)
+    check(prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop capability " + std::to_string(cap));
+  check(prctl(PR_SET_SECUREBITS,
+              SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                  SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+                  SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
+              0, 0, 0),
+        "set securebits");
+}
+
+/// Empties the effective, permitted, inheritable and ambient sets.
+void clear_capabilities() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  check(static_cast<int>(syscall(SYS_capset, &header, data)), "clear capabilities");
   check(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient capabilities");
+}
+
+/// Becomes uid/gid with no supplementary groups and no capabilities at all.
+/// SECBIT_NO_SETUID_FIXUP keeps the capabilities across setresuid, so the
+/// uid change itself is allowed whatever the uid; clear_capabilities ends them.
+void drop_privileges(const sandbox_spec &spec) {
+  restrict_capability_gain();
   check(setgroups(0, nullptr), "setgroups");
   check(setresgid(spec.gid, spec.gid, spec.gid), "setresgid");
   check(setresuid(spec.uid, spec.uid, spec.uid), "setresuid");
+  clear_capabilities();
+  check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs");
 }
 
 std::vector<char *> c_strings(std::vector<std::string> &items) {
@@ -304,13 +388,16 @@ std::vector<char *> c_strings(std::vector<std::string> &items) {
   return out;
 }
 
-[[noreturn]] void exec_program(sandbox_spec &spec) {
+[[noreturn]] void exec_program(sandbox_spec &spec, const seccomp_program &filter) {
   errno = EINVAL;
   if (spec.argv.empty() || spec.argv[0].empty())
     fail("exec: empty argv");
   auto argv = c_strings(spec.argv);
   auto envp = c_strings(spec.env);
   check(chdir("/var/task"), "chdir /var/task");
+  std::string error = troupe::runtime::install_seccomp_filter(filter);
+  if (!error.empty())
+    fail_with(error);
   execve(argv[0], argv.data(), envp.data());
   fail("exec " + spec.argv[0]);
 }
@@ -324,11 +411,16 @@ int main(int argc, char **argv) {
   if (argc != 2)
     fail("usage: troupe-sandbox-init <root-dir>");
   umask(022);
+  seccomp_program filter; // compiled while no spec is due yet
+  if (std::string error = troupe::runtime::compile_sandbox_seccomp_filter(filter); !error.empty())
+    fail_with(error);
+  malloc_trim(0); // an idle init keeps none of libseccomp's working memory
   sandbox_spec spec = receive_spec();
   build_root(argv[1], spec);
   enter_root(argv[1]);
   set_up_fds(spec.output_fd);
   reset_signals();
+  limit_resources();
   drop_privileges(spec);
-  exec_program(spec);
+  exec_program(spec, filter);
 }
