@@ -6,6 +6,7 @@
 #include "actors/pool.hpp"
 #include "actors/protocol/errc.hpp"
 #include "net/lambda_api.hpp"
+#include "runtime/cgroup.hpp"
 #include "storage/code_store.hpp"
 
 #include <caf/actor_system.hpp>
@@ -16,6 +17,7 @@
 
 #include <fcntl.h>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <unistd.h>
 
@@ -43,6 +45,22 @@ struct host_state {
 };
 
 using host_ptr = host_actor::stateful_pointer<host_state>;
+
+/// Cgroups of sandboxes whose node died (SIGKILL, crash): their processes
+/// would otherwise run on, unaccounted.
+void remove_stale_sandboxes() {
+  std::string error;
+  auto layout = runtime::host_cgroup_layout(error);
+  if (!layout) {
+    std::cerr << "troupe-node: no cgroups for sandboxes: " << error << "\n";
+    return;
+  }
+  auto removed = runtime::remove_stale_cgroups(*layout, error);
+  if (removed > 0)
+    std::cerr << "troupe-node: removed " << removed << " sandboxes left by an earlier run\n";
+  if (!error.empty())
+    std::cerr << "troupe-node: stale sandbox cleanup: " << error << "\n";
+}
 using instance_promise = caf::typed_response_promise<instance_actor>;
 
 pool_actor pool_for(host_ptr self, const std::string& family) {
@@ -96,7 +114,8 @@ void start_in(host_ptr self, sandbox_lease lease, std::string id, function_confi
               router_actor router, instance_promise rp, int attempt) {
   auto& st = self->state;
   spec_inputs in{st.cfg.code->dir(cfg.code_sha256).string(), st.cfg.runtimes_dir, st.cfg.region,
-                 lease.box->runtime_api_address(), st.cfg.tmp_mb, log_fd(self, cfg.name)};
+                 lease.box->runtime_api_address(), st.cfg.tmp_mb, log_fd(self, cfg.name),
+                 st.cfg.pids_max};
   auto error = lease.box->start(make_sandbox_spec(cfg, in));
   auto slots = policy::slots_for(cfg.memory_mb);
   if (!error.empty()) {
@@ -149,6 +168,7 @@ host_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor
   std::error_code ec;
   std::filesystem::remove_all(cfg.run_dir, ec);
   std::filesystem::create_directories(cfg.run_dir);
+  remove_stale_sandboxes();
   std::filesystem::create_directories(cfg.log_dir);
   st.free_slots = cfg.memory_mb / 128;
   st.cfg = std::move(cfg);

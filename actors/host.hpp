@@ -24,6 +24,7 @@ struct host_settings {
   size_t pool_max = 32;
   double pool_refill_per_s = 200;
   int32_t tmp_mb = 512;
+  uint32_t pids_max = 1024;
   std::string init_path;
   std::string runtimes_dir;
   std::string run_dir;  ///< mount points of sandboxes

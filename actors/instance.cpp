@@ -112,9 +112,11 @@ void on_timeout(instance_ptr self, const std::string& id) {
 void on_exit(instance_ptr self, int32_t status) {
   auto& st = self->state;
   auto id = st.current ? st.current->request_id : std::string{};
+  // Over its memory size the kernel kills the runtime: Lambda names that apart.
+  auto type = st.box && st.box->oom_killed() ? "Runtime.OutOfMemory" : "Runtime.ExitError";
   finish(self, true,
-         error_doc("Runtime.ExitError", "RequestId: " + id + " Error: Runtime exited with error: " +
-                                          exit_description(status)));
+         error_doc(type, "RequestId: " + id + " Error: Runtime exited with error: " +
+                           exit_description(status)));
   self->state.box.reset(); // already reaped
   self->quit(caf::exit_reason::normal);
 }

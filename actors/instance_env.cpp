@@ -6,8 +6,15 @@
 
 namespace troupe {
 
+uint32_t cpu_weight_for(int32_t memory_mb) {
+  return static_cast<uint32_t>(std::clamp<int64_t>(int64_t{memory_mb} * 100 / 1024, 1, 10000));
+}
+
 runtime::sandbox_spec make_sandbox_spec(const net::function_config& cfg, const spec_inputs& in) {
   runtime::sandbox_spec spec;
+  spec.memory_bytes = static_cast<uint64_t>(cfg.memory_mb) << 20;
+  spec.pids_max = in.pids_max;
+  spec.cpu_weight = cpu_weight_for(cfg.memory_mb);
   spec.code_dir = in.code_dir;
   spec.tmp_bytes = static_cast<uint64_t>(in.tmp_mb) << 20;
   spec.output_fd = in.output_fd;

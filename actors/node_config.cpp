@@ -32,6 +32,7 @@ node_config::node_config() {
     .add(pool_max, "pool-max", "pre-started sandboxes per runtime family, at most")
     .add(pool_refill, "pool-refill", "sandboxes a pool prepares a second, at most")
     .add(tmp_mb, "tmp-mb", "size cap of each instance's /tmp")
+    .add(pids_max, "pids-max", "processes and threads of one instance")
     .add(init_path, "init-path", "path of troupe-sandbox-init (default: beside troupe-node)")
     .add(runtimes_dir, "runtimes-dir", "runtime files (default: runtimes/ beside troupe-node)");
   opt_group{custom_options_, "router"}

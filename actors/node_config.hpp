@@ -34,6 +34,7 @@ struct node_config : caf::actor_system_config {
   size_t pool_max = 32;       ///< at most, while cold starts come fast
   double pool_refill = 200;   ///< sandboxes a pool prepares a second at most
   int32_t tmp_mb = 512;       ///< /tmp size cap of every instance
+  uint32_t pids_max = 1024;   ///< processes and threads of one instance
   std::string init_path;      ///< troupe-sandbox-init; default: beside troupe-node
   std::string runtimes_dir;   ///< runtime files; default: runtimes/ beside troupe-node
   // [router]

@@ -70,6 +70,7 @@ host_settings host_settings_of(const node_config& cfg, storage::code_store& code
   h.pool_max = cfg.pool_max;
   h.pool_refill_per_s = cfg.pool_refill;
   h.tmp_mb = cfg.tmp_mb;
+  h.pids_max = cfg.pids_max;
   h.init_path = cfg.init_path;
   h.runtimes_dir = cfg.runtimes_dir;
   h.run_dir = (data / "run").string();

@@ -67,6 +67,17 @@ TEST(InstanceEnv, LambdaVariablesAreSetAndWinOverTheFunctions) {
   EXPECT_EQ(*first, "AWS_REGION=eu-1");
 }
 
+TEST(InstanceEnv, CgroupLimitsFollowMemorySize) {
+  auto spec = make_sandbox_spec(sample(), {"/code", "/rt", "local", "127.0.0.1:9001", 64, -1, 77});
+  EXPECT_EQ(spec.memory_bytes, 256ull << 20);
+  EXPECT_EQ(spec.pids_max, 77u);
+  EXPECT_EQ(spec.cpu_weight, 25u);
+  EXPECT_EQ(cpu_weight_for(128), 12u);
+  EXPECT_EQ(cpu_weight_for(1024), 100u);
+  EXPECT_EQ(cpu_weight_for(10240), 1000u);
+  EXPECT_EQ(cpu_weight_for(0), 1u);
+}
+
 TEST(ApiMapping, ErrcMapsToLambdaStatusAndType) {
   auto e = to_api_error(make_error(errc::function_not_found, "Function not found: f"));
   EXPECT_EQ(e.status, 404);

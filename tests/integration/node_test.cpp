@@ -135,6 +135,23 @@ TEST_F(NodeTest, TimeoutKillsTheInstanceAndNamesTheTimeout) {
   EXPECT_LT(took, std::chrono::seconds(20)); // bounded, not a speed check
 }
 
+TEST_F(NodeTest, OutOfMemoryEndsOnlyThatInvocation) {
+  node_process node{data.path()};
+  auto zip = make_zip({{"hog.py", "def handler(e, c):\n  b = bytearray(e['mb'] * 1024 * 1024)\n"
+                                  "  return {'len': len(b)}\n"}});
+  deploy(node, "hog", "python3", "hog.handler", zip);
+  auto small = node.client().request("POST", invoke_path("hog"), R"({"mb":16})");
+  EXPECT_EQ(small.body, R"({"len": 16777216})");
+  auto big = node.client().request("POST", invoke_path("hog"), R"({"mb":400})");
+  EXPECT_EQ(big.status, 200);
+  EXPECT_EQ(header(big, "X-Amz-Function-Error"), "Unhandled");
+  EXPECT_NE(big.body.find("Runtime.OutOfMemory"), std::string::npos) << big.body;
+  // The node and the function keep serving.
+  EXPECT_EQ(node.client().request("POST", invoke_path("hog"), R"({"mb":16})").body,
+            R"({"len": 16777216})");
+  EXPECT_EQ(node.client().request("GET", "/healthz").status, 200);
+}
+
 TEST_F(NodeTest, InitErrorIsReportedAsAFunctionError) {
   node_process node{data.path()};
   auto zip = make_zip({{"app.py", "def handler(e, c):\n  return 1\n"}});
