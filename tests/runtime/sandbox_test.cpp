@@ -1,5 +1,7 @@
 #include "runtime/sandbox.hpp"
 
+#include "runtime/cgroup.hpp"
+
 #include "net/io_runtime.hpp"
 
 #include <gtest/gtest.h>
@@ -408,6 +410,65 @@ TEST_F(SandboxTest, ManyCyclesLeaveNothingBehind) {
   EXPECT_EQ(open_fds(), fds_before);
   EXPECT_EQ(children_of(getpid()), std::vector<pid_t>{});
   EXPECT_EQ(entries(opts_.run_dir), 0u);
+}
+
+/// Mount entries the host sees (a sandbox's mounts must never show here).
+std::size_t host_mounts() {
+  std::ifstream in{"/proc/self/mountinfo"};
+  return static_cast<std::size_t>(std::count(std::istreambuf_iterator<char>{in},
+                                             std::istreambuf_iterator<char>{}, '\n'));
+}
+
+/// Network namespaces alive on the machine, by inode.
+std::size_t net_namespaces() {
+  std::set<std::string> seen;
+  std::error_code ec;
+  for (auto& p : std::filesystem::directory_iterator("/proc", ec)) {
+    auto link = p.path() / "ns" / "net";
+    auto target = std::filesystem::read_symlink(link, ec);
+    if (!ec)
+      seen.insert(target.string());
+  }
+  return seen.size();
+}
+
+/// Instance cgroups this process made that still exist.
+std::size_t own_cgroups() {
+  std::string error;
+  auto layout = troupe::runtime::host_cgroup_layout(error);
+  if (!layout)
+    return 0;
+  std::size_t n = 0;
+  auto mine = "sb-" + std::to_string(getpid()) + "-";
+  for (const auto& dir : layout->troupe_dirs())
+    for (auto& e : std::filesystem::directory_iterator(dir))
+      n += e.path().filename().string().rfind(mine, 0) == 0;
+  return n;
+}
+
+TEST_F(SandboxTest, ThousandLifetimesLeaveNoProcessMountCgroupOrNamespace) {
+  run(shell("true")); // warm-up
+  auto fds = open_fds();
+  auto mounts = host_mounts();
+  auto netns = net_namespaces();
+  for (int i = 0; i < 1000; ++i) {
+    auto spec = shell("");
+    spec.argv = {"/bin/sh", "-c", i % 2 ? "exit 0" : "sleep 30 & sleep 30"};
+    spec.memory_bytes = 128ull << 20;
+    spec.pids_max = 16;
+    auto sb = prepare();
+    ASSERT_TRUE(sb);
+    ASSERT_EQ(sb->start(spec), "");
+    if (i % 2 == 0)
+      sb->kill(); // teardown mid-run: the whole tree goes
+  }
+  EXPECT_EQ(open_fds(), fds);
+  EXPECT_EQ(children_of(getpid()), std::vector<pid_t>{}); // no zombie, no orphan
+  EXPECT_EQ(entries(opts_.run_dir), 0u);
+  EXPECT_EQ(host_mounts(), mounts);
+  EXPECT_EQ(own_cgroups(), 0u);
+  // Other processes on the machine may make or drop namespaces meanwhile: allow a little.
+  EXPECT_LE(net_namespaces(), netns + 2);
 }
 
 } // namespace
