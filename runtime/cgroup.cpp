@@ -452,6 +452,15 @@ std::optional<cgroup_layout> host_cgroup_layout(std::string& error) {
 
 // ---- instance_cgroup --------------------------------------------------------------
 
+/// Limits this host cannot honour: "" or why.
+static std::string check_limits(const cgroup_layout& layout, const cgroup_limits& limits) {
+  if (limits.cpu_weight > max_cpu_weight)
+    return "cpu weight " + std::to_string(limits.cpu_weight) + " outside 1..10000";
+  if (limits.cpu_weight > 0 && layout.cpu.empty())
+    return "cpu weight requested, but this host has no cpu cgroup controller";
+  return {};
+}
+
 std::unique_ptr<instance_cgroup> instance_cgroup::create(const cgroup_layout& layout,
                                                          const std::string& name,
                                                          const cgroup_limits& limits,
@@ -460,14 +469,8 @@ std::unique_ptr<instance_cgroup> instance_cgroup::create(const cgroup_layout& la
     error = "invalid cgroup name '" + name + "'";
     return nullptr;
   }
-  if (limits.cpu_weight > max_cpu_weight) {
-    error = "cpu weight " + std::to_string(limits.cpu_weight) + " outside 1..10000";
+  if (error = check_limits(layout, limits); !error.empty())
     return nullptr;
-  }
-  if (limits.cpu_weight > 0 && layout.cpu.empty()) {
-    error = "cpu weight requested, but this host has no cpu cgroup controller";
-    return nullptr;
-  }
   std::unique_ptr<instance_cgroup> cg(new instance_cgroup());
   cg->version_ = layout.version;
   cg->name_ = name;
@@ -488,15 +491,21 @@ std::unique_ptr<instance_cgroup> instance_cgroup::create(const cgroup_layout& la
       return nullptr; // the destructor removes the directories made so far
     cg->dirs_.push_back(dir);
   }
-  for (const auto& w : limit_writes(layout, name, limits)) {
+  cg->layout_ = layout;
+  error = cg->set_limits(limits);
+  return error.empty() ? std::move(cg) : nullptr;
+}
+
+std::string instance_cgroup::set_limits(const cgroup_limits& limits) {
+  if (auto e = check_limits(layout_, limits); !e.empty())
+    return e;
+  for (const auto& w : limit_writes(layout_, name_, limits)) {
     if (w.optional && !exists(w.path))
       continue;
-    if (std::string e = write_text(w.path, w.value); !e.empty()) {
-      error = e;
-      return nullptr;
-    }
+    if (std::string e = write_text(w.path, w.value); !e.empty())
+      return e;
   }
-  return cg;
+  return {};
 }
 
 std::string instance_cgroup::add(pid_t pid) {

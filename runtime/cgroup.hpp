@@ -129,7 +129,12 @@ public:
   instance_cgroup(const instance_cgroup&) = delete;
   instance_cgroup& operator=(const instance_cgroup&) = delete;
 
+  /// Writes `limits` (0 leaves a resource as it is). Returns "" or the failure.
+  std::string set_limits(const cgroup_limits& limits);
+
   /// Moves process `pid` (all its threads) into the cgroup of every hierarchy.
+  /// On v1 this costs a kernel RCU grace period (about 13 ms measured here):
+  /// do it before the request path, when the sandbox is prepared.
   /// Its later children are born inside. Returns "" or the failure.
   std::string add(pid_t pid);
 
@@ -155,6 +160,7 @@ private:
   friend std::size_t remove_stale_cgroups(const cgroup_layout& layout, std::string& error);
   instance_cgroup() = default;
   cgroup_version version_ = cgroup_version::v2;
+  cgroup_layout layout_;
   std::string name_;
   std::vector<std::string> dirs_; ///< dirs_[0] carries memory
 };

@@ -287,23 +287,33 @@ bool cancel_watch(exit_watch &w) {
 
 // ---- limits -------------------------------------------------------------------
 
-/// The cgroup holding `pid` with the spec's limits, named after the mount point
-/// (unique on this host); nullptr with `error` empty when the spec sets none.
-std::unique_ptr<instance_cgroup> confine(const sandbox_spec& spec, const std::string& mount_dir,
-                                         pid_t pid, std::string& error) {
-  cgroup_limits limits{spec.memory_bytes, spec.pids_max, spec.cpu_weight};
-  if (limits.memory_bytes == 0 && limits.pids_max == 0 && limits.cpu_weight == 0)
-    return nullptr;
+/// A cgroup without limits yet, holding `pid`, named after the mount point
+/// (unique on this host). Made when the sandbox is prepared: moving a process
+/// into a v1 cgroup waits for an RCU grace period, which must stay off the
+/// request path. nullptr and `error` set where the host has no cgroups.
+std::unique_ptr<instance_cgroup> confine(const std::string& mount_dir, pid_t pid,
+                                         std::string& error) {
   auto layout = host_cgroup_layout(error);
   if (!layout)
     return nullptr;
   std::string name = mount_dir.substr(mount_dir.rfind('/') + 1);
-  auto cg = instance_cgroup::create(*layout, name, limits, error);
+  auto cg = instance_cgroup::create(*layout, name, cgroup_limits{}, error);
   if (cg)
     error = cg->add(pid);
   if (!error.empty())
     return nullptr; // the cgroup's destructor removes it
   return cg;
+}
+
+/// Writes the spec's limits into the sandbox's cgroup; "" or why not.
+std::string limit(instance_cgroup* cg, const std::string& confine_error,
+                  const sandbox_spec& spec) {
+  cgroup_limits limits{spec.memory_bytes, spec.pids_max, spec.cpu_weight};
+  if (limits.memory_bytes == 0 && limits.pids_max == 0 && limits.cpu_weight == 0)
+    return {};
+  if (!cg)
+    return confine_error;
+  return cg->set_limits(limits);
 }
 
 } // namespace
@@ -317,7 +327,8 @@ struct sandbox::impl {
   int sock = -1;      ///< host end of the control socket; closed once started
   int listen_fd = -1; ///< Runtime API listener until released
   std::shared_ptr<exit_watch> watch;
-  std::unique_ptr<instance_cgroup> cgroup; ///< once started with limits
+  std::unique_ptr<instance_cgroup> cgroup; ///< joined at prepare, limited at start
+  std::string cgroup_error;                ///< why there is none
 };
 
 std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options &opts, std::string &error) {
@@ -351,6 +362,7 @@ std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options &opts, std::stri
   im.listen_fd = listen_in_netns(im.pidfd, im.port, error);
   if (im.listen_fd < 0)
     return nullptr; // the destructor kills, reaps and cleans up
+  im.cgroup = confine(im.mount_dir, sb->pid_, im.cgroup_error);
   return sb;
 }
 
@@ -360,9 +372,8 @@ std::string sandbox::start(const sandbox_spec &spec) {
   std::string frame = wire::encode(spec);
   if (frame.size() > wire::max_payload + sizeof(std::uint32_t))
     return "sandbox spec too large";
-  std::string cgroup_error;
-  impl_->cgroup = confine(spec, impl_->mount_dir, pid_, cgroup_error);
-  if (!cgroup_error.empty()) {
+  if (auto cgroup_error = limit(impl_->cgroup.get(), impl_->cgroup_error, spec);
+      !cgroup_error.empty()) {
     kill();
     close_fd(impl_->sock);
     return "cgroup for the sandbox: " + cgroup_error;
