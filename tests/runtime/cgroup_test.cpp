@@ -1,9 +1,6 @@
+#include "tests/runtime/sandbox_fixture.hpp"
+
 #include "runtime/cgroup.hpp"
-#include "runtime/sandbox.hpp"
-
-#include "net/io_runtime.hpp"
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
@@ -21,10 +18,10 @@
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using namespace troupe::runtime;
+using namespace troupe::test;
 
 namespace {
 
-constexpr auto wait_limit = 10s;
 constexpr uint64_t mib = 1 << 20;
 
 const char* host_v1_sample = "9:name=systemd:/\n"
@@ -35,25 +32,9 @@ const char* host_v1_sample = "9:name=systemd:/\n"
                              "1:cpu:/\n"
                              "0::/\n";
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string first_line(const std::string& path) {
   std::string s = slurp(path);
   return s.substr(0, s.find('\n'));
-}
-
-double ms_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-}
-
-double median_ms(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 // ---- pure planning ---------------------------------------------------------------
@@ -454,46 +435,13 @@ TEST_F(CgroupTest, CostOfCreateAddDestroy) {
 
 // ---- sandboxes with limits ---------------------------------------------------------
 
-class CgroupSandboxTest : public CgroupTest {
+class CgroupSandboxTest : public sandbox_fixture<CgroupTest> {
 protected:
-  struct outcome {
-    std::string error;  ///< from start()
-    int status = -1;    ///< wait status; -2 when it did not exit in time
-    std::string output; ///< stdout and stderr
-  };
-
-  void SetUp() override {
-    CgroupTest::SetUp();
-    if (IsSkipped() || HasFatalFailure())
-      return;
-    char tmpl[] = "/tmp/troupe-cgroup-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    fs::create_directories(dir_ + "/code");
-    fs::permissions(dir_ + "/code", fs::perms(0755));
-    opts_.init_path = TROUPE_SANDBOX_INIT;
-    opts_.run_dir = dir_ + "/run";
-  }
-
-  void TearDown() override {
-    if (!dir_.empty())
-      fs::remove_all(dir_);
-    CgroupTest::TearDown();
-  }
-
-  std::unique_ptr<sandbox> prepare() {
-    std::string error;
-    auto sb = sandbox::prepare(opts_, error);
-    EXPECT_TRUE(sb) << error;
-    return sb;
-  }
+  CgroupSandboxTest() : sandbox_fixture("troupe-cgroup-test") {}
 
   sandbox_spec spec(std::vector<std::string> argv, uint64_t memory, uint64_t pids,
                     uint32_t cpu = 0) const {
-    sandbox_spec s;
-    s.code_dir = dir_ + "/code";
-    s.argv = std::move(argv);
-    s.env = {"PATH=/usr/bin:/bin"};
+    sandbox_spec s = spec_for(std::move(argv), {"PATH=/usr/bin:/bin"});
     s.memory_bytes = memory;
     s.pids_max = pids;
     s.cpu_weight = cpu;
@@ -502,21 +450,6 @@ protected:
 
   sandbox_spec shell(const std::string& script, uint64_t memory, uint64_t pids) const {
     return spec({"/bin/sh", "-c", script}, memory, pids);
-  }
-
-  /// Starts `s` in `sb` and waits (bounded) for its exit.
-  outcome run_in(sandbox& sb, sandbox_spec s) {
-    outcome o;
-    std::string out_path = dir_ + "/output.txt";
-    s.output_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    auto exited = std::make_shared<std::promise<int>>();
-    auto status = exited->get_future();
-    sb.on_exit(io_, [exited](int st) { exited->set_value(st); });
-    o.error = sb.start(s);
-    close(s.output_fd);
-    o.status = status.wait_for(wait_limit) == std::future_status::ready ? status.get() : -2;
-    o.output = slurp(out_path);
-    return o;
   }
 
   /// The cgroup directories of process `pid` inside the troupe directories.
@@ -538,10 +471,6 @@ protected:
     }
     return out;
   }
-
-  troupe::net::io_runtime io_{1};
-  std::string dir_;
-  sandbox_options opts_;
 };
 
 TEST_F(CgroupSandboxTest, SandboxRunsInsideItsCgroupWhichDestructionRemoves) {

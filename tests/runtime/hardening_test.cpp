@@ -1,17 +1,9 @@
 // The process hardening of troupe-sandbox-init: capabilities, securebits,
 // resource limits, the seccomp allowlist, and what the runtimes still need.
-#include "runtime/sandbox.hpp"
+#include "tests/runtime/sandbox_fixture.hpp"
 
-#include "net/io_runtime.hpp"
-
-#include <gtest/gtest.h>
-
-#include <chrono>
 #include <fcntl.h>
-#include <filesystem>
-#include <fstream>
 #include <functional>
-#include <future>
 #include <map>
 #include <poll.h>
 #include <sstream>
@@ -22,22 +14,13 @@
 #include <unistd.h>
 #include <vector>
 
-namespace fs = std::filesystem;
-using namespace std::chrono_literals;
+using namespace troupe::test;
 using troupe::runtime::sandbox;
 using troupe::runtime::sandbox_spec;
 
 namespace {
 
-constexpr auto wait_limit = 10s;
 constexpr int poll_limit_ms = 10000;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 /// Serves one HTTP request on `listener` (bounded by poll_limit_ms): answers "ok".
 void answer_one_request(int listener) {
@@ -59,31 +42,12 @@ void answer_one_request(int listener) {
   close(conn);
 }
 
-class HardeningTest : public ::testing::Test {
+class HardeningTest : public sandbox_fixture<> {
 protected:
-  struct outcome {
-    std::string error; ///< from start()
-    int status = -1;   ///< wait status; -2 when it did not exit in time
-    std::string output;
-  };
-
-  void SetUp() override {
-    char tmpl[] = "/tmp/troupe-hardening-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    fs::create_directories(dir_ + "/code");
-    fs::permissions(dir_ + "/code", fs::perms(0755));
-    opts_.init_path = TROUPE_SANDBOX_INIT;
-    opts_.run_dir = dir_ + "/run";
-  }
-
-  void TearDown() override { fs::remove_all(dir_); }
+  HardeningTest() : sandbox_fixture("troupe-hardening-test") {}
 
   sandbox_spec spec_of(std::vector<std::string> argv, uint32_t uid = 65534) const {
-    sandbox_spec spec;
-    spec.code_dir = dir_ + "/code";
-    spec.argv = std::move(argv);
-    spec.env = {"PATH=/usr/bin:/bin", "FOO=bar"};
+    auto spec = spec_for(std::move(argv));
     spec.uid = spec.gid = uid;
     return spec;
   }
@@ -96,12 +60,10 @@ protected:
     return spec_of({"/usr/bin/python3", "-c", script}, uid);
   }
 
-  std::string output_path() const { return dir_ + "/output.txt"; }
-
   /// Runs `spec` to its exit (bounded); `host` serves the Runtime API listener meanwhile.
+  /// (Unlike sandbox_fixture::run, a failed prepare() is only reported in the outcome.)
   outcome run(sandbox_spec spec, std::function<void(int listener)> host = {},
               int open_flags = O_TRUNC) {
-    outcome o;
     std::string error;
     auto sb = sandbox::prepare(opts_, error);
     if (!sb)
@@ -111,16 +73,9 @@ protected:
       if (host)
         host(listener);
     });
-    spec.output_fd = open(output_path().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | open_flags, 0644);
-    auto exited = std::make_shared<std::promise<int>>();
-    auto status = exited->get_future();
-    sb->on_exit(io_, [exited](int s) { exited->set_value(s); });
-    o.error = sb->start(spec);
-    close(spec.output_fd);
-    o.status = status.wait_for(wait_limit) == std::future_status::ready ? status.get() : -2;
+    auto o = run_in(*sb, std::move(spec), open_flags);
     server.join();
     close(listener);
-    o.output = slurp(output_path());
     return o;
   }
 
@@ -131,10 +86,6 @@ protected:
     EXPECT_TRUE(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0) << o.status << " " << o.output;
     return o.output;
   }
-
-  troupe::net::io_runtime io_{1};
-  std::string dir_;
-  troupe::runtime::sandbox_options opts_;
 };
 
 TEST_F(HardeningTest, NoCapabilitiesNoNewPrivsAndAFilterEvenForRoot) {
