@@ -272,12 +272,19 @@ TEST_F(SandboxTest, CallbackMayDestroyTheSandbox) {
   ASSERT_TRUE(sb);
   auto done = std::make_shared<std::promise<void>>();
   auto future = done->get_future();
+  // The owner must not destroy the sandbox while its own start() call still
+  // runs: the program may exit (and the callback run) before start() returns.
+  auto started = std::make_shared<std::promise<void>>();
+  auto started_future = started->get_future().share();
   sandbox* raw = sb.get();
-  raw->on_exit(io_, [&sb, done](int) {
+  raw->on_exit(io_, [&sb, done, started_future](int) {
+    started_future.wait_for(wait_limit);
     sb.reset();
     done->set_value();
   });
-  ASSERT_EQ(raw->start(shell("exit 0")), "");
+  auto error = raw->start(shell("exit 0"));
+  started->set_value();
+  ASSERT_EQ(error, "");
   EXPECT_EQ(future.wait_for(wait_limit), std::future_status::ready);
   EXPECT_EQ(entries(opts_.run_dir), 0u);
 }
