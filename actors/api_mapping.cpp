@@ -11,18 +11,24 @@ namespace {
 
 net::api_error from_errc(errc code, std::string message) {
   switch (code) {
-    case errc::function_not_found: return {404, "ResourceNotFoundException", std::move(message)};
-    case errc::function_exists: return {409, "ResourceConflictException", std::move(message)};
-    case errc::invalid_parameter:
-      return {400, "InvalidParameterValueException", std::move(message)};
-    case errc::too_many_requests: return {429, "TooManyRequestsException", std::move(message)};
-    case errc::overloaded:
-    case errc::no_capacity:
-    case errc::shutting_down: return {503, "ServiceException", std::move(message)};
-    case errc::deadline_exceeded: return {504, "ServiceException", std::move(message)};
-    case errc::sandbox_failed:
-    case errc::instance_lost:
-    case errc::storage_failed: break;
+  case errc::function_not_found:
+    return {404, "ResourceNotFoundException", std::move(message)};
+  case errc::function_exists:
+    return {409, "ResourceConflictException", std::move(message)};
+  case errc::invalid_parameter:
+    return {400, "InvalidParameterValueException", std::move(message)};
+  case errc::too_many_requests:
+    return {429, "TooManyRequestsException", std::move(message)};
+  case errc::overloaded:
+  case errc::no_capacity:
+  case errc::shutting_down:
+    return {503, "ServiceException", std::move(message)};
+  case errc::deadline_exceeded:
+    return {504, "ServiceException", std::move(message)};
+  case errc::sandbox_failed:
+  case errc::instance_lost:
+  case errc::storage_failed:
+    break;
   }
   return {500, "ServiceException", std::move(message)};
 }

@@ -94,12 +94,12 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
   self->state.store = store;
   self->state.code = code;
   return {
-    [=](create_atom, function_config cfg, const std::string& archive) {
-      return create(self, std::move(cfg), archive);
-    },
-    [=](lookup_atom, const std::string& name) { return lookup(self, name); },
-    [=](list_atom) { return list_all(self); },
-    [=](remove_atom, const std::string& name) { return remove(self, name); },
+      [=](create_atom, function_config cfg, const std::string& archive) {
+        return create(self, std::move(cfg), archive);
+      },
+      [=](lookup_atom, const std::string& name) { return lookup(self, name); },
+      [=](list_atom) { return list_all(self); },
+      [=](remove_atom, const std::string& name) { return remove(self, name); },
   };
 }
 

@@ -7,7 +7,7 @@
 namespace troupe::storage {
 class kv_store;
 class code_store;
-}
+} // namespace troupe::storage
 
 namespace troupe {
 

@@ -100,21 +100,25 @@ void acquire_and_start(host_ptr self, std::string id, function_config cfg, route
                        instance_promise rp, int attempt) {
   auto family = net::runtime_family(cfg.runtime);
   self->request(pool_for(self, family), std::chrono::seconds(10), acquire_atom::value)
-    .then(
-      [=](sandbox_lease lease) mutable {
-        start_in(self, std::move(lease), id, cfg, router, rp, attempt);
-      },
-      [=](caf::error& err) mutable {
-        give_back(self, id, policy::slots_for(cfg.memory_mb));
-        rp.deliver(std::move(err));
-      });
+      .then(
+          [=](sandbox_lease lease) mutable {
+            start_in(self, std::move(lease), id, cfg, router, rp, attempt);
+          },
+          [=](caf::error& err) mutable {
+            give_back(self, id, policy::slots_for(cfg.memory_mb));
+            rp.deliver(std::move(err));
+          });
 }
 
 void start_in(host_ptr self, sandbox_lease lease, std::string id, function_config cfg,
               router_actor router, instance_promise rp, int attempt) {
   auto& st = self->state;
-  spec_inputs in{st.cfg.code->dir(cfg.code_sha256).string(), st.cfg.runtimes_dir, st.cfg.region,
-                 lease.box->runtime_api_address(), st.cfg.tmp_mb, log_fd(self, cfg.name),
+  spec_inputs in{st.cfg.code->dir(cfg.code_sha256).string(),
+                 st.cfg.runtimes_dir,
+                 st.cfg.region,
+                 lease.box->runtime_api_address(),
+                 st.cfg.tmp_mb,
+                 log_fd(self, cfg.name),
                  st.cfg.pids_max};
   auto error = lease.box->start(make_sandbox_spec(cfg, in));
   auto slots = policy::slots_for(cfg.memory_mb);
@@ -177,9 +181,9 @@ host_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor
     pool_for(self, family);
   self->set_down_handler([=](const caf::down_msg& dm) { instance_down(self, dm); });
   return {
-    [=](launch_atom, std::string id, function_config cfg, router_actor router) {
-      return launch(self, std::move(id), std::move(cfg), std::move(router));
-    },
+      [=](launch_atom, std::string id, function_config cfg, router_actor router) {
+        return launch(self, std::move(id), std::move(cfg), std::move(router));
+      },
   };
 }
 

@@ -27,8 +27,8 @@ struct host_settings {
   uint32_t pids_max = 1024;
   std::string init_path;
   std::string runtimes_dir;
-  std::string run_dir;  ///< mount points of sandboxes
-  std::string log_dir;  ///< <function>.log: stdout and stderr of its instances
+  std::string run_dir; ///< mount points of sandboxes
+  std::string log_dir; ///< <function>.log: stdout and stderr of its instances
   std::string region;
   std::string account = "000000000000";
   storage::code_store* code = nullptr;

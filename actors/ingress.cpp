@@ -95,13 +95,13 @@ void send_to_router(ingress_ptr self, const router_actor& router, pending_invoke
   auto deadline = now_ms() + self->state.cfg.routers.max_wait_ms + net::max_timeout_s * 1000LL;
   invocation inv{p.id, std::move(p.payload), deadline};
   self->request(router, caf::infinite, invoke_atom::value, std::move(inv))
-    .then([=](invocation_result& res) { p.respond(p.on_result(res, p.id)); },
-          [=](caf::error& err) {
-            // A router ends only when its function was deleted or replaced.
-            if (err == caf::sec::request_receiver_down)
-              return p.respond(net::error_response(net::not_found("Function not found")));
-            reply_error(p.respond, err);
-          });
+      .then([=](invocation_result& res) { p.respond(p.on_result(res, p.id)); },
+            [=](caf::error& err) {
+              // A router ends only when its function was deleted or replaced.
+              if (err == caf::sec::request_receiver_down)
+                return p.respond(net::error_response(net::not_found("Function not found")));
+              reply_error(p.respond, err);
+            });
 }
 
 /// Routes to the function's router, first making it (after one lookup shared
@@ -115,45 +115,46 @@ void invoke(ingress_ptr self, const std::string& name, pending_invoke p) {
   if (!first)
     return;
   self->request(st.controller, std::chrono::seconds(10), lookup_atom::value, name)
-    .then(
-      [=](function_config& cfg) {
-        auto r = spawn_router(self->system(), std::move(cfg), self->state.cfg.routers,
-                              self->state.scheduler);
-        self->monitor(r); // not linked: a router's end is not the ingress's
-        self->state.routers.emplace(name, r);
-        for (auto& waiting : take_waiting(self, name))
-          send_to_router(self, r, std::move(waiting));
-      },
-      [=](caf::error& err) {
-        for (auto& waiting : take_waiting(self, name))
-          reply_error(waiting.respond, err);
-      });
+      .then(
+          [=](function_config& cfg) {
+            auto r = spawn_router(self->system(), std::move(cfg), self->state.cfg.routers,
+                                  self->state.scheduler);
+            self->monitor(r); // not linked: a router's end is not the ingress's
+            self->state.routers.emplace(name, r);
+            for (auto& waiting : take_waiting(self, name))
+              send_to_router(self, r, std::move(waiting));
+          },
+          [=](caf::error& err) {
+            for (auto& waiting : take_waiting(self, name))
+              reply_error(waiting.respond, err);
+          });
 }
 
 void api_invoke(ingress_ptr self, const std::string& name, net::http_request& req,
                 responder respond) {
   auto type = req.header("X-Amz-Invocation-Type");
   if (req.body.size() > self->state.cfg.max_sync_payload)
-    return respond(net::error_response(
-      {413, "RequestEntityTooLargeException",
-       "Request must be smaller than " + std::to_string(self->state.cfg.max_sync_payload) +
-         " bytes for the InvokeFunction operation"}));
+    return respond(net::error_response({413, "RequestEntityTooLargeException",
+                                        "Request must be smaller than " +
+                                            std::to_string(self->state.cfg.max_sync_payload) +
+                                            " bytes for the InvokeFunction operation"}));
   if (req.body.empty())
     req.body = "{}";
   if (!net::valid_json(req.body))
     return respond(net::error_response(
-      {400, "InvalidRequestContentException", "Could not parse request body into json"}));
+        {400, "InvalidRequestContentException", "Could not parse request body into json"}));
   if (type == "DryRun") {
     self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, name)
-      .then([=](function_config&) { respond(net::json_response(204, "")); },
-            [=](caf::error& err) { reply_error(respond, err); });
+        .then([=](function_config&) { respond(net::json_response(204, "")); },
+              [=](caf::error& err) { reply_error(respond, err); });
     return;
   }
   if (!type.empty() && type != "RequestResponse")
     return respond(net::error_response(net::invalid_parameter(
-      "InvocationType " + std::string{type} + " is not supported yet: use RequestResponse")));
-  invoke(self, name,
-         {new_request_id(self->state.rng), std::move(req.body), std::move(respond), invoke_response});
+        "InvocationType " + std::string{type} + " is not supported yet: use RequestResponse")));
+  invoke(
+      self, name,
+      {new_request_id(self->state.rng), std::move(req.body), std::move(respond), invoke_response});
 }
 
 void url_invoke(ingress_ptr self, const std::string& name, std::string_view raw_path,
@@ -174,59 +175,60 @@ void create_function(ingress_ptr self, const net::http_request& req, responder r
   if (auto err = net::parse_create_function(req.body, parsed))
     return respond(net::error_response(*err));
   auto name = parsed.config.name;
-  self
-    ->request(self->state.controller, std::chrono::seconds(60), create_atom::value,
-              std::move(parsed.config), std::move(parsed.archive))
-    .then(
-      [=](function_config& cfg) {
-        drop_router(self, name);
-        respond(net::json_response(201, net::render_function_configuration(cfg, self->state.scope)));
-      },
-      [=](caf::error& err) { reply_error(respond, err); });
+  self->request(self->state.controller, std::chrono::seconds(60), create_atom::value,
+                std::move(parsed.config), std::move(parsed.archive))
+      .then(
+          [=](function_config& cfg) {
+            drop_router(self, name);
+            respond(net::json_response(201,
+                                       net::render_function_configuration(cfg, self->state.scope)));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
 }
 
 void list_functions(ingress_ptr self, responder respond) {
   self->request(self->state.controller, std::chrono::seconds(10), list_atom::value)
-    .then(
-      [=](std::vector<function_config>& all) {
-        net::json_writer w;
-        w.begin_object().key("Functions").begin_array();
-        for (const auto& cfg : all)
-          w.raw(net::render_function_configuration(cfg, self->state.scope));
-        w.end_array().end_object();
-        respond(net::json_response(200, w.take()));
-      },
-      [=](caf::error& err) { reply_error(respond, err); });
+      .then(
+          [=](std::vector<function_config>& all) {
+            net::json_writer w;
+            w.begin_object().key("Functions").begin_array();
+            for (const auto& cfg : all)
+              w.raw(net::render_function_configuration(cfg, self->state.scope));
+            w.end_array().end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
 }
 
 void get_function(ingress_ptr self, const std::string& name, responder respond) {
   self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, name)
-    .then(
-      [=](function_config& cfg) {
-        net::json_writer w;
-        w.begin_object().key("Configuration")
-          .raw(net::render_function_configuration(cfg, self->state.scope));
-        w.key("Code").begin_object().field("RepositoryType", "Troupe").end_object();
-        w.end_object();
-        respond(net::json_response(200, w.take()));
-      },
-      [=](caf::error& err) { reply_error(respond, err); });
+      .then(
+          [=](function_config& cfg) {
+            net::json_writer w;
+            w.begin_object()
+                .key("Configuration")
+                .raw(net::render_function_configuration(cfg, self->state.scope));
+            w.key("Code").begin_object().field("RepositoryType", "Troupe").end_object();
+            w.end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
 }
 
 void delete_function(ingress_ptr self, const std::string& name, responder respond) {
   self->request(self->state.controller, std::chrono::seconds(10), remove_atom::value, name)
-    .then(
-      [=](function_config&) {
-        drop_router(self, name);
-        respond(net::json_response(204, ""));
-      },
-      [=](caf::error& err) { reply_error(respond, err); });
+      .then(
+          [=](function_config&) {
+            drop_router(self, name);
+            respond(net::json_response(204, ""));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
 }
 
 net::http_response method_not_allowed(const net::http_request& req) {
-  return net::error_response({405, "MethodNotAllowedException",
-                              "method " + req.method + " is not allowed on " +
-                                std::string{req.path()}});
+  return net::error_response(
+      {405, "MethodNotAllowedException",
+       "method " + req.method + " is not allowed on " + std::string{req.path()}});
 }
 
 /// /2015-03-31/functions[/{name}[/invocations]]
@@ -245,8 +247,8 @@ void route_functions(ingress_ptr self, std::string_view rest, net::http_request&
   std::string name{rest.substr(0, slash)};
   auto tail = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
   if (!net::valid_function_name(name))
-    return respond(net::error_response(net::invalid_parameter(
-      "FunctionName must be 1 to 64 characters of [A-Za-z0-9_-]")));
+    return respond(net::error_response(
+        net::invalid_parameter("FunctionName must be 1 to 64 characters of [A-Za-z0-9_-]")));
   if (tail == "/invocations" || tail == "/invocations/") {
     if (req.method != "POST")
       return respond(method_not_allowed(req));
@@ -267,8 +269,8 @@ void route_url(ingress_ptr self, std::string_view rest, const net::http_request&
   auto slash = rest.find('/');
   std::string name{rest.substr(0, slash)};
   if (!net::valid_function_name(name))
-    return respond(net::error_response(net::not_found("no function URL at " +
-                                                      std::string{req.path()})));
+    return respond(
+        net::error_response(net::not_found("no function URL at " + std::string{req.path()})));
   auto raw_path = slash == std::string_view::npos ? std::string_view{"/"} : rest.substr(slash);
   url_invoke(self, name, raw_path, req, std::move(respond));
 }
@@ -314,7 +316,7 @@ ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
     self->quit(msg.reason);
   });
   return {
-    [=](http_atom, http_exchange& ex) { route(self, ex); },
+      [=](http_atom, http_exchange& ex) { route(self, ex); },
   };
 }
 

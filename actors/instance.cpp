@@ -24,10 +24,10 @@ namespace {
 /// The instance's full interface: the public one plus what its own Runtime API
 /// endpoint and sandbox report (sent from io threads).
 using instance_impl = instance_actor::extend<
-  caf::reacts_to<rt_next_atom>, caf::reacts_to<rt_resp_atom, std::string, std::string>,
-  caf::reacts_to<rt_error_atom, std::string, std::string, std::string>,
-  caf::reacts_to<rt_init_atom, std::string, std::string>, caf::reacts_to<rt_exit_atom, int32_t>,
-  caf::reacts_to<expire_atom, std::string>>;
+    caf::reacts_to<rt_next_atom>, caf::reacts_to<rt_resp_atom, std::string, std::string>,
+    caf::reacts_to<rt_error_atom, std::string, std::string, std::string>,
+    caf::reacts_to<rt_init_atom, std::string, std::string>, caf::reacts_to<rt_exit_atom, int32_t>,
+    caf::reacts_to<expire_atom, std::string>>;
 
 struct in_flight {
   std::string request_id;
@@ -41,7 +41,7 @@ struct instance_state {
   function_config cfg;
   std::string arn;
   std::optional<in_flight> current;
-  bool cold = true;                ///< the next answer is the first: a cold start
+  bool cold = true;                      ///< the next answer is the first: a cold start
   std::optional<std::string> init_error; ///< reported before any invocation arrived
   static inline const char* name = "troupe.instance";
 };
@@ -58,7 +58,8 @@ std::string exit_description(int status) {
   if (WIFEXITED(status))
     return "exit status " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status))
-    return std::string{"signal: "} + (WTERMSIG(status) == SIGKILL ? "killed" : strsignal(WTERMSIG(status)));
+    return std::string{"signal: "} +
+           (WTERMSIG(status) == SIGKILL ? "killed" : strsignal(WTERMSIG(status)));
   return "status " + std::to_string(status);
 }
 
@@ -105,7 +106,7 @@ void on_timeout(instance_ptr self, const std::string& id) {
     return;
   finish(self, true,
          error_doc("Sandbox.Timedout", "RequestId: " + id + " Error: Task timed out after " +
-                                         std::to_string(st.cfg.timeout_s) + ".00 seconds"));
+                                           std::to_string(st.cfg.timeout_s) + ".00 seconds"));
   end(self);
 }
 
@@ -115,8 +116,8 @@ void on_exit(instance_ptr self, int32_t status) {
   // Over its memory size the kernel kills the runtime: Lambda names that apart.
   auto type = st.box && st.box->oom_killed() ? "Runtime.OutOfMemory" : "Runtime.ExitError";
   finish(self, true,
-         error_doc(type, "RequestId: " + id + " Error: Runtime exited with error: " +
-                           exit_description(status)));
+         error_doc(type, "RequestId: " + id +
+                             " Error: Runtime exited with error: " + exit_description(status)));
   self->state.box.reset(); // already reaped
   self->quit(caf::exit_reason::normal);
 }
@@ -146,7 +147,9 @@ void wire(instance_ptr self, net::io_runtime& io) {
   cb.on_error = [tell](std::string id, std::string type, std::string p) {
     tell(rt_error_atom::value, id, type, p);
   };
-  cb.on_init_error = [tell](std::string type, std::string p) { tell(rt_init_atom::value, type, p); };
+  cb.on_init_error = [tell](std::string type, std::string p) {
+    tell(rt_init_atom::value, type, p);
+  };
   st.api = std::make_unique<runtime::runtime_api>(io, st.box->release_runtime_api_fd(), cb);
   st.box->on_exit(io, [tell](int status) { tell(rt_exit_atom::value, int32_t{status}); });
 }
@@ -162,23 +165,23 @@ instance_impl::behavior_type instance(instance_ptr self, std::shared_ptr<runtime
   self->monitor(router);
   self->set_down_handler([=](const caf::down_msg&) { end(self); });
   return {
-    [=](invoke_atom, invocation inv) { return invoke(self, std::move(inv)); },
-    [=](rt_next_atom) {},
-    [=](rt_resp_atom, const std::string& id, std::string payload) {
-      if (self->state.current && self->state.current->request_id == id)
-        finish(self, false, std::move(payload));
-    },
-    [=](rt_error_atom, const std::string& id, const std::string& type, std::string payload) {
-      if (payload.empty())
-        payload = error_doc(type, "the function reported an error");
-      if (self->state.current && self->state.current->request_id == id)
-        finish(self, true, std::move(payload));
-    },
-    [=](rt_init_atom, const std::string& type, std::string payload) {
-      on_init_error(self, type, std::move(payload));
-    },
-    [=](rt_exit_atom, int32_t status) { on_exit(self, status); },
-    [=](expire_atom, const std::string& id) { on_timeout(self, id); },
+      [=](invoke_atom, invocation inv) { return invoke(self, std::move(inv)); },
+      [=](rt_next_atom) {},
+      [=](rt_resp_atom, const std::string& id, std::string payload) {
+        if (self->state.current && self->state.current->request_id == id)
+          finish(self, false, std::move(payload));
+      },
+      [=](rt_error_atom, const std::string& id, const std::string& type, std::string payload) {
+        if (payload.empty())
+          payload = error_doc(type, "the function reported an error");
+        if (self->state.current && self->state.current->request_id == id)
+          finish(self, true, std::move(payload));
+      },
+      [=](rt_init_atom, const std::string& type, std::string payload) {
+        on_init_error(self, type, std::move(payload));
+      },
+      [=](rt_exit_atom, int32_t status) { on_exit(self, status); },
+      [=](expire_atom, const std::string& id) { on_timeout(self, id); },
   };
 }
 

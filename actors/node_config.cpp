@@ -12,37 +12,37 @@ namespace troupe {
 
 node_config::node_config() {
   opt_group{custom_options_, "node"}
-    .add(roles, "roles", "comma-separated roles: ingress, controller, host")
-    .add(data_dir, "data-dir", "directory of the registry database, code and logs")
-    .add(region, "region", "region name used in ARNs");
+      .add(roles, "roles", "comma-separated roles: ingress, controller, host")
+      .add(data_dir, "data-dir", "directory of the registry database, code and logs")
+      .add(region, "region", "region name used in ARNs");
   opt_group{custom_options_, "ingress"}
-    .add(ingress_host, "host", "address the HTTP API listens on")
-    .add(ingress_port, "port", "port the HTTP API listens on (0 picks one)")
-    .add(ingress_io_threads, "io-threads", "HTTP I/O threads")
-    .add(max_in_flight, "max-in-flight", "requests held at once before answering 503");
+      .add(ingress_host, "host", "address the HTTP API listens on")
+      .add(ingress_port, "port", "port the HTTP API listens on (0 picks one)")
+      .add(ingress_io_threads, "io-threads", "HTTP I/O threads")
+      .add(max_in_flight, "max-in-flight", "requests held at once before answering 503");
   opt_group{custom_options_, "http"}
-    .add(max_header_bytes, "max-header-bytes", "request header limit (431 above)")
-    .add(max_body_bytes, "max-body-bytes", "request body limit (413 above)")
-    .add(read_timeout, "read-timeout", "time to receive a whole request (408 after)")
-    .add(idle_timeout, "idle-timeout", "keep-alive connection idle time before closing");
+      .add(max_header_bytes, "max-header-bytes", "request header limit (431 above)")
+      .add(max_body_bytes, "max-body-bytes", "request body limit (413 above)")
+      .add(read_timeout, "read-timeout", "time to receive a whole request (408 after)")
+      .add(idle_timeout, "idle-timeout", "keep-alive connection idle time before closing");
   opt_group{custom_options_, "host"}
-    .add(host_id, "id", "name of this host in the cluster")
-    .add(host_memory_mb, "memory-mb", "memory for instances, sold in 128 MB slots")
-    .add(pool_size, "pool-size", "pre-started sandboxes per runtime family, at least")
-    .add(pool_max, "pool-max", "pre-started sandboxes per runtime family, at most")
-    .add(pool_refill, "pool-refill", "sandboxes a pool prepares a second, at most")
-    .add(tmp_mb, "tmp-mb", "size cap of each instance's /tmp")
-    .add(pids_max, "pids-max", "processes and threads of one instance")
-    .add(init_path, "init-path", "path of troupe-sandbox-init (default: beside troupe-node)")
-    .add(runtimes_dir, "runtimes-dir", "runtime files (default: runtimes/ beside troupe-node)");
+      .add(host_id, "id", "name of this host in the cluster")
+      .add(host_memory_mb, "memory-mb", "memory for instances, sold in 128 MB slots")
+      .add(pool_size, "pool-size", "pre-started sandboxes per runtime family, at least")
+      .add(pool_max, "pool-max", "pre-started sandboxes per runtime family, at most")
+      .add(pool_refill, "pool-refill", "sandboxes a pool prepares a second, at most")
+      .add(tmp_mb, "tmp-mb", "size cap of each instance's /tmp")
+      .add(pids_max, "pids-max", "processes and threads of one instance")
+      .add(init_path, "init-path", "path of troupe-sandbox-init (default: beside troupe-node)")
+      .add(runtimes_dir, "runtimes-dir", "runtime files (default: runtimes/ beside troupe-node)");
   opt_group{custom_options_, "router"}
-    .add(max_instances, "max-instances", "instances per function")
-    .add(max_queue, "max-queue", "waiting requests per function before 429")
-    .add(max_wait, "max-wait", "longest a request waits for an instance")
-    .add(keep_alive, "keep-alive", "idle time before an instance is reclaimed");
+      .add(max_instances, "max-instances", "instances per function")
+      .add(max_queue, "max-queue", "waiting requests per function before 429")
+      .add(max_wait, "max-wait", "longest a request waits for an instance")
+      .add(keep_alive, "keep-alive", "idle time before an instance is reclaimed");
   opt_group{custom_options_, "code"}
-    .add(max_archive_mb, "max-archive-mb", "largest accepted archive")
-    .add(max_unpacked_mb, "max-unpacked-mb", "largest unpacked package");
+      .add(max_archive_mb, "max-archive-mb", "largest accepted archive")
+      .add(max_unpacked_mb, "max-unpacked-mb", "largest unpacked package");
   // Measured with troupe-bench (warm invoke, four runs on 2 cores): the three
   // settings are within noise of each other at p50 (450-650 us, dominated by
   // the two HTTP hops and process switches); work stealing without moderate
@@ -76,8 +76,8 @@ std::string node_config::summary() const {
   out << "roles=" << roles << " data-dir=" << data_dir << " ingress=" << ingress_host << ":"
       << ingress_port << " host.memory-mb=" << host_memory_mb << " pool-size=" << pool_size
       << " max-instances=" << max_instances << " max-queue=" << max_queue
-      << " keep-alive=" << caf::deep_to_string(keep_alive)
-      << " scheduler=" << caf::deep_to_string(caf::get_or(content, "scheduler.policy", caf::atom("?")));
+      << " keep-alive=" << caf::deep_to_string(keep_alive) << " scheduler="
+      << caf::deep_to_string(caf::get_or(content, "scheduler.policy", caf::atom("?")));
   return out.str();
 }
 

@@ -55,8 +55,8 @@ ingress_settings ingress_settings_of(const node_config& cfg) {
   ingress_settings s;
   s.max_in_flight = cfg.max_in_flight;
   s.region = cfg.region;
-  s.routers = router_settings{cfg.max_instances, cfg.max_queue, to_ms(cfg.max_wait),
-                              to_ms(cfg.keep_alive)};
+  s.routers =
+      router_settings{cfg.max_instances, cfg.max_queue, to_ms(cfg.max_wait), to_ms(cfg.keep_alive)};
   return s;
 }
 
@@ -115,20 +115,20 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   if (cfg.has_role("ingress")) {
     ingress = spawn_ingress(sys, ingress_settings_of(cfg), controller, scheduler);
     http = std::make_unique<net::http_server>(
-      http_io, http_limits_of(cfg), [ingress](net::http_request req, net::http_responder r) {
-        caf::anon_send(ingress, http_atom::value, http_exchange{std::move(req), std::move(r)});
-      });
+        http_io, http_limits_of(cfg), [ingress](net::http_request req, net::http_responder r) {
+          caf::anon_send(ingress, http_atom::value, http_exchange{std::move(req), std::move(r)});
+        });
     if (auto err = http->listen(cfg.ingress_host, cfg.ingress_port); !err.empty()) {
-      std::cerr << "troupe-node: cannot listen on " << cfg.ingress_host << ":"
-                << cfg.ingress_port << ": " << err << "\n";
+      std::cerr << "troupe-node: cannot listen on " << cfg.ingress_host << ":" << cfg.ingress_port
+                << ": " << err << "\n";
       caf::anon_send_exit(ingress, caf::exit_reason::user_shutdown);
       ingress = nullptr;
     }
   }
   std::cerr << "troupe-node: " << cfg.summary() << "\n";
   if (http && ingress)
-    std::cout << "troupe-node: ready, ingress on http://" << cfg.ingress_host << ":"
-              << http->port() << std::endl;
+    std::cout << "troupe-node: ready, ingress on http://" << cfg.ingress_host << ":" << http->port()
+              << std::endl;
   else
     std::cout << "troupe-node: ready" << std::endl;
   int sig = 0;

@@ -85,12 +85,12 @@ pool_actor::behavior_type pool(pool_ptr self, runtime::sandbox_options opts,
                                pool_settings settings) {
   self->state.opts = std::move(opts);
   self->state.bounds = settings.bounds;
-  self->state.refill_bucket = policy::token_bucket{settings.refill_per_s,
-                                                   std::max(1.0, double(settings.bounds.min))};
+  self->state.refill_bucket =
+      policy::token_bucket{settings.refill_per_s, std::max(1.0, double(settings.bounds.min))};
   schedule_refill(self);
   return {
-    [=](acquire_atom) { return acquire(self); },
-    [=](refill_atom) { refill(self); },
+      [=](acquire_atom) { return acquire(self); },
+      [=](refill_atom) { refill(self); },
   };
 }
 

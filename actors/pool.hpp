@@ -10,8 +10,8 @@ namespace troupe {
 
 /// How a pool sizes and refills its stock.
 struct pool_settings {
-  policy::pool_bounds bounds;  ///< stock between min and max, following demand
-  double refill_per_s = 200;   ///< sandboxes prepared a second at most (smoothing)
+  policy::pool_bounds bounds; ///< stock between min and max, following demand
+  double refill_per_s = 200;  ///< sandboxes prepared a second at most (smoothing)
 };
 
 /// Spawns a pool keeping sandboxes prepared (namespaces made, the Runtime API

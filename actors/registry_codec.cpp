@@ -12,8 +12,7 @@ namespace {
 
 constexpr char format_version = 1;
 
-template <class T>
-std::string encode_record(caf::actor_system& sys, const T& x) {
+template <class T> std::string encode_record(caf::actor_system& sys, const T& x) {
   std::vector<char> buf;
   caf::binary_serializer sink{sys, buf};
   auto copy = x;
@@ -24,8 +23,7 @@ std::string encode_record(caf::actor_system& sys, const T& x) {
   return out;
 }
 
-template <class T>
-std::optional<T> decode_record(caf::actor_system& sys, std::string_view bytes) {
+template <class T> std::optional<T> decode_record(caf::actor_system& sys, std::string_view bytes) {
   if (bytes.empty() || bytes[0] != format_version)
     return std::nullopt;
   T x;

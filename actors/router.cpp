@@ -1,7 +1,7 @@
 #include "actors/router.hpp"
 
-#include "actors/policy/scaling.hpp"
 #include "actors/clock.hpp"
+#include "actors/policy/scaling.hpp"
 #include "actors/protocol/errc.hpp"
 
 #include <caf/actor_system.hpp>
@@ -79,24 +79,24 @@ void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
   auto timeout = std::chrono::seconds(self->state.cfg.timeout_s + 5);
   auto inv = w.inv;
   self->request(slot.hdl, timeout, invoke_atom::value, std::move(inv))
-    .then(
-      [=](invocation_result& res) mutable {
-        if (auto it = self->state.instances.find(addr); it != self->state.instances.end()) {
-          it->second.busy = false;
-          it->second.idle_since_ms = now_ms();
-        }
-        w.rp.deliver(std::move(res));
-        pump(self);
-      },
-      [=](caf::error& err) mutable {
-        self->state.instances.erase(addr);
-        if (never_delivered(err) && ++w.attempts < max_attempts) {
-          self->state.queue.push_front(std::move(w)); // safe: no runtime saw it
-        } else {
-          w.rp.deliver(std::move(err));
-        }
-        pump(self);
-      });
+      .then(
+          [=](invocation_result& res) mutable {
+            if (auto it = self->state.instances.find(addr); it != self->state.instances.end()) {
+              it->second.busy = false;
+              it->second.idle_since_ms = now_ms();
+            }
+            w.rp.deliver(std::move(res));
+            pump(self);
+          },
+          [=](caf::error& err) mutable {
+            self->state.instances.erase(addr);
+            if (never_delivered(err) && ++w.attempts < max_attempts) {
+              self->state.queue.push_front(std::move(w)); // safe: no runtime saw it
+            } else {
+              w.rp.deliver(std::move(err));
+            }
+            pump(self);
+          });
 }
 
 void launch(router_ptr self) {
@@ -109,21 +109,20 @@ void launch(router_ptr self) {
   };
   auto cfg = st.cfg;
   self->request(st.scheduler, std::chrono::seconds(10), place_atom::value, cfg)
-    .then(
-      [=](placement& p, host_actor& host) {
-        self
-          ->request(host, std::chrono::seconds(30), launch_atom::value, p.instance_id, cfg,
-                    caf::actor_cast<router_actor>(self))
-          .then(
-            [=](instance_actor& inst) {
-              --self->state.starting;
-              self->monitor(inst);
-              self->state.instances[inst.address()] = instance_slot{inst, false, now_ms()};
-              pump(self);
-            },
-            on_error);
-      },
-      on_error);
+      .then(
+          [=](placement& p, host_actor& host) {
+            self->request(host, std::chrono::seconds(30), launch_atom::value, p.instance_id, cfg,
+                          caf::actor_cast<router_actor>(self))
+                .then(
+                    [=](instance_actor& inst) {
+                      --self->state.starting;
+                      self->monitor(inst);
+                      self->state.instances[inst.address()] = instance_slot{inst, false, now_ms()};
+                      pump(self);
+                    },
+                    on_error);
+          },
+          on_error);
 }
 
 void ensure_ticking(router_ptr self) {
@@ -164,9 +163,9 @@ void reclaim(router_ptr self) {
       ++it;
     }
   }
-  while (!st.queue.empty() && policy::wait_expired(st.queue.front().enqueued_ms,
-                                                   st.queue.front().inv.deadline_ms, now,
-                                                   st.limits.max_wait_ms))
+  while (!st.queue.empty() &&
+         policy::wait_expired(st.queue.front().enqueued_ms, st.queue.front().inv.deadline_ms, now,
+                              st.limits.max_wait_ms))
     fail_oldest(self, make_error(errc::too_many_requests,
                                  "no instance of " + st.function + " became free in time"));
   if (!st.queue.empty() || !st.instances.empty())
@@ -196,8 +195,8 @@ router_actor::behavior_type router(router_ptr self, function_config cfg, router_
     pump(self);
   });
   return {
-    [=](invoke_atom, invocation inv) { return invoke(self, std::move(inv)); },
-    [=](reclaim_atom) { reclaim(self); },
+      [=](invoke_atom, invocation inv) { return invoke(self, std::move(inv)); },
+      [=](reclaim_atom) { reclaim(self); },
   };
 }
 

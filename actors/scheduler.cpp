@@ -1,7 +1,7 @@
 #include "actors/scheduler.hpp"
 
-#include "actors/policy/placement.hpp"
 #include "actors/clock.hpp"
+#include "actors/policy/placement.hpp"
 #include "actors/protocol/errc.hpp"
 #include "actors/registry_codec.hpp"
 #include "storage/kv_store.hpp"
@@ -75,8 +75,8 @@ caf::result<placement, host_actor> place(scheduler_ptr self, const function_conf
   auto hosts = views(st, cfg.name);
   auto chosen = policy::choose_host(hosts, slots);
   if (!chosen)
-    return make_error(errc::no_capacity, "no host has " + std::to_string(slots * 128) +
-                                           " MB free for " + cfg.name);
+    return make_error(errc::no_capacity,
+                      "no host has " + std::to_string(slots * 128) + " MB free for " + cfg.name);
   auto& host = st.hosts[hosts[*chosen].id];
   placement p{st.incarnation + "-" + std::to_string(st.next_id++), cfg.name, hosts[*chosen].id,
               "placed", now_ms()};
@@ -139,12 +139,12 @@ scheduler_actor::behavior_type scheduler(scheduler_ptr self, storage::kv_store* 
   mark_previous_lost(self);
   self->set_down_handler([=](const caf::down_msg& dm) { host_down(self, dm.source); });
   return {
-    [=](place_atom, const function_config& cfg) { return place(self, cfg); },
-    [=](state_atom, const std::string& id, const std::string& st) { record_state(self, id, st); },
-    [=](release_atom, const std::string& id) { release(self, id); },
-    [=](host_up_atom, const std::string& id, int32_t slots, host_actor hdl) {
-      host_up(self, id, slots, std::move(hdl));
-    },
+      [=](place_atom, const function_config& cfg) { return place(self, cfg); },
+      [=](state_atom, const std::string& id, const std::string& st) { record_state(self, id, st); },
+      [=](release_atom, const std::string& id) { release(self, id); },
+      [=](host_up_atom, const std::string& id, int32_t slots, host_actor hdl) {
+        host_up(self, id, slots, std::move(hdl));
+      },
   };
 }
 

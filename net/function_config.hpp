@@ -11,8 +11,8 @@ namespace troupe::net {
 /// carry it in messages and the registry stores it.
 struct function_config {
   std::string name;
-  std::string runtime;     ///< "provided" or "python3" family
-  std::string handler;     ///< "module.function" for python3; free text for provided
+  std::string runtime; ///< "provided" or "python3" family
+  std::string handler; ///< "module.function" for python3; free text for provided
   std::string description;
   int32_t memory_mb = 128; ///< a multiple of 128, 128..10240
   int32_t timeout_s = 3;   ///< 1..900

@@ -104,10 +104,10 @@ std::string function_url_event(const http_request& req, std::string_view raw_pat
   std::vector<std::string> cookies;
   json_writer w;
   w.begin_object()
-    .field("version", "2.0")
-    .field("routeKey", "$default")
-    .field("rawPath", raw_path)
-    .field("rawQueryString", req.query());
+      .field("version", "2.0")
+      .field("routeKey", "$default")
+      .field("rawPath", raw_path)
+      .field("rawQueryString", req.query());
   write_headers(w, req, cookies);
   if (!cookies.empty()) {
     w.key("cookies").begin_array();
@@ -121,22 +121,24 @@ std::string function_url_event(const http_request& req, std::string_view raw_pat
       w.field(k, v);
     w.end_object();
   }
-  w.key("requestContext").begin_object()
-    .field("accountId", "anonymous")
-    .field("apiId", "troupe")
-    .field("domainName", req.header("host"))
-    .field("requestId", request_id)
-    .field("routeKey", "$default")
-    .field("stage", "$default")
-    .field("timeEpoch", now_ms);
-  w.key("http").begin_object()
-    .field("method", req.method)
-    .field("path", raw_path)
-    .field("protocol", "HTTP/1.1")
-    .field("sourceIp", req.remote_ip)
-    .field("userAgent", req.header("user-agent"))
-    .end_object()
-    .end_object();
+  w.key("requestContext")
+      .begin_object()
+      .field("accountId", "anonymous")
+      .field("apiId", "troupe")
+      .field("domainName", req.header("host"))
+      .field("requestId", request_id)
+      .field("routeKey", "$default")
+      .field("stage", "$default")
+      .field("timeEpoch", now_ms);
+  w.key("http")
+      .begin_object()
+      .field("method", req.method)
+      .field("path", raw_path)
+      .field("protocol", "HTTP/1.1")
+      .field("sourceIp", req.remote_ip)
+      .field("userAgent", req.header("user-agent"))
+      .end_object()
+      .end_object();
   bool text = is_text(req.header("content-type"));
   if (!req.body.empty())
     w.field("body", text ? req.body : base64_encode(req.body));

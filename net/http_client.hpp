@@ -19,13 +19,11 @@ public:
   ~http_client();
 
   http_response request(const std::string& method, const std::string& target,
-                        const std::string& body = {},
-                        const std::vector<http_header>& headers = {});
+                        const std::string& body = {}, const std::vector<http_header>& headers = {});
 
   /// Sends raw bytes on a fresh connection and returns everything the server
   /// sends back until it closes the connection or the timeout passes.
-  static std::string raw_exchange(const std::string& host, uint16_t port,
-                                  const std::string& bytes,
+  static std::string raw_exchange(const std::string& host, uint16_t port, const std::string& bytes,
                                   std::chrono::milliseconds timeout);
 
   struct impl;

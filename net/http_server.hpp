@@ -15,8 +15,10 @@ class io_runtime;
 struct http_limits {
   std::size_t max_header_bytes = 16 * 1024;      ///< over: 431, then close
   std::size_t max_body_bytes = 70 * 1024 * 1024; ///< over: 413, then close
-  std::chrono::milliseconds read_timeout{10'000};  ///< a started request must complete: else 408, close
-  std::chrono::milliseconds idle_timeout{60'000};  ///< no new request on a keep-alive connection: close
+  std::chrono::milliseconds read_timeout{
+      10'000}; ///< a started request must complete: else 408, close
+  std::chrono::milliseconds idle_timeout{
+      60'000}; ///< no new request on a keep-alive connection: close
 };
 
 /// An HTTP/1.1 server (Boost.Beast) that hands complete requests to a handler.

@@ -17,8 +17,8 @@ struct http_header {
 
 /// A complete HTTP/1.1 request, body included.
 struct http_request {
-  std::string method;   ///< "GET", "POST", ... as sent
-  std::string target;   ///< path plus optional "?query", as sent
+  std::string method; ///< "GET", "POST", ... as sent
+  std::string target; ///< path plus optional "?query", as sent
   std::vector<http_header> headers;
   std::string body;
   std::string remote_ip;

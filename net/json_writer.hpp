@@ -23,14 +23,15 @@ public:
   json_writer& value(std::string_view s);
   json_writer& value(const char* s) { return value(std::string_view{s}); }
   template <class T, class = std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>>>
-  json_writer& value(T n) { return integer(static_cast<int64_t>(n)); }
+  json_writer& value(T n) {
+    return integer(static_cast<int64_t>(n));
+  }
   json_writer& value(bool b);
   json_writer& integer(int64_t n);
   json_writer& null();
   /// Inserts already valid JSON text as a value.
   json_writer& raw(std::string_view json);
-  template <class T>
-  json_writer& field(std::string_view k, const T& v) { return key(k).value(v); }
+  template <class T> json_writer& field(std::string_view k, const T& v) { return key(k).value(v); }
 
   const std::string& str() const { return out_; }
   std::string take() { return std::move(out_); }

@@ -66,11 +66,18 @@ bool valid_env_key(std::string_view k) {
   for (char c : k)
     if (!(isalnum(static_cast<unsigned char>(c)) || c == '_'))
       return false;
-  static constexpr std::array<std::string_view, 12> reserved = {
-    "_HANDLER",       "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION",
-    "AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT",
-    "LAMBDA_RUNTIME_DIR", "AWS_LAMBDA_INITIALIZATION_TYPE"};
+  static constexpr std::array<std::string_view, 12> reserved = {"_HANDLER",
+                                                                "_X_AMZN_TRACE_ID",
+                                                                "AWS_DEFAULT_REGION",
+                                                                "AWS_REGION",
+                                                                "AWS_EXECUTION_ENV",
+                                                                "AWS_LAMBDA_FUNCTION_NAME",
+                                                                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                                                                "AWS_LAMBDA_FUNCTION_VERSION",
+                                                                "AWS_LAMBDA_RUNTIME_API",
+                                                                "LAMBDA_TASK_ROOT",
+                                                                "LAMBDA_RUNTIME_DIR",
+                                                                "AWS_LAMBDA_INITIALIZATION_TYPE"};
   for (auto r : reserved)
     if (k == r)
       return false;
@@ -241,21 +248,21 @@ std::string hex_to_base64(const std::string& hex) {
 std::string render_function_configuration(const function_config& cfg, const arn_scope& scope) {
   json_writer w;
   w.begin_object()
-    .field("FunctionName", cfg.name)
-    .field("FunctionArn", scope.function_arn(cfg.name))
-    .field("Runtime", cfg.runtime)
-    .field("Handler", cfg.handler)
-    .field("Description", cfg.description)
-    .field("CodeSize", cfg.code_size)
-    .field("CodeSha256", hex_to_base64(cfg.code_sha256))
-    .field("MemorySize", cfg.memory_mb)
-    .field("Timeout", cfg.timeout_s)
-    .field("LastModified", iso8601(cfg.last_modified_ms))
-    .field("Version", "$LATEST")
-    .field("RevisionId", cfg.revision_id)
-    .field("PackageType", "Zip")
-    .field("State", "Active")
-    .field("LastUpdateStatus", "Successful");
+      .field("FunctionName", cfg.name)
+      .field("FunctionArn", scope.function_arn(cfg.name))
+      .field("Runtime", cfg.runtime)
+      .field("Handler", cfg.handler)
+      .field("Description", cfg.description)
+      .field("CodeSize", cfg.code_size)
+      .field("CodeSha256", hex_to_base64(cfg.code_sha256))
+      .field("MemorySize", cfg.memory_mb)
+      .field("Timeout", cfg.timeout_s)
+      .field("LastModified", iso8601(cfg.last_modified_ms))
+      .field("Version", "$LATEST")
+      .field("RevisionId", cfg.revision_id)
+      .field("PackageType", "Zip")
+      .field("State", "Active")
+      .field("LastUpdateStatus", "Successful");
   w.key("Architectures").begin_array().value("x86_64").end_array();
   w.key("Environment").begin_object().key("Variables").begin_object();
   for (const auto& [k, v] : cfg.environment)

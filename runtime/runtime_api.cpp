@@ -22,7 +22,7 @@ net::http_response json_reply(int status, std::string body) {
 
 net::http_response error_reply(int status, std::string_view type, std::string_view message) {
   return json_reply(status, std::string{"{\"errorType\":\""} + std::string{type} +
-                              "\",\"errorMessage\":\"" + std::string{message} + "\"}");
+                                "\",\"errorMessage\":\"" + std::string{message} + "\"}");
 }
 
 net::http_response event_reply(const runtime_event& ev) {
@@ -47,9 +47,9 @@ struct runtime_api::impl {
   std::size_t max_response_bytes;
   std::mutex mtx;
   bool first_next_seen = false;
-  std::optional<runtime_event> queued;   ///< delivered, not yet fetched by /next
+  std::optional<runtime_event> queued;        ///< delivered, not yet fetched by /next
   std::optional<net::http_responder> waiting; ///< a /next call with no event yet
-  std::string outstanding_id;            ///< fetched, not yet answered
+  std::string outstanding_id;                 ///< fetched, not yet answered
   std::unique_ptr<net::http_server> server;
 
   void handle(net::http_request req, net::http_responder respond);
@@ -134,7 +134,7 @@ void runtime_api::impl::handle(net::http_request req, net::http_responder respon
 
 runtime_api::runtime_api(net::io_runtime& io, int listening_fd, runtime_api_callbacks callbacks,
                          std::size_t max_response_bytes)
-  : impl_(std::make_shared<impl>()) {
+    : impl_(std::make_shared<impl>()) {
   impl_->callbacks = std::move(callbacks);
   impl_->max_response_bytes = max_response_bytes;
   net::http_limits limits;
@@ -142,10 +142,10 @@ runtime_api::runtime_api(net::io_runtime& io, int listening_fd, runtime_api_call
   limits.idle_timeout = std::chrono::hours(24);           // the runtime idles between events
   std::weak_ptr<impl> weak = impl_;
   impl_->server = std::make_unique<net::http_server>(
-    io, limits, [weak](net::http_request req, net::http_responder respond) {
-      if (auto self = weak.lock())
-        self->handle(std::move(req), std::move(respond));
-    });
+      io, limits, [weak](net::http_request req, net::http_responder respond) {
+        if (auto self = weak.lock())
+          self->handle(std::move(req), std::move(respond));
+      });
   if (auto err = impl_->server->adopt(listening_fd); !err.empty())
     throw std::runtime_error("runtime API: " + err);
 }

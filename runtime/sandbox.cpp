@@ -41,11 +41,11 @@ constexpr int child_namespaces =
 
 std::atomic<unsigned> mount_dir_counter{0};
 
-std::string errno_text(const std::string &step, int e = errno) {
+std::string errno_text(const std::string& step, int e = errno) {
   return step + ": " + std::strerror(e);
 }
 
-void close_fd(int &fd) {
+void close_fd(int& fd) {
   if (fd >= 0)
     ::close(fd);
   fd = -1;
@@ -56,18 +56,18 @@ void close_fd(int &fd) {
 /// Everything the cloned child touches, prepared before clone: the child shares
 /// the parent's memory (CLONE_VM) and may only make async-signal-safe calls.
 struct child_args {
-  const char *argv[3];
-  const char *envp[1];
+  const char* argv[3];
+  const char* envp[1];
   int sock;
   std::string exec_failed; ///< "exec <init>: errno ", completed by the child
 };
 
-int child_main(void *p) {
-  auto *a = static_cast<child_args *>(p);
+int child_main(void* p) {
+  auto* a = static_cast<child_args*>(p);
   bool ok = a->sock == 3 ? fcntl(3, F_SETFD, 0) == 0 : dup2(a->sock, 3) == 3;
   if (ok) {
     syscall(SYS_close_range, 4u, ~0u, 0u);
-    execve(a->argv[0], const_cast<char *const *>(a->argv), const_cast<char *const *>(a->envp));
+    execve(a->argv[0], const_cast<char* const*>(a->argv), const_cast<char* const*>(a->envp));
   }
   char digits[12];
   std::size_t n = 0;
@@ -82,14 +82,14 @@ int child_main(void *p) {
 /// Clones the child into new namespaces, vfork-style (the calling thread waits
 /// until the child has exec'd). Signals stay blocked across the clone so no handler
 /// runs in the child; troupe-sandbox-init unblocks them.
-pid_t clone_child(child_args &args, int &pidfd) {
+pid_t clone_child(child_args& args, int& pidfd) {
   std::unique_ptr<char[]> stack(new char[child_stack_size]);
   auto top = reinterpret_cast<std::uintptr_t>(stack.get() + child_stack_size) & ~std::uintptr_t{15};
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int flags = child_namespaces | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
-  pid_t pid = ::clone(child_main, reinterpret_cast<void *>(top), flags, &args, &pidfd);
+  pid_t pid = ::clone(child_main, reinterpret_cast<void*>(top), flags, &args, &pidfd);
   int e = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   errno = e;
@@ -97,7 +97,7 @@ pid_t clone_child(child_args &args, int &pidfd) {
 }
 
 /// Creates `<run_dir>/sb-<pid>-<n>`, the host directory the init mounts its root on.
-bool make_mount_dir(const std::string &run_dir, std::string &out, std::string &error) {
+bool make_mount_dir(const std::string& run_dir, std::string& out, std::string& error) {
   std::error_code ec;
   std::filesystem::create_directories(run_dir, ec);
   if (ec) {
@@ -118,7 +118,7 @@ bool make_mount_dir(const std::string &run_dir, std::string &out, std::string &e
 
 // ---- the Runtime API listener inside the sandbox's network namespace ----
 
-bool loopback_up(std::string &error) {
+bool loopback_up(std::string& error) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     error = errno_text("socket for lo");
@@ -135,7 +135,7 @@ bool loopback_up(std::string &error) {
   return ok;
 }
 
-int tcp_listener(uint16_t port, std::string &error) {
+int tcp_listener(uint16_t port, std::string& error) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     error = errno_text("socket for the Runtime API");
@@ -147,7 +147,7 @@ int tcp_listener(uint16_t port, std::string &error) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0 || listen(fd, SOMAXCONN) < 0) {
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 || listen(fd, SOMAXCONN) < 0) {
     error = errno_text("listen on 127.0.0.1:" + std::to_string(port));
     close_fd(fd);
   }
@@ -157,7 +157,7 @@ int tcp_listener(uint16_t port, std::string &error) {
 /// Joins the network namespace of the process behind `pidfd` on a short-lived
 /// thread (namespaces are per thread), brings lo up and listens there. The
 /// socket stays in that namespace after the thread is gone.
-int listen_in_netns(int pidfd, uint16_t port, std::string &error) {
+int listen_in_netns(int pidfd, uint16_t port, std::string& error) {
   int fd = -1;
   std::thread([&] {
     if (setns(pidfd, CLONE_NEWNET) < 0)
@@ -171,16 +171,16 @@ int listen_in_netns(int pidfd, uint16_t port, std::string &error) {
 // ---- handing over the spec ------------------------------------------------
 
 /// Sends `frame`, with `output_fd` (if >= 0) attached to its first bytes.
-std::string send_spec(int sock, const std::string &frame, int output_fd) {
+std::string send_spec(int sock, const std::string& frame, int output_fd) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  iovec iov{const_cast<char *>(frame.data()), frame.size()};
+  iovec iov{const_cast<char*>(frame.data()), frame.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   if (output_fd >= 0) {
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
-    cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
@@ -237,7 +237,7 @@ report await_report(int sock, std::chrono::steady_clock::time_point deadline) {
 /// Reaping is decided under `mu`: the watcher reaps only if not cancelled, the
 /// destructor only if the watcher has not, so exactly one waitpid happens.
 struct exit_watch {
-  exit_watch(boost::asio::io_context &ctx, int fd, pid_t p) : pidfd(ctx, fd), pid(p) {}
+  exit_watch(boost::asio::io_context& ctx, int fd, pid_t p) : pidfd(ctx, fd), pid(p) {}
 
   std::mutex mu;
   std::condition_variable idle;
@@ -257,7 +257,7 @@ int reap(pid_t pid) {
   return status;
 }
 
-void on_pidfd_readable(const std::shared_ptr<exit_watch> &w, const boost::system::error_code &ec) {
+void on_pidfd_readable(const std::shared_ptr<exit_watch>& w, const boost::system::error_code& ec) {
   std::unique_lock<std::mutex> lock(w->mu);
   if (ec || w->cancelled)
     return;
@@ -275,7 +275,7 @@ void on_pidfd_readable(const std::shared_ptr<exit_watch> &w, const boost::system
 
 /// Stops the watcher: afterwards fn is neither running (unless on this very
 /// thread) nor ever called. Returns whether the watcher reaped the process.
-bool cancel_watch(exit_watch &w) {
+bool cancel_watch(exit_watch& w) {
   std::unique_lock<std::mutex> lock(w.mu);
   w.cancelled = true;
   auto self = std::this_thread::get_id();
@@ -306,8 +306,7 @@ std::unique_ptr<instance_cgroup> confine(const std::string& mount_dir, pid_t pid
 }
 
 /// Writes the spec's limits into the sandbox's cgroup; "" or why not.
-std::string limit(instance_cgroup* cg, const std::string& confine_error,
-                  const sandbox_spec& spec) {
+std::string limit(instance_cgroup* cg, const std::string& confine_error, const sandbox_spec& spec) {
   cgroup_limits limits{spec.memory_bytes, spec.pids_max, spec.cpu_weight};
   if (limits.memory_bytes == 0 && limits.pids_max == 0 && limits.cpu_weight == 0)
     return {};
@@ -331,10 +330,10 @@ struct sandbox::impl {
   std::string cgroup_error;                ///< why there is none
 };
 
-std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options &opts, std::string &error) {
+std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options& opts, std::string& error) {
   std::unique_ptr<sandbox> sb(new sandbox());
   sb->impl_ = std::make_unique<impl>();
-  impl &im = *sb->impl_;
+  impl& im = *sb->impl_;
   im.port = opts.runtime_api_port;
   if (access(opts.init_path.c_str(), X_OK) < 0) {
     error = errno_text("sandbox init " + opts.init_path);
@@ -366,7 +365,7 @@ std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options &opts, std::stri
   return sb;
 }
 
-std::string sandbox::start(const sandbox_spec &spec) {
+std::string sandbox::start(const sandbox_spec& spec) {
   if (impl_->sock < 0)
     return "sandbox already started";
   std::string frame = wire::encode(spec);
@@ -401,7 +400,7 @@ std::string sandbox::runtime_api_address() const {
   return "127.0.0.1:" + std::to_string(impl_->port);
 }
 
-void sandbox::on_exit(net::io_runtime &io, std::function<void(int wait_status)> fn) {
+void sandbox::on_exit(net::io_runtime& io, std::function<void(int wait_status)> fn) {
   if (impl_->watch || impl_->pidfd < 0)
     return; // at most one watcher
   int fd = fcntl(impl_->pidfd, F_DUPFD_CLOEXEC, 0);
@@ -412,7 +411,7 @@ void sandbox::on_exit(net::io_runtime &io, std::function<void(int wait_status)> 
   std::lock_guard<std::mutex> lock(w->mu);
   impl_->watch = w;
   w->pidfd.async_wait(boost::asio::posix::descriptor_base::wait_read,
-                      [w](const boost::system::error_code &ec) { on_pidfd_readable(w, ec); });
+                      [w](const boost::system::error_code& ec) { on_pidfd_readable(w, ec); });
 }
 
 void sandbox::kill() {

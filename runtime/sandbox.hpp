@@ -15,21 +15,21 @@ namespace troupe::runtime {
 
 /// Where sandboxes come from on this host.
 struct sandbox_options {
-  std::string init_path;   ///< the troupe-sandbox-init executable
-  std::string run_dir;     ///< host directory for per-sandbox mount points (created if missing)
+  std::string init_path; ///< the troupe-sandbox-init executable
+  std::string run_dir;   ///< host directory for per-sandbox mount points (created if missing)
   uint16_t runtime_api_port = 9001; ///< port of the Runtime API inside each sandbox
 };
 
 /// What runs in a prepared sandbox: decided late, when the function is known.
 struct sandbox_spec {
-  std::string code_dir;            ///< host path, mounted read-only at /var/task
-  std::string runtime_dir;         ///< host path mounted read-only at /var/runtime ("" = none)
-  std::vector<std::string> argv;   ///< program and arguments as seen inside the sandbox
-  std::vector<std::string> env;    ///< "KEY=VALUE": the whole environment
+  std::string code_dir;              ///< host path, mounted read-only at /var/task
+  std::string runtime_dir;           ///< host path mounted read-only at /var/runtime ("" = none)
+  std::vector<std::string> argv;     ///< program and arguments as seen inside the sandbox
+  std::vector<std::string> env;      ///< "KEY=VALUE": the whole environment
   uint64_t tmp_bytes = 512ull << 20; ///< size cap of the tmpfs at /tmp
-  uint32_t uid = 65534;            ///< unprivileged identity the program runs as
+  uint32_t uid = 65534;              ///< unprivileged identity the program runs as
   uint32_t gid = 65534;
-  int output_fd = -1;              ///< stdout and stderr of the program (-1: /dev/null); not owned
+  int output_fd = -1; ///< stdout and stderr of the program (-1: /dev/null); not owned
   /// cgroup limits of the whole tree (runtime/cgroup.hpp); all three 0 = no cgroup,
   /// one of them 0 = that resource unlimited.
   uint64_t memory_bytes = 0; ///< RAM, no swap; over it the kernel OOM-kills

@@ -50,15 +50,17 @@ constexpr int report_fd = 3;
 constexpr int lowest_free_fd = 4;
 
 /// Reports `msg` to the host and exits.
-[[noreturn]] void fail_with(const std::string &msg) {
+[[noreturn]] void fail_with(const std::string& msg) {
   (void)!write(report_fd, msg.data(), msg.size());
   _exit(127);
 }
 
 /// Reports `step` with the current errno to the host and exits.
-[[noreturn]] void fail(const std::string &step) { fail_with(step + ": " + std::strerror(errno)); }
+[[noreturn]] void fail(const std::string& step) {
+  fail_with(step + ": " + std::strerror(errno));
+}
 
-void check(int rc, const std::string &step) {
+void check(int rc, const std::string& step) {
   if (rc < 0)
     fail(step);
 }
@@ -66,7 +68,7 @@ void check(int rc, const std::string &step) {
 // ---- receiving the spec -------------------------------------------------
 
 /// Reads exactly `n` bytes; false on EOF.
-bool read_full(int fd, char *p, std::size_t n) {
+bool read_full(int fd, char* p, std::size_t n) {
   while (n > 0) {
     ssize_t got = read(fd, p, n);
     if (got < 0 && errno == EINTR)
@@ -83,7 +85,7 @@ bool read_full(int fd, char *p, std::size_t n) {
 
 /// Receives the first bytes of the frame together with the output fd, if any.
 /// Returns the number of bytes read (0 = EOF) and sets `fd` (-1 when absent).
-std::size_t receive_head(char *buf, std::size_t len, int &fd) {
+std::size_t receive_head(char* buf, std::size_t len, int& fd) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
   iovec iov{buf, len};
   msghdr msg{};
@@ -97,7 +99,7 @@ std::size_t receive_head(char *buf, std::size_t len, int &fd) {
   while (got < 0 && errno == EINTR);
   check(static_cast<int>(got), "receive spec");
   fd = -1;
-  for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
       std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
   return static_cast<std::size_t>(got);
@@ -132,7 +134,7 @@ sandbox_spec receive_spec() {
 // ---- the root file system -----------------------------------------------
 
 /// Mount flags that a read-only remount of `path` has to keep (locked ones included).
-unsigned long kept_flags(const std::string &path) {
+unsigned long kept_flags(const std::string& path) {
   struct statvfs st {};
   if (statvfs(path.c_str(), &st) < 0)
     return 0;
@@ -153,14 +155,14 @@ class root_builder {
 public:
   explicit root_builder(std::string root) : root_(std::move(root)) {}
 
-  std::string at(const std::string &inner) const { return root_ + inner; }
+  std::string at(const std::string& inner) const { return root_ + inner; }
 
-  void dir(const std::string &inner, mode_t mode = 0755) {
+  void dir(const std::string& inner, mode_t mode = 0755) {
     if (mkdir(at(inner).c_str(), mode) < 0 && errno != EEXIST)
       fail("mkdir " + inner);
   }
 
-  void file(const std::string &inner, const std::string &content, mode_t mode = 0644) {
+  void file(const std::string& inner, const std::string& content, mode_t mode = 0644) {
     int fd = open(at(inner).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     check(fd, "create " + inner);
     if (write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size()))
@@ -168,29 +170,29 @@ public:
     close(fd);
   }
 
-  void link(const std::string &target, const std::string &inner) {
+  void link(const std::string& target, const std::string& inner) {
     check(symlink(target.c_str(), at(inner).c_str()), "symlink " + inner);
   }
 
-  void tmpfs(const std::string &inner, unsigned long flags, const std::string &options) {
+  void tmpfs(const std::string& inner, unsigned long flags, const std::string& options) {
     check(mount("tmpfs", at(inner).c_str(), "tmpfs", flags, options.c_str()), "mount " + inner);
   }
 
   /// Binds host `src` at `inner`, then makes that mount read-only with `flags`.
-  void bind_ro(const std::string &src, const std::string &inner,
+  void bind_ro(const std::string& src, const std::string& inner,
                unsigned long flags = MS_NOSUID | MS_NODEV) {
     check(mount(src.c_str(), at(inner).c_str(), nullptr, MS_BIND, nullptr), "mount " + inner);
     remount_ro(inner, flags);
   }
 
-  void remount_ro(const std::string &inner, unsigned long flags) {
+  void remount_ro(const std::string& inner, unsigned long flags) {
     flags |= MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(at(inner));
     check(mount(nullptr, at(inner).c_str(), nullptr, flags, nullptr),
           "remount " + inner + " read-only");
   }
 
   /// Binds the host's device node `/dev/<name>` onto an empty file.
-  void device(const std::string &name) {
+  void device(const std::string& name) {
     file("/dev/" + name, "", 0666);
     check(mount(("/dev/" + name).c_str(), at("/dev/" + name).c_str(), nullptr, MS_BIND, nullptr),
           "mount /dev/" + name);
@@ -201,8 +203,8 @@ private:
 };
 
 /// /bin, /lib, ...: the host's merged-usr links are copied, real directories bound.
-void top_level_links(root_builder &b) {
-  for (const char *name : {"bin", "sbin", "lib", "lib32", "lib64", "libx32"}) {
+void top_level_links(root_builder& b) {
+  for (const char* name : {"bin", "sbin", "lib", "lib32", "lib64", "libx32"}) {
     std::string host = std::string("/") + name;
     struct stat st {};
     if (lstat(host.c_str(), &st) < 0)
@@ -219,7 +221,7 @@ void top_level_links(root_builder &b) {
   }
 }
 
-void populate_etc(root_builder &b) {
+void populate_etc(root_builder& b) {
   b.dir("/etc");
   b.file("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"
                         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
@@ -234,10 +236,10 @@ void populate_etc(root_builder &b) {
   }
 }
 
-void populate_dev(root_builder &b) {
+void populate_dev(root_builder& b) {
   b.dir("/dev");
   b.tmpfs("/dev", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755");
-  for (const char *name : {"null", "zero", "random", "urandom"})
+  for (const char* name : {"null", "zero", "random", "urandom"})
     b.device(name);
   b.link("/proc/self/fd", "/dev/fd");
   b.link("/proc/self/fd/0", "/dev/stdin");
@@ -249,15 +251,15 @@ void populate_dev(root_builder &b) {
 /// The /proc entries that act on the host rather than the sandbox, read-only as in
 /// Docker's default: uid 0 may write a root-owned sysctl such as kernel.core_pattern
 /// without any capability.
-void protect_proc(root_builder &b) {
-  for (const char *inner :
+void protect_proc(root_builder& b) {
+  for (const char* inner :
        {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"})
     if (access(b.at(inner).c_str(), F_OK) == 0)
       b.bind_ro(b.at(inner), inner, MS_NOSUID | MS_NODEV | MS_NOEXEC);
 }
 
 /// Everything below the new root, which is a fresh tmpfs over `root`.
-void build_root(const std::string &root, const sandbox_spec &spec) {
+void build_root(const std::string& root, const sandbox_spec& spec) {
   check(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make mounts private");
   check(mount("tmpfs", root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755"),
         "mount root tmpfs");
@@ -283,7 +285,7 @@ void build_root(const std::string &root, const sandbox_spec &spec) {
 }
 
 /// Makes `root` the root directory and drops the host's tree from this namespace.
-void enter_root(const std::string &root) {
+void enter_root(const std::string& root) {
   check(chdir(root.c_str()), "chdir new root");
   check(static_cast<int>(syscall(SYS_pivot_root, ".", ".")), "pivot_root");
   check(umount2(".", MNT_DETACH), "detach old root");
@@ -339,7 +341,7 @@ unsigned long last_capability() {
   ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
   check(static_cast<int>(n), "read /proc/sys/kernel/cap_last_cap");
-  char *end = nullptr;
+  char* end = nullptr;
   unsigned long last = std::strtoul(buf, &end, 10);
   errno = EINVAL;
   if (end == buf || last > 255)
@@ -371,7 +373,7 @@ void clear_capabilities() {
 /// Becomes uid/gid with no supplementary groups and no capabilities at all.
 /// SECBIT_NO_SETUID_FIXUP keeps the capabilities across setresuid, so the
 /// uid change itself is allowed whatever the uid; clear_capabilities ends them.
-void drop_privileges(const sandbox_spec &spec) {
+void drop_privileges(const sandbox_spec& spec) {
   restrict_capability_gain();
   check(setgroups(0, nullptr), "setgroups");
   check(setresgid(spec.gid, spec.gid, spec.gid), "setresgid");
@@ -380,15 +382,15 @@ void drop_privileges(const sandbox_spec &spec) {
   check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs");
 }
 
-std::vector<char *> c_strings(std::vector<std::string> &items) {
-  std::vector<char *> out;
-  for (auto &s : items)
+std::vector<char*> c_strings(std::vector<std::string>& items) {
+  std::vector<char*> out;
+  for (auto& s : items)
     out.push_back(s.data());
   out.push_back(nullptr);
   return out;
 }
 
-[[noreturn]] void exec_program(sandbox_spec &spec, const seccomp_program &filter) {
+[[noreturn]] void exec_program(sandbox_spec& spec, const seccomp_program& filter) {
   errno = EINVAL;
   if (spec.argv.empty() || spec.argv[0].empty())
     fail("exec: empty argv");
@@ -404,7 +406,7 @@ std::vector<char *> c_strings(std::vector<std::string> &items) {
 
 } // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (fcntl(report_fd, F_SETFD, FD_CLOEXEC) < 0)
     return 126; // no control socket: nobody to report to
   errno = EINVAL;

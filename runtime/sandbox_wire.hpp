@@ -20,27 +20,27 @@ namespace troupe::runtime::wire {
 /// Reply: none and EOF once the program was exec'd; otherwise an error text, then EOF.
 constexpr std::uint32_t max_payload = 1u << 20;
 
-inline void put_u32(std::string &out, std::uint32_t v) {
-  out.append(reinterpret_cast<const char *>(&v), sizeof v);
+inline void put_u32(std::string& out, std::uint32_t v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
-inline void put_u64(std::string &out, std::uint64_t v) {
-  out.append(reinterpret_cast<const char *>(&v), sizeof v);
+inline void put_u64(std::string& out, std::uint64_t v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
-inline void put_str(std::string &out, std::string_view s) {
+inline void put_str(std::string& out, std::string_view s) {
   put_u32(out, static_cast<std::uint32_t>(s.size()));
   out.append(s.data(), s.size());
 }
 
-inline void put_list(std::string &out, const std::vector<std::string> &items) {
+inline void put_list(std::string& out, const std::vector<std::string>& items) {
   put_u32(out, static_cast<std::uint32_t>(items.size()));
-  for (const auto &s : items)
+  for (const auto& s : items)
     put_str(out, s);
 }
 
 /// The whole frame (length prefix included) for `spec`; output_fd is not part of it.
-inline std::string encode(const sandbox_spec &spec) {
+inline std::string encode(const sandbox_spec& spec) {
   std::string payload;
   put_str(payload, spec.code_dir);
   put_str(payload, spec.runtime_dir);
@@ -97,7 +97,7 @@ private:
 };
 
 /// Parses a payload (without its length prefix). False if malformed.
-inline bool decode(std::string_view payload, sandbox_spec &spec) {
+inline bool decode(std::string_view payload, sandbox_spec& spec) {
   reader r(payload);
   spec.code_dir = r.str();
   spec.runtime_dir = r.str();

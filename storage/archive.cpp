@@ -28,13 +28,13 @@ class unique_fd {
 public:
   unique_fd() = default;
   explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(unique_fd &&other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  unique_fd &operator=(unique_fd &&other) noexcept {
+  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  unique_fd& operator=(unique_fd&& other) noexcept {
     std::swap(fd_, other.fd_);
     return *this;
   }
-  unique_fd(const unique_fd &) = delete;
-  unique_fd &operator=(const unique_fd &) = delete;
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
   ~unique_fd() {
     if (fd_ >= 0)
       ::close(fd_);
@@ -66,7 +66,7 @@ std::string shown(std::string_view name) {
   return out + "'";
 }
 
-std::string errno_text(const char *what) {
+std::string errno_text(const char* what) {
   return std::string(what) + ": " + std::strerror(errno);
 }
 
@@ -84,7 +84,7 @@ parts_t split(std::string_view path) {
   return out;
 }
 
-std::string join(const parts_t &parts, size_t count) {
+std::string join(const parts_t& parts, size_t count) {
   std::string out;
   for (size_t i = 0; i < count; ++i)
     out += (i ? "/" : "") + parts[i];
@@ -93,10 +93,10 @@ std::string join(const parts_t &parts, size_t count) {
 
 /// Normalises an entry name into components below dest ("" and "." dropped);
 /// returns an error text for absolute names and ".." components.
-std::string normalise(std::string_view name, parts_t &parts) {
+std::string normalise(std::string_view name, parts_t& parts) {
   if (name.front() == '/')
     return "absolute path";
-  for (auto &part : split(name)) {
+  for (auto& part : split(name)) {
     if (part == "..")
       return "'..' path component";
     if (!part.empty() && part != ".")
@@ -111,7 +111,7 @@ enum class resolved { inside, outside, loops };
 /// way the kernel would, expanding the archive's own `links` (path -> target):
 /// outside if the walk climbs above dest or meets an absolute target.
 resolved resolve_link(parts_t dir, std::string_view target,
-                      const std::map<std::string, std::string> &links) {
+                      const std::map<std::string, std::string>& links) {
   constexpr int max_expansions = 40; // the kernel's MAXSYMLINKS
   int budget = max_expansions;
   if (target.empty() || target.front() == '/')
@@ -145,8 +145,8 @@ resolved resolve_link(parts_t dir, std::string_view target,
 }
 
 /// "" if `target` (of a link in `dir`) stays inside dest, else why not.
-std::string check_link(const parts_t &dir, const std::string &target,
-                       const std::map<std::string, std::string> &links) {
+std::string check_link(const parts_t& dir, const std::string& target,
+                       const std::map<std::string, std::string>& links) {
   switch (resolve_link(dir, target, links)) {
   case resolved::inside:
     return {};
@@ -168,11 +168,11 @@ mode_t file_mode(mode_t perm) {
 /// ever written through a symlink, and files are created with O_EXCL.
 class extractor {
 public:
-  extractor(int dest_fd, const archive_limits &limits) : dest_fd_(dest_fd), limits_(limits) {}
+  extractor(int dest_fd, const archive_limits& limits) : dest_fd_(dest_fd), limits_(limits) {}
 
   /// Reads and extracts every entry; returns "" or the reason for refusing.
-  std::string run(archive *a) {
-    archive_entry *entry = nullptr;
+  std::string run(archive* a) {
+    archive_entry* entry = nullptr;
     for (;;) {
       int rc = archive_read_next_header(a, &entry);
       if (rc == ARCHIVE_EOF)
@@ -187,16 +187,16 @@ public:
     }
   }
 
-  const extract_result &result() const { return result_; }
+  const extract_result& result() const { return result_; }
 
 private:
-  static std::string libarchive_error(archive *a, const std::string &what) {
-    const char *text = archive_error_string(a);
+  static std::string libarchive_error(archive* a, const std::string& what) {
+    const char* text = archive_error_string(a);
     return what + ": " + (text ? text : "unknown libarchive error");
   }
 
-  std::string extract_entry(archive *a, archive_entry *entry) {
-    const char *raw = archive_entry_pathname(entry);
+  std::string extract_entry(archive* a, archive_entry* entry) {
+    const char* raw = archive_entry_pathname(entry);
     if (!raw || !*raw)
       return "archive entry #" + std::to_string(entries_) + ": empty name";
     std::string name = raw;
@@ -204,7 +204,7 @@ private:
     return err.empty() ? err : "archive entry " + shown(name) + ": " + err;
   }
 
-  std::string check_and_write(archive *a, archive_entry *entry, const std::string &name) {
+  std::string check_and_write(archive* a, archive_entry* entry, const std::string& name) {
     parts_t parts;
     if (auto err = normalise(name, parts); !err.empty())
       return err;
@@ -220,7 +220,7 @@ private:
     unique_fd parent;
     if (auto err = open_parent(parts, parent); !err.empty())
       return err;
-    const std::string &leaf = parts.back();
+    const std::string& leaf = parts.back();
     if (type == AE_IFDIR)
       return make_dir(parent.get(), leaf);
     if (type == AE_IFLNK)
@@ -229,7 +229,7 @@ private:
   }
 
   /// Opens the directory holding the last component, creating missing parents.
-  std::string open_parent(const parts_t &parts, unique_fd &out) {
+  std::string open_parent(const parts_t& parts, unique_fd& out) {
     unique_fd cur(::openat(dest_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!cur)
       return errno_text("cannot open destination");
@@ -245,7 +245,7 @@ private:
 
   /// Creates (if missing) and opens the directory `name` below `parent`, never
   /// following a symlink; sets its mode to 0755.
-  static std::string open_dir(int parent, const std::string &name, unique_fd &out) {
+  static std::string open_dir(int parent, const std::string& name, unique_fd& out) {
     if (::mkdirat(parent, name.c_str(), 0755) != 0 && errno != EEXIST)
       return errno_text("cannot create directory");
     out =
@@ -258,12 +258,12 @@ private:
     return {};
   }
 
-  static std::string make_dir(int parent, const std::string &leaf) {
+  static std::string make_dir(int parent, const std::string& leaf) {
     unique_fd dir;
     return open_dir(parent, leaf, dir);
   }
 
-  std::string make_symlink(int parent, const parts_t &parts, const char *target) {
+  std::string make_symlink(int parent, const parts_t& parts, const char* target) {
     if (!target || !*target)
       return "symlink without a target";
     if (auto err = check_link(parts_t(parts.begin(), parts.end() - 1), target, links_);
@@ -275,7 +275,7 @@ private:
     return {};
   }
 
-  std::string write_file(archive *a, int parent, const std::string &leaf, mode_t mode) {
+  std::string write_file(archive* a, int parent, const std::string& leaf, mode_t mode) {
     unique_fd fd(
         ::openat(parent, leaf.c_str(), O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, mode));
     if (!fd)
@@ -288,7 +288,7 @@ private:
 
   /// Copies the entry's data, counting the bytes really produced (not the
   /// header's claim) against max_unpacked_bytes.
-  std::string copy_data(archive *a, int fd) {
+  std::string copy_data(archive* a, int fd) {
     buffer_.resize(64 * 1024);
     for (;;) {
       la_ssize_t n = archive_read_data(a, buffer_.data(), buffer_.size());
@@ -306,7 +306,7 @@ private:
     }
   }
 
-  static std::string write_all(int fd, const char *data, size_t size) {
+  static std::string write_all(int fd, const char* data, size_t size) {
     while (size > 0) {
       ssize_t n = ::write(fd, data, size);
       if (n < 0 && errno == EINTR)
@@ -322,7 +322,7 @@ private:
   /// Re-checks every symlink once all are known: a chain of links that each
   /// look harmless can still climb out of dest together.
   std::string check_links() const {
-    for (const auto &[path, target] : links_) {
+    for (const auto& [path, target] : links_) {
       auto parts = split(path);
       parts.pop_back();
       if (auto err = check_link(parts, target, links_); !err.empty())
@@ -343,7 +343,7 @@ private:
 using archive_ptr = std::unique_ptr<archive, decltype(&archive_read_free)>;
 
 /// A reader for zip and tar (optionally gzip-compressed) over `data`.
-archive_ptr open_reader(std::string_view data, std::string &error) {
+archive_ptr open_reader(std::string_view data, std::string& error) {
   archive_ptr a(archive_read_new(), &archive_read_free);
   if (!a) {
     error = "cannot allocate archive reader";
@@ -353,14 +353,14 @@ archive_ptr open_reader(std::string_view data, std::string &error) {
   archive_read_support_format_tar(a.get());
   archive_read_support_filter_gzip(a.get());
   if (archive_read_open_memory(a.get(), data.data(), data.size()) != ARCHIVE_OK) {
-    const char *text = archive_error_string(a.get());
+    const char* text = archive_error_string(a.get());
     error = std::string("not a readable zip or tar archive: ") + (text ? text : "unknown error");
   }
   return a;
 }
 
 /// Removes everything below `dest`, leaving the directory itself.
-void empty_directory(const fs::path &dest) {
+void empty_directory(const fs::path& dest) {
   std::error_code ec;
   for (fs::directory_iterator it(dest, ec), end; !ec && it != end; it.increment(ec))
     fs::remove_all(it->path(), ec);
@@ -368,8 +368,8 @@ void empty_directory(const fs::path &dest) {
 
 } // namespace
 
-extract_result extract_archive(std::string_view archive, const std::filesystem::path &dest,
-                               const archive_limits &limits) {
+extract_result extract_archive(std::string_view archive, const std::filesystem::path& dest,
+                               const archive_limits& limits) {
   extract_result out;
   std::error_code ec;
   if (!fs::is_directory(dest, ec) || !fs::is_empty(dest, ec) || ec) {

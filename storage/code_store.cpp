@@ -15,7 +15,7 @@ constexpr std::string_view tmp_prefix = ".tmp-";
 
 /// True for the 64 lower-case hex digits of a digest, so a caller's string can
 /// never name anything but a package directory (no "..", no "/").
-bool valid_hex(const std::string &hex) {
+bool valid_hex(const std::string& hex) {
   if (hex.size() != 64)
     return false;
   for (char c : hex)
@@ -33,7 +33,7 @@ std::string random_suffix() {
 }
 
 /// Counts the regular files (and their bytes) of an extracted package.
-void describe(const fs::path &dir, stored_package &out) {
+void describe(const fs::path& dir, stored_package& out) {
   std::error_code ec;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     if (it->is_regular_file(ec) && !it->is_symlink(ec)) {
@@ -44,7 +44,7 @@ void describe(const fs::path &dir, stored_package &out) {
 }
 
 /// Removes `.tmp-*` directories left under `root` by an interrupted put().
-void remove_stale_tmp(const fs::path &root) {
+void remove_stale_tmp(const fs::path& root) {
   std::error_code ec;
   for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
     auto name = it->path().filename().string();
@@ -104,16 +104,16 @@ stored_package code_store::put(std::string_view archive) {
   return out;
 }
 
-bool code_store::contains(const std::string &digest_hex) const {
+bool code_store::contains(const std::string& digest_hex) const {
   std::error_code ec;
   return valid_hex(digest_hex) && fs::is_directory(root_ / digest_hex, ec);
 }
 
-std::filesystem::path code_store::dir(const std::string &digest_hex) const {
+std::filesystem::path code_store::dir(const std::string& digest_hex) const {
   return root_ / digest_hex;
 }
 
-void code_store::remove(const std::string &digest_hex) {
+void code_store::remove(const std::string& digest_hex) {
   if (!valid_hex(digest_hex))
     return;
   std::error_code ec;

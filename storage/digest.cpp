@@ -17,7 +17,7 @@ sha256_digest sha256(std::string_view data) {
   return out;
 }
 
-std::string to_hex(const sha256_digest &d) {
+std::string to_hex(const sha256_digest& d) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
   out.reserve(d.size() * 2);

@@ -21,8 +21,9 @@ public:
   virtual std::string erase(std::string_view key) = 0;
   virtual std::optional<std::string> get(std::string_view key) const = 0;
   /// Calls `fn` for every key starting with `prefix`, in key order, until it returns false.
-  virtual void scan(std::string_view prefix,
-                    const std::function<bool(std::string_view key, std::string_view value)>& fn) const = 0;
+  virtual void
+  scan(std::string_view prefix,
+       const std::function<bool(std::string_view key, std::string_view value)>& fn) const = 0;
 };
 
 /// Opens (creating if needed) a RocksDB database in `dir`. On failure returns

@@ -11,7 +11,7 @@ rocksdb::Slice slice(std::string_view s) {
   return rocksdb::Slice(s.data(), s.size());
 }
 
-std::string_view view(const rocksdb::Slice &s) {
+std::string_view view(const rocksdb::Slice& s) {
   return std::string_view(s.data(), s.size());
 }
 
@@ -41,7 +41,7 @@ public:
   }
 
   void scan(std::string_view prefix,
-            const std::function<bool(std::string_view, std::string_view)> &fn) const override {
+            const std::function<bool(std::string_view, std::string_view)>& fn) const override {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
     for (it->Seek(slice(prefix)); it->Valid(); it->Next()) {
       auto key = view(it->key());
@@ -51,7 +51,7 @@ public:
   }
 
 private:
-  static std::string text(const rocksdb::Status &s) {
+  static std::string text(const rocksdb::Status& s) {
     return s.ok() ? std::string() : s.ToString();
   }
 
@@ -61,11 +61,11 @@ private:
 
 } // namespace
 
-std::unique_ptr<kv_store> open_rocksdb_store(const std::string &dir, std::string &error) {
+std::unique_ptr<kv_store> open_rocksdb_store(const std::string& dir, std::string& error) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.keep_log_file_num = 4; // the store lives for the node's lifetime; keep LOG files few
-  rocksdb::DB *raw = nullptr;
+  rocksdb::DB* raw = nullptr;
   auto status = rocksdb::DB::Open(options, dir, &raw);
   if (!status.ok()) {
     error = "cannot open RocksDB store in " + dir + ": " + status.ToString();

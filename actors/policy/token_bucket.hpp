@@ -9,7 +9,8 @@ namespace troupe::policy {
 /// parameter (milliseconds on any monotonic scale), so it is deterministic.
 class token_bucket {
 public:
-  token_bucket(double rate_per_s, double burst) : rate_(rate_per_s), burst_(burst), tokens_(burst) {}
+  token_bucket(double rate_per_s, double burst)
+      : rate_(rate_per_s), burst_(burst), tokens_(burst) {}
 
   /// Takes one token if there is one.
   bool take(int64_t now_ms) {

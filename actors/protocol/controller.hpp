@@ -14,9 +14,9 @@ namespace troupe {
 /// invalid_parameter or storage_failed otherwise); `lookup` and `remove` answer
 /// function_not_found for unknown names.
 using controller_actor = caf::typed_actor<
-  caf::replies_to<create_atom, function_config, std::string /*archive*/>::with<function_config>,
-  caf::replies_to<lookup_atom, std::string>::with<function_config>,
-  caf::replies_to<list_atom>::with<std::vector<function_config>>,
-  caf::replies_to<remove_atom, std::string>::with<function_config>>;
+    caf::replies_to<create_atom, function_config, std::string /*archive*/>::with<function_config>,
+    caf::replies_to<lookup_atom, std::string>::with<function_config>,
+    caf::replies_to<list_atom>::with<std::vector<function_config>>,
+    caf::replies_to<remove_atom, std::string>::with<function_config>>;
 
 } // namespace troupe

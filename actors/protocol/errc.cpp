@@ -6,17 +6,28 @@ namespace troupe {
 
 const char* to_string(errc x) {
   switch (x) {
-    case errc::function_not_found: return "function_not_found";
-    case errc::function_exists: return "function_exists";
-    case errc::invalid_parameter: return "invalid_parameter";
-    case errc::too_many_requests: return "too_many_requests";
-    case errc::overloaded: return "overloaded";
-    case errc::no_capacity: return "no_capacity";
-    case errc::sandbox_failed: return "sandbox_failed";
-    case errc::instance_lost: return "instance_lost";
-    case errc::storage_failed: return "storage_failed";
-    case errc::deadline_exceeded: return "deadline_exceeded";
-    case errc::shutting_down: return "shutting_down";
+  case errc::function_not_found:
+    return "function_not_found";
+  case errc::function_exists:
+    return "function_exists";
+  case errc::invalid_parameter:
+    return "invalid_parameter";
+  case errc::too_many_requests:
+    return "too_many_requests";
+  case errc::overloaded:
+    return "overloaded";
+  case errc::no_capacity:
+    return "no_capacity";
+  case errc::sandbox_failed:
+    return "sandbox_failed";
+  case errc::instance_lost:
+    return "instance_lost";
+  case errc::storage_failed:
+    return "storage_failed";
+  case errc::deadline_exceeded:
+    return "deadline_exceeded";
+  case errc::shutting_down:
+    return "shutting_down";
   }
   return "unknown";
 }

@@ -12,8 +12,8 @@ namespace troupe {
 /// process is running) or an error (no_capacity, sandbox_failed,
 /// function_not_found when the code package is missing); slots are returned
 /// when an instance ends, and the scheduler is told (release).
-using host_actor = caf::typed_actor<
-  caf::replies_to<launch_atom, std::string /*instance id*/, function_config, router_actor>::with<
-    instance_actor>>;
+using host_actor =
+    caf::typed_actor<caf::replies_to<launch_atom, std::string /*instance id*/, function_config,
+                                     router_actor>::with<instance_actor>>;
 
 } // namespace troupe

@@ -12,7 +12,7 @@ namespace troupe {
 /// error (its own error, its timeout, its crash: then the instance ends), or
 /// errc::instance_lost when it is busy or ending and never delivered the event
 /// (safe to retry elsewhere). It ends itself when its router goes down.
-using instance_actor = caf::typed_actor<
-  caf::replies_to<invoke_atom, invocation>::with<invocation_result>>;
+using instance_actor =
+    caf::typed_actor<caf::replies_to<invoke_atom, invocation>::with<invocation_result>>;
 
 } // namespace troupe

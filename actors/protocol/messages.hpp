@@ -25,8 +25,8 @@ namespace troupe::net {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, function_config& x) {
   return f(caf::meta::type_name("function_config"), x.name, x.runtime, x.handler, x.description,
-           x.memory_mb, x.timeout_s, x.environment, x.code_sha256, x.code_size,
-           x.last_modified_ms, x.revision_id);
+           x.memory_mb, x.timeout_s, x.environment, x.code_sha256, x.code_size, x.last_modified_ms,
+           x.revision_id);
 }
 
 } // namespace troupe::net
@@ -58,7 +58,6 @@ using rt_init_atom = caf::atom_constant<caf::atom("rt_init")>;
 using rt_exit_atom = caf::atom_constant<caf::atom("rt_exit")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 
-
 /// One synchronous invocation on its way to an instance.
 struct invocation {
   std::string request_id;
@@ -66,8 +65,7 @@ struct invocation {
   int64_t deadline_ms = 0; ///< Unix epoch ms by which the whole request must be answered
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, invocation& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, invocation& x) {
   return f(caf::meta::type_name("invocation"), x.request_id, x.payload, x.deadline_ms);
 }
 
@@ -90,12 +88,11 @@ struct placement {
   std::string instance_id;
   std::string function;
   std::string host_id;
-  std::string state;   ///< placed, ready, lost
+  std::string state; ///< placed, ready, lost
   int64_t updated_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, placement& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, placement& x) {
   return f(caf::meta::type_name("placement"), x.instance_id, x.function, x.host_id, x.state,
            x.updated_ms);
 }

@@ -11,8 +11,8 @@ namespace troupe {
 /// its deadline: a result, or an error naming why (errc::function_not_found,
 /// too_many_requests when the bounded wait queue is full or the wait too long,
 /// no_capacity, sandbox_failed, deadline_exceeded).
-using router_actor = caf::typed_actor<
-  caf::replies_to<invoke_atom, invocation>::with<invocation_result>,
-  caf::reacts_to<reclaim_atom>>;
+using router_actor =
+    caf::typed_actor<caf::replies_to<invoke_atom, invocation>::with<invocation_result>,
+                     caf::reacts_to<reclaim_atom>>;
 
 } // namespace troupe

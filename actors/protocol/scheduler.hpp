@@ -12,9 +12,9 @@ namespace troupe {
 /// host fits); `state` records a transition; `release` returns the slots and
 /// removes the record. Hosts join with `host_up` and leave when they go down.
 using scheduler_actor = caf::typed_actor<
-  caf::replies_to<place_atom, function_config>::with<placement, host_actor>,
-  caf::reacts_to<state_atom, std::string /*instance id*/, std::string /*state*/>,
-  caf::reacts_to<release_atom, std::string /*instance id*/>,
-  caf::reacts_to<host_up_atom, std::string /*host id*/, int32_t /*slots*/, host_actor>>;
+    caf::replies_to<place_atom, function_config>::with<placement, host_actor>,
+    caf::reacts_to<state_atom, std::string /*instance id*/, std::string /*state*/>,
+    caf::reacts_to<release_atom, std::string /*instance id*/>,
+    caf::reacts_to<host_up_atom, std::string /*host id*/, int32_t /*slots*/, host_actor>>;
 
 } // namespace troupe

@@ -93,8 +93,9 @@ TEST(ApiMapping, ErrcMapsToLambdaStatusAndType) {
 TEST(ApiMapping, FunctionErrorsAre200WithTheHeader) {
   auto r = invoke_response({true, R"({"errorType":"X"})", false}, "id-1");
   EXPECT_EQ(r.status, 200);
-  auto it = std::find_if(r.headers.begin(), r.headers.end(),
-                         [](const net::http_header& h) { return h.name == "X-Amz-Function-Error"; });
+  auto it = std::find_if(r.headers.begin(), r.headers.end(), [](const net::http_header& h) {
+    return h.name == "X-Amz-Function-Error";
+  });
   ASSERT_NE(it, r.headers.end());
   EXPECT_EQ(it->value, "Unhandled");
   auto ok = invoke_response({false, "{}", false}, "id-2");

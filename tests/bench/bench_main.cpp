@@ -116,8 +116,7 @@ void warm(const std::string& label, std::vector<std::string> args, int n, second
   auto idle = idle_cpu_percent(node.pid(), seconds(3));
   std::string line = R"({"bench":"warm_invoke","function":"cpp-echo","scheduler":")" + policy +
                      R"(","p50_us":)" + num(t1.p50_us) + R"(,"p99_us":)" + num(t1.p99_us) +
-                     R"(,"rps_32":)" + num(rps) +
-                     R"(,"idle_cpu_pct_after_load":)" + num(idle);
+                     R"(,"rps_32":)" + num(rps) + R"(,"idle_cpu_pct_after_load":)" + num(idle);
   if (with_baseline) {
     bench::baseline_server base{event};
     auto b1 = one_connection(base.port(), "/", n);
@@ -193,8 +192,8 @@ void launch_and_density(int n, int conns) {
     t.join();
   auto secs = duration<double>(steady_clock::now() - t0).count();
   emit(R"({"bench":"launch_rate","cold_starts":)" + std::to_string(n) + R"(,"concurrency":)" +
-       std::to_string(conns) + R"(,"failed":)" + std::to_string(failed.load()) +
-       R"(,"seconds":)" + num(secs) + R"(,"per_second":)" + num(n / secs) + "}");
+       std::to_string(conns) + R"(,"failed":)" + std::to_string(failed.load()) + R"(,"seconds":)" +
+       num(secs) + R"(,"per_second":)" + num(n / secs) + "}");
   std::this_thread::sleep_for(seconds(1));
   double sandbox_pss = 0;
   auto kids = children_of(node.pid());
@@ -218,12 +217,12 @@ int main(int argc, char** argv) {
       // The CAF scheduler settings compared on the same path (shared/CAF-0.17.md section 3).
       warm("stealing-moderate0-default", {}, n, seconds(5), true);
       warm("sharing", {"--scheduler.policy=sharing"}, n, seconds(5), false);
-      warm("stealing", {"--scheduler.policy=stealing", "--work-stealing.moderate-poll-attempts=500"},
-           n, seconds(5), false);
+      warm("stealing",
+           {"--scheduler.policy=stealing", "--work-stealing.moderate-poll-attempts=500"}, n,
+           seconds(5), false);
     }
     if (run("cold")) {
-      cold("cpp-echo", "provided", "bootstrap", test::read_file(test::example_zip("cpp-echo")),
-           40);
+      cold("cpp-echo", "provided", "bootstrap", test::read_file(test::example_zip("cpp-echo")), 40);
       cold("python-echo", "python3", "handler.handler",
            test::read_file(test::example_zip("python-echo")), 40);
     }

@@ -3,14 +3,14 @@
 #include "net/base64.hpp"
 
 #include <csignal>
-#include <fcntl.h>
 #include <cstdlib>
+#include <fcntl.h>
 #include <fstream>
 #include <poll.h>
-#include <sys/prctl.h>
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -21,8 +21,8 @@ namespace troupe::test {
 
 temp_dir::temp_dir() {
   std::random_device rd;
-  path_ = fs::temp_directory_path() / ("troupe-test-" + std::to_string(getpid()) + "-" +
-                                       std::to_string(rd()));
+  path_ = fs::temp_directory_path() /
+          ("troupe-test-" + std::to_string(getpid()) + "-" + std::to_string(rd()));
   fs::create_directories(path_);
 }
 
@@ -64,8 +64,8 @@ node_process::node_process(const fs::path& data_dir, std::vector<std::string> ar
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0)
     throw std::runtime_error("pipe failed");
-  args.insert(args.begin(), {TROUPE_NODE_PATH, "--node.data-dir=" + data_dir.string(),
-                             "--ingress.port=0"});
+  args.insert(args.begin(),
+              {TROUPE_NODE_PATH, "--node.data-dir=" + data_dir.string(), "--ingress.port=0"});
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());

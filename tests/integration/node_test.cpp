@@ -32,8 +32,8 @@ protected:
 
   void deploy(node_process& node, const std::string& name, const std::string& runtime,
               const std::string& handler, const std::string& zip, int timeout_s = 10) {
-    auto r = node.client().request("POST", functions, create_body(name, runtime, handler, zip,
-                                                                 timeout_s));
+    auto r = node.client().request("POST", functions,
+                                   create_body(name, runtime, handler, zip, timeout_s));
     ASSERT_EQ(r.status, 201) << r.body;
   }
 
@@ -73,7 +73,8 @@ TEST_F(NodeTest, ManagementApiListsGetsAndDeletes) {
   ASSERT_EQ(list.status, 200);
   EXPECT_NE(list.body.find(R"("Functions":[{)"), std::string::npos) << list.body;
   auto again = node.client().request(
-    "POST", functions, create_body("cpp-echo", "provided", "bootstrap", read_file(example_zip("cpp-echo"))));
+      "POST", functions,
+      create_body("cpp-echo", "provided", "bootstrap", read_file(example_zip("cpp-echo"))));
   EXPECT_EQ(again.status, 409);
   EXPECT_EQ(header(again, "x-amzn-ErrorType"), "ResourceConflictException");
   EXPECT_EQ(node.client().request("POST", invoke_path("cpp-echo"), "{}").status, 200);
@@ -286,22 +287,23 @@ TEST_F(NodeTest, BadInputGetsClearLambdaErrors) {
 TEST_F(NodeTest, HttpLimitsAnswerJsonAndClose) {
   node_process node{data.path(), {"--http.read-timeout=300ms"}};
   auto big = net::http_client::raw_exchange(
-    "127.0.0.1", node.port(),
-    "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n",
-    std::chrono::seconds(5));
+      "127.0.0.1", node.port(),
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n",
+      std::chrono::seconds(5));
   EXPECT_NE(big.find("HTTP/1.1 431"), std::string::npos) << big.substr(0, 200);
   EXPECT_NE(big.find("\"message\""), std::string::npos);
   auto garbage = net::http_client::raw_exchange("127.0.0.1", node.port(), "BLAH\r\n\r\n",
                                                 std::chrono::seconds(5));
   EXPECT_NE(garbage.find("HTTP/1.1 400"), std::string::npos) << garbage;
   auto stalled = net::http_client::raw_exchange(
-    "127.0.0.1", node.port(), "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab",
-    std::chrono::seconds(5));
+      "127.0.0.1", node.port(), "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab",
+      std::chrono::seconds(5));
   EXPECT_NE(stalled.find("HTTP/1.1 408"), std::string::npos) << stalled;
-  auto pipelined = net::http_client::raw_exchange(
-    "127.0.0.1", node.port(),
-    "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    std::chrono::seconds(5));
+  auto pipelined =
+      net::http_client::raw_exchange("127.0.0.1", node.port(),
+                                     "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope "
+                                     "HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                     std::chrono::seconds(5));
   auto first = pipelined.find("HTTP/1.1 200");
   auto second = pipelined.find("HTTP/1.1 404");
   EXPECT_NE(first, std::string::npos) << pipelined;
@@ -315,7 +317,7 @@ TEST_F(NodeTest, RuntimeApiIsNotReachableFromTheHost) {
   ASSERT_EQ(node.client().request("POST", invoke_path("cpp-echo"), "{}").status, 200);
   // The instance's Runtime API listens on 127.0.0.1:9001 inside its own network namespace only.
   EXPECT_THROW(net::http_client("127.0.0.1", 9001, std::chrono::seconds(2))
-                 .request("GET", "/2018-06-01/runtime/invocation/next"),
+                   .request("GET", "/2018-06-01/runtime/invocation/next"),
                std::runtime_error);
 }
 

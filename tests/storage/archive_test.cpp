@@ -21,12 +21,12 @@ protected:
 
   fs::path dest() const { return tmp_.path() / "dest"; }
 
-  extract_result extract(const std::string &bytes, archive_limits limits = {}) {
+  extract_result extract(const std::string& bytes, archive_limits limits = {}) {
     return extract_archive(bytes, dest(), limits);
   }
 
   /// Extraction must fail with a message containing `needle`, leaving dest empty.
-  void expect_refused(const std::string &bytes, const std::string &needle,
+  void expect_refused(const std::string& bytes, const std::string& needle,
                       archive_limits limits = {}) {
     auto r = extract(bytes, limits);
     EXPECT_FALSE(r);
@@ -35,14 +35,14 @@ protected:
     EXPECT_TRUE(test::tree(dest()).empty()) << "dest not emptied after: " << r.error;
   }
 
-  static mode_t perm_of(const fs::path &p) {
+  static mode_t perm_of(const fs::path& p) {
     struct stat st {};
     EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
     return st.st_mode & 07777;
   }
 
   /// Runs a shell command inside `dir`; true if it exited 0.
-  static bool run_in(const fs::path &dir, const std::string &cmd) {
+  static bool run_in(const fs::path& dir, const std::string& cmd) {
     return std::system(("cd '" + dir.string() + "' && " + cmd + " >/dev/null 2>&1").c_str()) == 0;
   }
 

@@ -101,11 +101,11 @@ TEST_F(CodeStoreTest, ConcurrentPutsOfOneArchiveAgree) {
   auto zip = good_zip();
   std::vector<stored_package> results(4);
   std::vector<std::thread> threads;
-  for (auto &r : results)
+  for (auto& r : results)
     threads.emplace_back([&store, &zip, &r] { r = store.put(zip); });
-  for (auto &t : threads)
+  for (auto& t : threads)
     t.join();
-  for (const auto &r : results) {
+  for (const auto& r : results) {
     ASSERT_TRUE(r) << r.error;
     EXPECT_EQ(r.dir, results[0].dir);
   }

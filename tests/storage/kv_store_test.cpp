@@ -20,7 +20,7 @@ protected:
 
   using pairs = std::vector<std::pair<std::string, std::string>>;
 
-  static pairs scan_all(const kv_store &store, std::string_view prefix, size_t limit = 100) {
+  static pairs scan_all(const kv_store& store, std::string_view prefix, size_t limit = 100) {
     pairs out;
     store.scan(prefix, [&](std::string_view k, std::string_view v) {
       out.emplace_back(k, v);
@@ -81,7 +81,7 @@ TEST_F(KvStoreTest, OpenErrorsAreReported) {
   test::temp_dir other;
   std::string file = (other.path() / "plain-file").string();
   ASSERT_EQ(first->put("x", "y"), "");
-  FILE *f = std::fopen(file.c_str(), "w");
+  FILE* f = std::fopen(file.c_str(), "w");
   ASSERT_TRUE(f);
   std::fclose(f);
   EXPECT_FALSE(open_rocksdb_store(file, error));

@@ -19,22 +19,22 @@ namespace {
 
 namespace fs = std::filesystem;
 
-la_ssize_t append(archive *, void *out, const void *data, size_t size) {
-  static_cast<std::string *>(out)->append(static_cast<const char *>(data), size);
+la_ssize_t append(archive*, void* out, const void* data, size_t size) {
+  static_cast<std::string*>(out)->append(static_cast<const char*>(data), size);
   return static_cast<la_ssize_t>(size);
 }
 
-std::string error_of(archive *a) {
-  const char *text = archive_error_string(a);
+std::string error_of(archive* a) {
+  const char* text = archive_error_string(a);
   return text ? text : "unknown libarchive error";
 }
 
-void check(archive *a, int rc, const char *what) {
+void check(archive* a, int rc, const char* what) {
   if (rc < ARCHIVE_WARN)
     throw std::runtime_error(std::string(what) + ": " + error_of(a));
 }
 
-void set_type(archive_entry *e, const test_entry &t) {
+void set_type(archive_entry* e, const test_entry& t) {
   switch (t.kind) {
   case test_entry::file:
   case test_entry::hardlink:
@@ -59,7 +59,7 @@ void set_type(archive_entry *e, const test_entry &t) {
     archive_entry_set_hardlink(e, t.link.c_str());
 }
 
-void write_entry(archive *a, const test_entry &t) {
+void write_entry(archive* a, const test_entry& t) {
   std::unique_ptr<archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(),
                                                                   &archive_entry_free);
   archive_entry_set_pathname(e.get(), t.name.c_str());
@@ -89,7 +89,7 @@ void write_entry(archive *a, const test_entry &t) {
   }
 }
 
-void set_format(archive *a, archive_format format) {
+void set_format(archive* a, archive_format format) {
   if (format == archive_format::zip) {
     check(a, archive_write_set_format_zip(a), "zip format");
     return;
@@ -99,27 +99,27 @@ void set_format(archive *a, archive_format format) {
     check(a, archive_write_add_filter_gzip(a), "gzip filter");
 }
 
-void patch_u32(std::string &s, size_t at, uint32_t v) {
+void patch_u32(std::string& s, size_t at, uint32_t v) {
   for (int i = 0; i < 4; ++i)
     s[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
 }
 
 } // namespace
 
-std::string build_archive(archive_format format, const std::vector<test_entry> &entries) {
+std::string build_archive(archive_format format, const std::vector<test_entry>& entries) {
   std::string out;
   std::unique_ptr<archive, decltype(&archive_write_free)> a(archive_write_new(),
                                                             &archive_write_free);
   set_format(a.get(), format);
   archive_write_set_bytes_in_last_block(a.get(), 1);
   check(a.get(), archive_write_open2(a.get(), &out, nullptr, &append, nullptr, nullptr), "open");
-  for (const auto &t : entries)
+  for (const auto& t : entries)
     write_entry(a.get(), t);
   check(a.get(), archive_write_close(a.get()), "close");
   return out;
 }
 
-void patch_zip_uncompressed_sizes(std::string &zip, uint32_t size) {
+void patch_zip_uncompressed_sizes(std::string& zip, uint32_t size) {
   for (size_t at = 0; at + 4 <= zip.size(); ++at) {
     if (zip.compare(at, 4, "PK\x03\x04") == 0 && at + 26 <= zip.size())
       patch_u32(zip, at + 22, size);
@@ -142,14 +142,14 @@ temp_dir::~temp_dir() {
   fs::remove_all(path_, ec);
 }
 
-std::string read_file(const fs::path &p) {
+std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
 
-std::vector<std::string> tree(const fs::path &dir) {
+std::vector<std::string> tree(const fs::path& dir) {
   std::vector<std::string> out;
   std::error_code ec;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))

@@ -53,29 +53,29 @@ inline test_entry zeros(std::string name, uint64_t bytes, bool omit_size) {
 enum class archive_format { zip, tar, tar_gz };
 
 /// Builds an archive in memory with libarchive's writer.
-std::string build_archive(archive_format format, const std::vector<test_entry> &entries);
+std::string build_archive(archive_format format, const std::vector<test_entry>& entries);
 
 /// Overwrites every zip header's uncompressed size field (local headers, data
 /// descriptors, central directory) with `size`, to make an entry lie about it.
-void patch_zip_uncompressed_sizes(std::string &zip, uint32_t size);
+void patch_zip_uncompressed_sizes(std::string& zip, uint32_t size);
 
 /// A unique directory under /tmp, removed with everything in it on destruction.
 class temp_dir {
 public:
   temp_dir();
   ~temp_dir();
-  temp_dir(const temp_dir &) = delete;
-  temp_dir &operator=(const temp_dir &) = delete;
-  const std::filesystem::path &path() const { return path_; }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
 
 private:
   std::filesystem::path path_;
 };
 
 /// Reads a whole file; "" if it cannot be read.
-std::string read_file(const std::filesystem::path &p);
+std::string read_file(const std::filesystem::path& p);
 
 /// Names of everything below `dir`, relative and sorted (symlinks not followed).
-std::vector<std::string> tree(const std::filesystem::path &dir);
+std::vector<std::string> tree(const std::filesystem::path& dir);
 
 } // namespace troupe::storage::test
