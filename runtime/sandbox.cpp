@@ -2,6 +2,7 @@
 
 #include "net/detail/io_runtime_impl.hpp"
 #include "runtime/cgroup.hpp"
+#include "runtime/seccomp_policy.hpp"
 #include "runtime/sandbox_wire.hpp"
 
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -285,6 +286,22 @@ bool cancel_watch(exit_watch& w) {
   return w.reaped;
 }
 
+// ---- the syscall filter ---------------------------------------------------------
+
+/// The node's compiled seccomp program as raw bytes: compiled once (about
+/// 1.7 ms), sent to every sandbox with its spec. Sets `error` if it cannot be.
+const std::string& node_seccomp_program(std::string& error) {
+  static std::string compile_error;
+  static const std::string program = [] {
+    seccomp_program p;
+    compile_error = compile_sandbox_seccomp_filter(p);
+    return std::string(reinterpret_cast<const char*>(p.instructions.data()),
+                       p.instructions.size() * sizeof(sock_filter));
+  }();
+  error = compile_error;
+  return program;
+}
+
 // ---- limits -------------------------------------------------------------------
 
 /// A cgroup without limits yet, holding `pid`, named after the mount point
@@ -368,7 +385,11 @@ std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options& opts, std::stri
 std::string sandbox::start(const sandbox_spec& spec) {
   if (impl_->sock < 0)
     return "sandbox already started";
-  std::string frame = wire::encode(spec);
+  std::string filter_error;
+  const auto& filter = node_seccomp_program(filter_error);
+  if (!filter_error.empty())
+    return filter_error;
+  std::string frame = wire::encode(spec, filter);
   if (frame.size() > wire::max_payload + sizeof(std::uint32_t))
     return "sandbox spec too large";
   if (auto cgroup_error = limit(impl_->cgroup.get(), impl_->cgroup_error, spec);

@@ -14,8 +14,8 @@
 // setuid, no ambient raise), while CAP_SETPCAP is still held; the spec's
 // uid/gid; empty effective, permitted, inheritable and ambient sets;
 // no_new_privs; and last, just before execve, the seccomp allowlist of
-// runtime/seccomp_policy.cpp (compiled before the spec arrives, so start() pays
-// only for installing it). Even uid 0 inside therefore holds no capability.
+// runtime/seccomp_policy.cpp (compiled once by the node and sent with the spec,
+// so a sandbox pays only for installing it). Even uid 0 inside therefore holds no capability.
 
 #include "runtime/sandbox_wire.hpp"
 #include "runtime/seccomp_policy.hpp"
@@ -29,7 +29,6 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/securebits.h>
-#include <malloc.h>
 #include <string>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -105,8 +104,9 @@ std::size_t receive_head(char* buf, std::size_t len, int& fd) {
   return static_cast<std::size_t>(got);
 }
 
-/// Reads the spec; exits quietly if the host closed the socket without one.
-sandbox_spec receive_spec() {
+/// Reads the spec and the seccomp program; exits quietly if the host closed
+/// the socket without sending them.
+sandbox_spec receive_spec(seccomp_program& filter) {
   char head[sizeof(std::uint32_t)];
   int fd = -1;
   std::size_t got = receive_head(head, sizeof head, fd);
@@ -123,9 +123,13 @@ sandbox_spec receive_spec() {
   if (!read_full(report_fd, payload.data(), len))
     _exit(0);
   sandbox_spec spec;
+  std::string program;
   errno = EBADMSG;
-  if (!troupe::runtime::wire::decode(payload, spec))
+  if (!troupe::runtime::wire::decode(payload, spec, program) || program.empty() ||
+      program.size() % sizeof(sock_filter) != 0)
     fail("decode spec");
+  filter.instructions.resize(program.size() / sizeof(sock_filter));
+  std::memcpy(filter.instructions.data(), program.data(), program.size());
   // Keep the output fd clear of 0..3, which are about to be overwritten.
   spec.output_fd = fd < lowest_free_fd && fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, lowest_free_fd) : fd;
   return spec;
@@ -413,11 +417,8 @@ int main(int argc, char** argv) {
   if (argc != 2)
     fail("usage: troupe-sandbox-init <root-dir>");
   umask(022);
-  seccomp_program filter; // compiled while no spec is due yet
-  if (std::string error = troupe::runtime::compile_sandbox_seccomp_filter(filter); !error.empty())
-    fail_with(error);
-  malloc_trim(0); // an idle init keeps none of libseccomp's working memory
-  sandbox_spec spec = receive_spec();
+  seccomp_program filter; // compiled once per node, sent with the spec
+  sandbox_spec spec = receive_spec(filter);
   build_root(argv[1], spec);
   enter_root(argv[1]);
   set_up_fds(spec.output_fd);

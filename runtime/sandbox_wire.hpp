@@ -39,8 +39,10 @@ inline void put_list(std::string& out, const std::vector<std::string>& items) {
     put_str(out, s);
 }
 
-/// The whole frame (length prefix included) for `spec`; output_fd is not part of it.
-inline std::string encode(const sandbox_spec& spec) {
+/// The whole frame (length prefix included) for `spec` and the compiled
+/// seccomp program (`filter`, raw sock_filter bytes) the init installs before
+/// exec; output_fd is not part of it (it travels as SCM_RIGHTS).
+inline std::string encode(const sandbox_spec& spec, std::string_view filter) {
   std::string payload;
   put_str(payload, spec.code_dir);
   put_str(payload, spec.runtime_dir);
@@ -49,6 +51,7 @@ inline std::string encode(const sandbox_spec& spec) {
   put_u64(payload, spec.tmp_bytes);
   put_u32(payload, spec.uid);
   put_u32(payload, spec.gid);
+  put_str(payload, filter);
   std::string frame;
   put_u32(frame, static_cast<std::uint32_t>(payload.size()));
   return frame + payload;
@@ -97,7 +100,7 @@ private:
 };
 
 /// Parses a payload (without its length prefix). False if malformed.
-inline bool decode(std::string_view payload, sandbox_spec& spec) {
+inline bool decode(std::string_view payload, sandbox_spec& spec, std::string& filter) {
   reader r(payload);
   spec.code_dir = r.str();
   spec.runtime_dir = r.str();
@@ -106,6 +109,7 @@ inline bool decode(std::string_view payload, sandbox_spec& spec) {
   spec.tmp_bytes = r.integer<std::uint64_t>();
   spec.uid = r.integer<std::uint32_t>();
   spec.gid = r.integer<std::uint32_t>();
+  filter = r.str();
   spec.output_fd = -1;
   return r.ok();
 }

@@ -1,5 +1,6 @@
 #pragma once
-// Internal to troupe-sandbox-init: the system calls a sandboxed program may make.
+// The system calls a sandboxed program may make: compiled once by the node
+// (sandbox.cpp), installed by troupe-sandbox-init right before exec.
 
 #include <linux/filter.h>
 
@@ -15,8 +16,8 @@ struct seccomp_program {
 
 /// Compiles the sandbox's policy: a default-deny allowlist (everything unlisted
 /// fails with EPERM) modelled on the container runtimes' default profiles; see
-/// seccomp_policy.cpp. Pure computation, but about 1.7 ms of it, so the init does
-/// it while it waits for a spec. Returns "" or "seccomp: <step>: <reason>".
+/// seccomp_policy.cpp. Pure computation, but about 1.7 ms of it, so the node does
+/// it once and sends the result with every spec. Returns "" or "seccomp: <step>: <reason>".
 std::string compile_sandbox_seccomp_filter(seccomp_program& out);
 
 /// Installs `program` on the calling process (about 0.1 ms). Returns "" or
