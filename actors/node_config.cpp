@@ -43,14 +43,15 @@ node_config::node_config() {
   opt_group{custom_options_, "code"}
       .add(max_archive_mb, "max-archive-mb", "largest accepted archive")
       .add(max_unpacked_mb, "max-unpacked-mb", "largest unpacked package");
-  // Measured with troupe-bench (warm invoke, four runs on 2 cores): the three
-  // settings are within noise of each other at p50 (450-650 us, dominated by
-  // the two HTTP hops and process switches); work stealing without moderate
-  // polling had the best or equal p99 in three runs and the best throughput,
-  // at about 1% idle CPU after load (plain stealing: 3%, sharing: 0%).
+  // Measured with troupe-bench on 2 cores (see README). Warm invoke: sharing,
+  // stealing and stealing without moderate polling are within noise at p50
+  // (400-650 us, dominated by the two HTTP hops and the process switches).
+  // Cold start: under stealing without moderate polling, work queued behind a
+  // worker busy preparing a sandbox waits up to the 10 ms relaxed sleep to be
+  // stolen (C++ cold start 16.8 ms against 8.3 ms with sharing); a 1 ms relaxed
+  // sleep fixes that (7.6 ms) but idles at 5.7% CPU. Sharing idles at 0%.
   // See shared/CAF-0.17.md section 3.
-  set("scheduler.policy", caf::atom("stealing"));
-  set("work-stealing.moderate-poll-attempts", size_t{0});
+  set("scheduler.policy", caf::atom("sharing"));
   set("scheduler.max-threads", size_t{2});
   register_troupe_types(*this);
 }

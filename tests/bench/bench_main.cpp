@@ -215,11 +215,15 @@ int main(int argc, char** argv) {
   try {
     if (run("warm")) {
       // The CAF scheduler settings compared on the same path (shared/CAF-0.17.md section 3).
-      warm("stealing-moderate0-default", {}, n, seconds(5), true);
-      warm("sharing", {"--scheduler.policy=sharing"}, n, seconds(5), false);
-      warm("stealing",
-           {"--scheduler.policy=stealing", "--work-stealing.moderate-poll-attempts=500"}, n,
+      warm("sharing-default", {}, n, seconds(5), true);
+      warm("stealing-moderate0",
+           {"--scheduler.policy=stealing", "--work-stealing.moderate-poll-attempts=0"}, n,
            seconds(5), false);
+      warm("stealing-moderate0-relaxed1ms",
+           {"--scheduler.policy=stealing", "--work-stealing.moderate-poll-attempts=0",
+            "--work-stealing.relaxed-sleep-duration=1ms"},
+           n, seconds(5), false);
+      warm("stealing", {"--scheduler.policy=stealing"}, n, seconds(5), false);
     }
     if (run("cold")) {
       cold("cpp-echo", "provided", "bootstrap", test::read_file(test::example_zip("cpp-echo")), 40);
