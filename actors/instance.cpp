@@ -23,18 +23,19 @@ namespace {
 
 /// The instance's full interface: the public one plus what its own Runtime API
 /// endpoint and sandbox report (sent from io threads).
-using instance_impl = instance_actor::extend<
-    caf::reacts_to<rt_next_atom>, caf::reacts_to<rt_resp_atom, std::string, std::string>,
-    caf::reacts_to<rt_error_atom, std::string, std::string, std::string>,
-    caf::reacts_to<rt_init_atom, std::string, std::string>, caf::reacts_to<rt_exit_atom, int32_t>,
-    caf::reacts_to<expire_atom, std::string>>;
+using instance_impl =
+    instance_actor::extend<caf::reacts_to<rt_resp_atom, std::string, std::string>,
+                           caf::reacts_to<rt_error_atom, std::string, std::string, std::string>,
+                           caf::reacts_to<rt_init_atom, std::string, std::string>,
+                           caf::reacts_to<rt_exit_atom, int32_t>,
+                           caf::reacts_to<expire_atom, std::string>>;
 
 struct in_flight {
   std::string request_id;
   caf::typed_response_promise<invocation_result> promise;
 };
 
-/// States:  starting --first /next--> ready <--> serving ; any --exit/timeout/init error--> ended
+/// States:  idle <--invoke/answer--> serving ; any --exit/timeout/init error--> ended
 struct instance_state {
   std::shared_ptr<runtime::sandbox> box;
   std::unique_ptr<runtime::runtime_api> api;
@@ -142,7 +143,6 @@ void wire(instance_ptr self, net::io_runtime& io) {
       caf::anon_send(hdl, std::move(xs)...);
   };
   runtime::runtime_api_callbacks cb;
-  cb.on_first_next = [tell] { tell(rt_next_atom::value); };
   cb.on_response = [tell](std::string id, std::string p) { tell(rt_resp_atom::value, id, p); };
   cb.on_error = [tell](std::string id, std::string type, std::string p) {
     tell(rt_error_atom::value, id, type, p);
@@ -166,7 +166,6 @@ instance_impl::behavior_type instance(instance_ptr self, std::shared_ptr<runtime
   self->set_down_handler([=](const caf::down_msg&) { end(self); });
   return {
       [=](invoke_atom, invocation inv) { return invoke(self, std::move(inv)); },
-      [=](rt_next_atom) {},
       [=](rt_resp_atom, const std::string& id, std::string payload) {
         if (self->state.current && self->state.current->request_id == id)
           finish(self, false, std::move(payload));

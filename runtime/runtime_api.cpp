@@ -1,6 +1,8 @@
 #include "runtime/runtime_api.hpp"
 
 #include "net/http_server.hpp"
+#include "net/json_writer.hpp"
+#include "net/lambda_api.hpp"
 
 #include <mutex>
 #include <optional>
@@ -12,21 +14,16 @@ namespace {
 
 constexpr std::string_view prefix = "/2018-06-01/runtime/";
 
-net::http_response json_reply(int status, std::string body) {
-  net::http_response r;
-  r.status = status;
-  r.body = std::move(body);
-  r.set("Content-Type", "application/json");
-  return r;
-}
+using net::json_response;
 
 net::http_response error_reply(int status, std::string_view type, std::string_view message) {
-  return json_reply(status, std::string{"{\"errorType\":\""} + std::string{type} +
-                                "\",\"errorMessage\":\"" + std::string{message} + "\"}");
+  net::json_writer w;
+  w.begin_object().field("errorType", type).field("errorMessage", message).end_object();
+  return json_response(status, w.take());
 }
 
 net::http_response event_reply(const runtime_event& ev) {
-  auto r = json_reply(200, ev.payload);
+  auto r = json_response(200, ev.payload);
   r.set("Lambda-Runtime-Aws-Request-Id", ev.request_id);
   r.set("Lambda-Runtime-Deadline-Ms", std::to_string(ev.deadline_ms));
   r.set("Lambda-Runtime-Invoked-Function-Arn", ev.function_arn);
@@ -46,7 +43,6 @@ struct runtime_api::impl {
   runtime_api_callbacks callbacks;
   std::size_t max_response_bytes;
   std::mutex mtx;
-  bool first_next_seen = false;
   std::optional<runtime_event> queued;        ///< delivered, not yet fetched by /next
   std::optional<net::http_responder> waiting; ///< a /next call with no event yet
   std::string outstanding_id;                 ///< fetched, not yet answered
@@ -60,8 +56,6 @@ struct runtime_api::impl {
 
 void runtime_api::impl::on_next(net::http_responder respond) {
   std::unique_lock guard{mtx};
-  bool first = !first_next_seen;
-  first_next_seen = true;
   if (waiting) {
     guard.unlock();
     respond(error_reply(400, "InvalidRequest", "another /next call is already waiting"));
@@ -75,10 +69,7 @@ void runtime_api::impl::on_next(net::http_responder respond) {
     respond(event_reply(ev));
   } else {
     waiting = std::move(respond);
-    guard.unlock();
   }
-  if (first && callbacks.on_first_next)
-    callbacks.on_first_next();
 }
 
 bool runtime_api::impl::take_outstanding(std::string_view id) {
@@ -108,7 +99,7 @@ void runtime_api::impl::on_invocation(std::string_view rest, net::http_request& 
                        "\"Response payload size exceeded maximum allowed payload size.\"}");
     return;
   }
-  respond(json_reply(202, "{\"status\":\"OK\"}"));
+  respond(json_response(202, "{\"status\":\"OK\"}"));
   if (what == "response")
     callbacks.on_response(std::string{id}, std::move(req.body));
   else
@@ -123,7 +114,7 @@ void runtime_api::impl::handle(net::http_request req, net::http_responder respon
   if (rest == "invocation/next" && req.method == "GET")
     return on_next(std::move(respond));
   if (rest == "init/error" && req.method == "POST") {
-    respond(json_reply(202, "{\"status\":\"OK\"}"));
+    respond(json_response(202, "{\"status\":\"OK\"}"));
     return callbacks.on_init_error(error_type_of(req, "Runtime.InitError"), std::move(req.body));
   }
   constexpr std::string_view inv = "invocation/";

@@ -22,8 +22,6 @@ struct runtime_event {
 
 /// What the runtime inside a sandbox reports. Called on io threads; must not block.
 struct runtime_api_callbacks {
-  /// The runtime asked for its first event: initialisation is over.
-  std::function<void()> on_first_next;
   std::function<void(std::string request_id, std::string payload)> on_response;
   std::function<void(std::string request_id, std::string error_type, std::string payload)> on_error;
   std::function<void(std::string error_type, std::string payload)> on_init_error;

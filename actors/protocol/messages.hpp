@@ -51,7 +51,6 @@ using refill_atom = caf::atom_constant<caf::atom("refill")>;
 using http_atom = caf::atom_constant<caf::atom("http")>;
 using reclaim_atom = caf::atom_constant<caf::atom("reclaim")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
-using rt_next_atom = caf::atom_constant<caf::atom("rt_next")>;
 using rt_resp_atom = caf::atom_constant<caf::atom("rt_resp")>;
 using rt_error_atom = caf::atom_constant<caf::atom("rt_error")>;
 using rt_init_atom = caf::atom_constant<caf::atom("rt_init")>;
