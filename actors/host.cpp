@@ -34,7 +34,8 @@ struct host_state {
   host_settings cfg;
   scheduler_actor scheduler;
   int32_t free_slots = 0;
-  std::map<std::string, pool_actor> pools; ///< by runtime family
+  std::map<std::pair<std::string, int32_t>, pool_actor> pools; ///< by (runtime family, memory MB)
+  std::vector<template_maker_actor> makers;
   std::map<caf::actor_addr, running> instances;
   std::map<std::string, int> log_fds; ///< by function
   ~host_state() {
@@ -63,16 +64,21 @@ void remove_stale_sandboxes() {
 }
 using instance_promise = caf::typed_response_promise<instance_actor>;
 
-pool_actor pool_for(host_ptr self, const std::string& family) {
+pool_actor pool_for(host_ptr self, const std::string& family, int32_t memory_mb) {
   auto& st = self->state;
-  if (auto it = st.pools.find(family); it != st.pools.end())
+  auto key = std::make_pair(family, memory_mb);
+  if (auto it = st.pools.find(key); it != st.pools.end())
     return it->second;
-  runtime::sandbox_options opts{st.cfg.init_path, st.cfg.run_dir + "/" + family, 9001};
+  template_inputs in{
+      st.cfg.init_path,    st.cfg.run_dir + "/" + family + "-" + std::to_string(memory_mb),
+      st.cfg.runtimes_dir, st.cfg.tmp_mb,
+      st.cfg.pids_max,     st.cfg.uid_base,
+      st.cfg.uid_count};
   pool_settings ps{{int32_t(st.cfg.pool_min), int32_t(st.cfg.pool_max), 1.0},
                    st.cfg.pool_refill_per_s};
-  auto p = spawn_pool(self->system(), opts, ps);
+  auto p = spawn_pool(self->system(), template_for(family, memory_mb, in), ps, st.makers);
   self->link_to(p);
-  st.pools.emplace(family, p);
+  st.pools.emplace(key, p);
   return p;
 }
 
@@ -99,7 +105,8 @@ void start_in(host_ptr self, sandbox_lease lease, std::string id, function_confi
 void acquire_and_start(host_ptr self, std::string id, function_config cfg, router_actor router,
                        instance_promise rp, int attempt) {
   auto family = net::runtime_family(cfg.runtime);
-  self->request(pool_for(self, family), std::chrono::seconds(10), acquire_atom::value)
+  self->request(pool_for(self, family, cfg.memory_mb), std::chrono::seconds(15),
+                acquire_atom::value)
       .then(
           [=](sandbox_lease lease) mutable {
             start_in(self, std::move(lease), id, cfg, router, rp, attempt);
@@ -113,13 +120,8 @@ void acquire_and_start(host_ptr self, std::string id, function_config cfg, route
 void start_in(host_ptr self, sandbox_lease lease, std::string id, function_config cfg,
               router_actor router, instance_promise rp, int attempt) {
   auto& st = self->state;
-  spec_inputs in{st.cfg.code->dir(cfg.code_sha256).string(),
-                 st.cfg.runtimes_dir,
-                 st.cfg.region,
-                 lease.box->runtime_api_address(),
-                 st.cfg.tmp_mb,
-                 log_fd(self, cfg.name),
-                 st.cfg.pids_max};
+  spec_inputs in{st.cfg.code->dir(cfg.code_sha256).string(), st.cfg.region,
+                 lease.box->runtime_api_address(), log_fd(self, cfg.name)};
   auto error = lease.box->start(make_sandbox_spec(cfg, in));
   auto slots = policy::slots_for(cfg.memory_mb);
   if (!error.empty()) {
@@ -177,8 +179,12 @@ host_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor
   st.free_slots = cfg.memory_mb / 128;
   st.cfg = std::move(cfg);
   st.scheduler = scheduler;
-  for (auto family : {"provided", "python3"})
-    pool_for(self, family);
+  for (size_t i = 0; i < std::max<size_t>(1, st.cfg.template_makers); ++i) {
+    st.makers.push_back(spawn_template_maker(self->system()));
+    self->link_to(st.makers.back());
+  }
+  for (const auto& family : runtime_families())
+    pool_for(self, family, policy::slot_mb);
   self->set_down_handler([=](const caf::down_msg& dm) { instance_down(self, dm); });
   return {
       [=](launch_atom, std::string id, function_config cfg, router_actor router) {

@@ -23,6 +23,10 @@ struct host_settings {
   size_t pool_min = 2;
   size_t pool_max = 32;
   double pool_refill_per_s = 200;
+  size_t template_makers =
+      4;                  ///< threads making templates in parallel (mostly waiting on the kernel)
+  uint32_t uid_base = 0;  ///< each sandbox runs as its own uid from here ...
+  uint32_t uid_count = 0; ///< ... (0: all as nobody)
   int32_t tmp_mb = 512;
   uint32_t pids_max = 1024;
   std::string init_path;

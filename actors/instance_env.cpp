@@ -10,29 +10,56 @@ uint32_t cpu_weight_for(int32_t memory_mb) {
   return static_cast<uint32_t>(std::clamp<int64_t>(int64_t{memory_mb} * 100 / 1024, 1, 10000));
 }
 
+const std::vector<std::string>& runtime_families() {
+  static const std::vector<std::string> families{"provided", "python3", "nodejs"};
+  return families;
+}
+
+namespace {
+
+/// The variables every runtime process has from its start, before any claim.
+std::vector<std::string> base_env() {
+  return {"PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin",
+          "LANG=C.UTF-8",
+          "TZ=:UTC",
+          "HOME=/tmp",
+          "LAMBDA_TASK_ROOT=/var/task",
+          "LAMBDA_RUNTIME_DIR=/var/runtime"};
+}
+
+} // namespace
+
+runtime::sandbox_options template_for(const std::string& family, int32_t memory_mb,
+                                      const template_inputs& in) {
+  runtime::sandbox_options opts;
+  opts.init_path = in.init_path;
+  opts.run_dir = in.run_dir;
+  opts.tmp_bytes = static_cast<uint64_t>(in.tmp_mb) << 20;
+  opts.uid_base = in.uid_base;
+  opts.uid_count = in.uid_count;
+  opts.memory_bytes = static_cast<uint64_t>(memory_mb) << 20;
+  opts.pids_max = in.pids_max;
+  opts.cpu_weight = cpu_weight_for(memory_mb);
+  if (family == "python3") {
+    opts.runtime_dir = in.runtimes_dir + "/python3";
+    opts.prestart_argv = {"/usr/bin/python3", "-u", "/var/runtime/bootstrap.py"};
+  } else if (family == "nodejs") {
+    opts.runtime_dir = in.runtimes_dir + "/nodejs";
+    opts.prestart_argv = {"/usr/bin/node", "/var/runtime/bootstrap.js"};
+  }
+  if (!opts.prestart_argv.empty())
+    opts.prestart_env = base_env();
+  return opts;
+}
+
 runtime::sandbox_spec make_sandbox_spec(const net::function_config& cfg, const spec_inputs& in) {
   runtime::sandbox_spec spec;
-  spec.memory_bytes = static_cast<uint64_t>(cfg.memory_mb) << 20;
-  spec.pids_max = in.pids_max;
-  spec.cpu_weight = cpu_weight_for(cfg.memory_mb);
   spec.code_dir = in.code_dir;
-  spec.tmp_bytes = static_cast<uint64_t>(in.tmp_mb) << 20;
   spec.output_fd = in.output_fd;
-  auto family = net::runtime_family(cfg.runtime);
-  if (family == "python3") {
-    spec.runtime_dir = in.runtimes_dir + "/python3";
-    spec.argv = {"/usr/bin/python3", "-u", "/var/runtime/bootstrap.py"};
-  } else {
-    spec.argv = {"/var/task/bootstrap"};
-  }
+  spec.argv = {"/var/task/bootstrap"}; // used by provided only
+  spec.env = base_env();
   auto add = [&](const std::string& k, const std::string& v) { spec.env.push_back(k + "=" + v); };
-  add("PATH", "/usr/local/bin:/usr/bin:/bin:/opt/bin");
-  add("LANG", "C.UTF-8");
-  add("TZ", ":UTC");
-  add("HOME", "/tmp");
   add("_HANDLER", cfg.handler);
-  add("LAMBDA_TASK_ROOT", "/var/task");
-  add("LAMBDA_RUNTIME_DIR", "/var/runtime");
   add("AWS_REGION", in.region);
   add("AWS_DEFAULT_REGION", in.region);
   add("AWS_EXECUTION_ENV", "AWS_Lambda_" + cfg.runtime);

@@ -30,13 +30,16 @@ struct node_config : caf::actor_system_config {
   // [host]
   std::string host_id = "host-1";
   int32_t host_memory_mb = 8192;
-  size_t pool_size = 2;     ///< pre-started sandboxes per runtime family, at least
-  size_t pool_max = 32;     ///< at most, while cold starts come fast
-  double pool_refill = 200; ///< sandboxes a pool prepares a second at most
-  int32_t tmp_mb = 512;     ///< /tmp size cap of every instance
-  uint32_t pids_max = 1024; ///< processes and threads of one instance
-  std::string init_path;    ///< troupe-sandbox-init; default: beside troupe-node
-  std::string runtimes_dir; ///< runtime files; default: runtimes/ beside troupe-node
+  size_t pool_size = 2;       ///< templates per (runtime family, memory size), at least
+  size_t pool_max = 32;       ///< at most, while cold starts come fast
+  double pool_refill = 200;   ///< templates a pool makes a second at most for refills
+  size_t template_makers = 4; ///< threads making templates in parallel
+  uint32_t uid_base = 200000; ///< each sandbox runs as its own uid from here ...
+  uint32_t uid_count = 65536; ///< ... among this many (0: all as nobody)
+  int32_t tmp_mb = 512;       ///< /tmp size cap of every instance
+  uint32_t pids_max = 1024;   ///< processes and threads of one instance
+  std::string init_path;      ///< troupe-sandbox-init; default: beside troupe-node
+  std::string runtimes_dir;   ///< runtime files; default: runtimes/ beside troupe-node
   // [router]
   int32_t max_instances = 32; ///< per function
   int32_t max_queue = 64;     ///< waiting requests per function; more get 429

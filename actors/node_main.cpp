@@ -69,6 +69,9 @@ host_settings host_settings_of(const node_config& cfg, storage::code_store& code
   h.pool_min = cfg.pool_size;
   h.pool_max = cfg.pool_max;
   h.pool_refill_per_s = cfg.pool_refill;
+  h.template_makers = cfg.template_makers;
+  h.uid_base = cfg.uid_base;
+  h.uid_count = cfg.uid_count;
   h.tmp_mb = cfg.tmp_mb;
   h.pids_max = cfg.pids_max;
   h.init_path = cfg.init_path;

@@ -7,6 +7,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include <deque>
 #include <iostream>
@@ -15,31 +16,97 @@ namespace troupe {
 
 namespace {
 
+// ---- the maker ---------------------------------------------------------------
+
+template_maker_actor::behavior_type template_maker() {
+  return {
+      [](make_atom, const runtime::sandbox_options& opts) -> caf::result<sandbox_lease> {
+        std::string error;
+        std::shared_ptr<runtime::sandbox> box{runtime::sandbox::prepare(opts, error)};
+        if (!box)
+          return make_error(errc::sandbox_failed, "cannot prepare a sandbox: " + error);
+        return sandbox_lease{std::move(box)};
+      },
+  };
+}
+
+// ---- the pool ------------------------------------------------------------------
+
+using lease_promise = caf::typed_response_promise<sandbox_lease>;
+
 struct pool_state {
   runtime::sandbox_options opts;
   policy::pool_bounds bounds;
   policy::token_bucket refill_bucket{200, 1};
   policy::demand_rate demand;
+  std::vector<template_maker_actor> makers;
+  size_t next_maker = 0;
   std::deque<std::shared_ptr<runtime::sandbox>> stock;
+  std::deque<lease_promise> waiting; ///< misses, served first by what is made next
+  size_t in_flight = 0;              ///< make requests not answered yet
   bool refill_pending = false;
+  pool_stats stats;
   static inline const char* name = "troupe.pool";
 };
 
 using pool_ptr = pool_actor::stateful_pointer<pool_state>;
-
-std::shared_ptr<runtime::sandbox> prepare(pool_ptr self, std::string& error) {
-  return std::shared_ptr<runtime::sandbox>{runtime::sandbox::prepare(self->state.opts, error)};
-}
 
 size_t target(pool_ptr self) {
   auto& st = self->state;
   return static_cast<size_t>(policy::pool_target(st.demand.per_second(now_ms()), st.bounds));
 }
 
+/// Stock plus what is being made for it (what is made for a waiter is not stock).
+size_t coming(pool_ptr self) {
+  auto& st = self->state;
+  auto making_for_stock = st.in_flight > st.waiting.size() ? st.in_flight - st.waiting.size() : 0;
+  return st.stock.size() + making_for_stock;
+}
+
+void schedule_refill(pool_ptr self);
+
+void on_made(pool_ptr self, std::shared_ptr<runtime::sandbox> box) {
+  auto& st = self->state;
+  --st.in_flight;
+  ++st.stats.made;
+  if (!st.waiting.empty()) {
+    st.waiting.front().deliver(sandbox_lease{std::move(box)});
+    st.waiting.pop_front();
+  } else {
+    st.stock.push_back(std::move(box));
+  }
+  schedule_refill(self);
+}
+
+void on_make_failed(pool_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  --st.in_flight;
+  ++st.stats.discarded;
+  std::cerr << "troupe-node: template discarded: " << self->system().render(err) << "\n";
+  // A waiter beyond what is still being made would wait for nothing.
+  if (st.waiting.size() > st.in_flight) {
+    st.waiting.front().deliver(err);
+    st.waiting.pop_front();
+  }
+  schedule_refill(self);
+}
+
+/// Asks the next maker for one template.
+void make_one(pool_ptr self) {
+  auto& st = self->state;
+  if (st.makers.empty())
+    return;
+  ++st.in_flight;
+  auto maker = st.makers[st.next_maker++ % st.makers.size()];
+  self->request(maker, caf::infinite, make_atom::value, st.opts)
+      .then([=](sandbox_lease& lease) { on_made(self, std::move(lease.box)); },
+            [=](caf::error& err) { on_make_failed(self, err); });
+}
+
 /// Schedules one refill step, when the bucket has a token, unless one is on its way.
 void schedule_refill(pool_ptr self) {
   auto& st = self->state;
-  if (st.refill_pending || st.stock.size() >= target(self))
+  if (st.refill_pending || coming(self) >= target(self))
     return;
   st.refill_pending = true;
   if (auto wait = st.refill_bucket.wait_ms(now_ms()); wait > 0)
@@ -51,54 +118,74 @@ void schedule_refill(pool_ptr self) {
 void refill(pool_ptr self) {
   auto& st = self->state;
   st.refill_pending = false;
-  if (st.stock.size() >= target(self))
+  if (coming(self) >= target(self))
     return;
   if (!st.refill_bucket.take(now_ms()))
     return schedule_refill(self);
-  std::string error;
-  if (auto box = prepare(self, error)) {
-    st.stock.push_back(std::move(box));
-    schedule_refill(self);
-  } else {
-    std::cerr << "troupe-node: pool cannot prepare a sandbox: " << error << "\n";
+  make_one(self);
+  schedule_refill(self);
+}
+
+/// The first template in stock that is still alive; the dead are discarded.
+std::shared_ptr<runtime::sandbox> take_from_stock(pool_ptr self) {
+  auto& st = self->state;
+  while (!st.stock.empty()) {
+    auto box = std::move(st.stock.front());
+    st.stock.pop_front();
+    if (box->alive())
+      return box;
+    ++st.stats.discarded;
   }
+  return nullptr;
 }
 
 caf::result<sandbox_lease> acquire(pool_ptr self) {
   auto& st = self->state;
   st.demand.on_take(now_ms());
-  std::shared_ptr<runtime::sandbox> box;
-  if (!st.stock.empty()) {
-    box = std::move(st.stock.front());
-    st.stock.pop_front();
-  } else {
-    std::string error;
-    box = prepare(self, error);
-    if (!box)
-      return make_error(errc::sandbox_failed, "cannot prepare a sandbox: " + error);
+  if (auto box = take_from_stock(self)) {
+    ++st.stats.hits;
+    schedule_refill(self);
+    return sandbox_lease{std::move(box)};
   }
+  ++st.stats.misses;
+  if (st.makers.empty())
+    return make_error(errc::sandbox_failed, "the pool has no template maker");
+  auto rp = self->make_response_promise<sandbox_lease>();
+  st.waiting.push_back(rp);
+  make_one(self);
   schedule_refill(self);
-  return sandbox_lease{std::move(box)};
+  return rp;
 }
 
-pool_actor::behavior_type pool(pool_ptr self, runtime::sandbox_options opts,
-                               pool_settings settings) {
-  self->state.opts = std::move(opts);
-  self->state.bounds = settings.bounds;
-  self->state.refill_bucket =
+pool_actor::behavior_type pool(pool_ptr self, runtime::sandbox_options opts, pool_settings settings,
+                               std::vector<template_maker_actor> makers) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.bounds = settings.bounds;
+  st.makers = std::move(makers);
+  st.refill_bucket =
       policy::token_bucket{settings.refill_per_s, std::max(1.0, double(settings.bounds.min))};
   schedule_refill(self);
   return {
       [=](acquire_atom) { return acquire(self); },
+      [=](stats_atom) {
+        auto s = self->state.stats;
+        s.stock = static_cast<int64_t>(self->state.stock.size());
+        return s;
+      },
       [=](refill_atom) { refill(self); },
   };
 }
 
 } // namespace
 
-pool_actor spawn_pool(caf::actor_system& sys, runtime::sandbox_options opts,
-                      pool_settings settings) {
-  return sys.spawn(pool, std::move(opts), settings);
+template_maker_actor spawn_template_maker(caf::actor_system& sys) {
+  return sys.spawn<caf::detached>(template_maker);
+}
+
+pool_actor spawn_pool(caf::actor_system& sys, runtime::sandbox_options opts, pool_settings settings,
+                      std::vector<template_maker_actor> makers) {
+  return sys.spawn(pool, std::move(opts), settings, std::move(makers));
 }
 
 } // namespace troupe

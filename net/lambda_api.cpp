@@ -1,5 +1,7 @@
 #include "net/lambda_api.hpp"
 
+#include <algorithm>
+
 #include "net/base64.hpp"
 #include "net/json_writer.hpp"
 
@@ -54,6 +56,11 @@ std::string runtime_family(std::string_view runtime) {
     return "provided";
   if (runtime == "python3" || runtime.substr(0, 8) == "python3.")
     return "python3";
+  if (runtime.substr(0, 6) == "nodejs" && runtime.size() > 8 &&
+      runtime.substr(runtime.size() - 2) == ".x" &&
+      std::all_of(runtime.begin() + 6, runtime.end() - 2,
+                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+    return "nodejs"; // nodejs18.x, nodejs20.x, ...: whatever Node.js the host has
   return "";
 }
 
@@ -187,10 +194,12 @@ std::optional<api_error> validate(const function_config& cfg) {
     return invalid_parameter("FunctionName must be 1 to 64 characters of [A-Za-z0-9_-]");
   if (runtime_family(cfg.runtime).empty())
     return invalid_parameter("Runtime '" + cfg.runtime +
-                             "' is not supported: use provided, provided.al2, provided.al2023 "
-                             "or python3.x");
+                             "' is not supported: use provided, provided.al2, provided.al2023, "
+                             "python3.x or nodejsNN.x");
   if (runtime_family(cfg.runtime) == "python3" && cfg.handler.find('.') == std::string::npos)
     return invalid_parameter("Handler must be module.function for " + cfg.runtime);
+  if (runtime_family(cfg.runtime) == "nodejs" && cfg.handler.find('.') == std::string::npos)
+    return invalid_parameter("Handler must be file.function for " + cfg.runtime);
   if (cfg.handler.size() > 128)
     return invalid_parameter("Handler is longer than 128 characters");
   if (cfg.memory_mb < memory_unit_mb || cfg.memory_mb > max_memory_mb ||

@@ -2,8 +2,8 @@
 
 #include "net/detail/io_runtime_impl.hpp"
 #include "runtime/cgroup.hpp"
-#include "runtime/seccomp_policy.hpp"
 #include "runtime/sandbox_wire.hpp"
+#include "runtime/seccomp_policy.hpp"
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 
@@ -21,7 +21,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
+#include <set>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -35,6 +37,7 @@ namespace troupe::runtime {
 namespace {
 
 constexpr auto start_timeout = std::chrono::seconds(5);
+constexpr auto ready_timeout = std::chrono::seconds(10); // an interpreter's start, under load
 constexpr std::size_t max_report = 4096;
 constexpr std::size_t child_stack_size = 64 * 1024;
 constexpr int child_namespaces =
@@ -57,7 +60,7 @@ void close_fd(int& fd) {
 /// Everything the cloned child touches, prepared before clone: the child shares
 /// the parent's memory (CLONE_VM) and may only make async-signal-safe calls.
 struct child_args {
-  const char* argv[3];
+  const char* argv[2];
   const char* envp[1];
   int sock;
   std::string exec_failed; ///< "exec <init>: errno ", completed by the child
@@ -171,21 +174,21 @@ int listen_in_netns(int pidfd, uint16_t port, std::string& error) {
 
 // ---- handing over the spec ------------------------------------------------
 
-/// Sends `frame`, with `output_fd` (if >= 0) attached to its first bytes.
-std::string send_spec(int sock, const std::string& frame, int output_fd) {
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+/// Sends `frame` with `fds` attached to its first bytes.
+std::string send_frame(int sock, const std::string& frame, const std::vector<int>& fds) {
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
   iovec iov{const_cast<char*>(frame.data()), frame.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  if (output_fd >= 0) {
+  if (!fds.empty()) {
     msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &output_fd, sizeof output_fd);
+    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
   }
   std::size_t sent = 0;
   while (sent < frame.size()) {
@@ -194,21 +197,15 @@ std::string send_spec(int sock, const std::string& frame, int output_fd) {
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
-      return errno_text("send spec to sandbox init");
+      return errno_text("send to sandbox init");
     sent += static_cast<std::size_t>(n);
   }
   return {};
 }
 
-struct report {
-  bool timed_out = false;
-  std::string text; ///< empty: exec succeeded
-};
-
-/// Reads the init's report until EOF or the deadline.
-report await_report(int sock, std::chrono::steady_clock::time_point deadline) {
-  report r;
-  char buf[512];
+/// Reads from `sock` with a deadline: 0 bytes = EOF, -1 with errno (ETIMEDOUT).
+ssize_t read_until(int sock, char* buf, std::size_t len,
+                   std::chrono::steady_clock::time_point deadline) {
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -216,34 +213,98 @@ report await_report(int sock, std::chrono::steady_clock::time_point deadline) {
     int ready = left.count() > 0 ? poll(&p, 1, static_cast<int>(left.count())) : 0;
     if (ready < 0 && errno == EINTR)
       continue;
-    if (ready == 0) {
-      r.timed_out = true;
-      return r;
-    }
-    ssize_t n = ready < 0 ? -1 : read(sock, buf, sizeof buf);
+    if (ready == 0)
+      errno = ETIMEDOUT;
+    if (ready <= 0)
+      return -1;
+    ssize_t n = read(sock, buf, len);
     if (n < 0 && errno == EINTR)
       continue;
-    if (n < 0 && r.text.empty())
-      r.text = errno_text("read report of sandbox init");
-    if (n <= 0)
-      return r;
-    r.text.append(buf, std::min(static_cast<std::size_t>(n),
-                                max_report - std::min(max_report, r.text.size())));
+    return n;
   }
 }
 
+/// Waits for the init's one-byte message `expected`: "" when it came, else why
+/// not (the init's own error text, its EOF, or the deadline).
+std::string await_message(int sock, char expected, std::chrono::steady_clock::time_point deadline,
+                          const char* what) {
+  char c = 0;
+  ssize_t n = read_until(sock, &c, 1, deadline);
+  if (n == 1 && c == expected)
+    return {};
+  if (n < 0 && errno == ETIMEDOUT)
+    return std::string("sandbox init did not report ") + what + " in time (killed)";
+  if (n < 0)
+    return errno_text("read from sandbox init");
+  if (n == 0 || c != wire::failed)
+    return std::string("sandbox init ended before ") + what;
+  std::string text;
+  char buf[512];
+  while ((n = read_until(sock, buf, sizeof buf, deadline)) > 0 && text.size() < max_report)
+    text.append(buf, static_cast<std::size_t>(n));
+  return text.empty() ? std::string("sandbox init failed before ") + what : text;
+}
+
+// ---- identities -------------------------------------------------------------
+
+/// uids handed to live sandboxes, node-wide: a uid is free again only once
+/// the tree that ran as it is gone.
+class uid_leases {
+public:
+  /// A uid in [base, base + count) not held by a live sandbox; false if none.
+  bool take(uint32_t base, uint32_t count, uint32_t& out) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint32_t i = 0; i < count; ++i) {
+      uint32_t uid = base + (cursor_ + i) % count;
+      if (taken_.insert(uid).second) {
+        cursor_ = (cursor_ + i + 1) % count;
+        out = uid;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void give_back(uint32_t uid) {
+    std::lock_guard<std::mutex> lock(mu_);
+    taken_.erase(uid);
+  }
+
+private:
+  std::mutex mu_;
+  std::set<uint32_t> taken_;
+  uint32_t cursor_ = 0;
+};
+
+uid_leases& leases() {
+  static uid_leases l;
+  return l;
+}
+
 // ---- watching for the exit ------------------------------------------------
+
+/// The host end of the control socket, shared by the sandbox and its exit
+/// watcher. One reader at a time: start() holds `mu` while it waits for 'S', so
+/// a watcher woken by a runtime that exited at once cannot take that byte.
+struct control_socket {
+  explicit control_socket(int f) : fd(f) {}
+  ~control_socket() { close_fd(fd); }
+  std::mutex mu;
+  int fd;
+};
 
 /// Shared between the sandbox and the pending wait on the io threads.
 /// Reaping is decided under `mu`: the watcher reaps only if not cancelled, the
 /// destructor only if the watcher has not, so exactly one waitpid happens.
 struct exit_watch {
-  exit_watch(boost::asio::io_context& ctx, int fd, pid_t p) : pidfd(ctx, fd), pid(p) {}
+  exit_watch(boost::asio::io_context& ctx, int fd, pid_t p, std::shared_ptr<control_socket> c)
+      : pidfd(ctx, fd), pid(p), control(std::move(c)) {}
 
   std::mutex mu;
   std::condition_variable idle;
   boost::asio::posix::stream_descriptor pidfd; ///< a dup of the sandbox's pidfd
   pid_t pid;
+  std::shared_ptr<control_socket> control; ///< for the init's last report
   std::function<void(int)> fn;
   bool cancelled = false;
   bool reaped = false;
@@ -258,11 +319,35 @@ int reap(pid_t pid) {
   return status;
 }
 
+/// The runtime process's wait status if the (exited) init reported it, else
+/// the init's own `status`.
+int runtime_status(control_socket& control, int status) {
+  std::lock_guard<std::mutex> lock(control.mu);
+  int sock = control.fd;
+  char buf[1 + sizeof(int)];
+  std::size_t got = 0;
+  for (;;) {
+    ssize_t n = recv(sock, buf + got, sizeof buf - got, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += static_cast<std::size_t>(n);
+    if (got == sizeof buf) {
+      if (buf[0] == wire::exited)
+        std::memcpy(&status, buf + 1, sizeof status);
+      break;
+    }
+  }
+  return status;
+}
+
 void on_pidfd_readable(const std::shared_ptr<exit_watch>& w, const boost::system::error_code& ec) {
   std::unique_lock<std::mutex> lock(w->mu);
   if (ec || w->cancelled)
     return;
-  int status = reap(w->pid);
+  int status = runtime_status(*w->control, reap(w->pid));
+  w->control.reset();
   w->reaped = true;
   w->running = true;
   w->runner = std::this_thread::get_id();
@@ -283,6 +368,7 @@ bool cancel_watch(exit_watch& w) {
   w.idle.wait(lock, [&] { return !w.running || w.runner == self; });
   boost::system::error_code ignored;
   w.pidfd.close(ignored);
+  w.control.reset(); // the sandbox closes the socket, not a watcher's late release
   return w.reaped;
 }
 
@@ -304,32 +390,26 @@ const std::string& node_seccomp_program(std::string& error) {
 
 // ---- limits -------------------------------------------------------------------
 
-/// A cgroup without limits yet, holding `pid`, named after the mount point
-/// (unique on this host). Made when the sandbox is prepared: moving a process
-/// into a v1 cgroup waits for an RCU grace period, which must stay off the
-/// request path. nullptr and `error` set where the host has no cgroups.
-std::unique_ptr<instance_cgroup> confine(const std::string& mount_dir, pid_t pid,
-                                         std::string& error) {
+/// The sandbox's cgroup with the options' limits, holding `pid`, named after
+/// the mount point (unique on this host). Made when the sandbox is prepared:
+/// moving a process into a v1 cgroup waits for an RCU grace period, which must
+/// stay off the request path. nullptr with no limits asked for; nullptr and
+/// `error` set where they cannot be had.
+std::unique_ptr<instance_cgroup> confine(const sandbox_options& opts, const std::string& mount_dir,
+                                         pid_t pid, std::string& error) {
+  cgroup_limits limits{opts.memory_bytes, opts.pids_max, opts.cpu_weight};
+  if (limits.memory_bytes == 0 && limits.pids_max == 0 && limits.cpu_weight == 0)
+    return nullptr;
   auto layout = host_cgroup_layout(error);
   if (!layout)
     return nullptr;
   std::string name = mount_dir.substr(mount_dir.rfind('/') + 1);
-  auto cg = instance_cgroup::create(*layout, name, cgroup_limits{}, error);
+  auto cg = instance_cgroup::create(*layout, name, limits, error);
   if (cg)
     error = cg->add(pid);
   if (!error.empty())
     return nullptr; // the cgroup's destructor removes it
   return cg;
-}
-
-/// Writes the spec's limits into the sandbox's cgroup; "" or why not.
-std::string limit(instance_cgroup* cg, const std::string& confine_error, const sandbox_spec& spec) {
-  cgroup_limits limits{spec.memory_bytes, spec.pids_max, spec.cpu_weight};
-  if (limits.memory_bytes == 0 && limits.pids_max == 0 && limits.cpu_weight == 0)
-    return {};
-  if (!cg)
-    return confine_error;
-  return cg->set_limits(limits);
 }
 
 } // namespace
@@ -340,12 +420,49 @@ struct sandbox::impl {
   std::string mount_dir;
   uint16_t port = 0;
   int pidfd = -1;
-  int sock = -1;      ///< host end of the control socket; closed once started
+  std::shared_ptr<control_socket> control;
   int listen_fd = -1; ///< Runtime API listener until released
+  bool claimed = false;
+  bool uid_leased = false;
   std::shared_ptr<exit_watch> watch;
-  std::unique_ptr<instance_cgroup> cgroup; ///< joined at prepare, limited at start
-  std::string cgroup_error;                ///< why there is none
+  std::unique_ptr<instance_cgroup> cgroup; ///< joined and limited at prepare
 };
+
+namespace {
+
+/// Gives the sandbox its identity: its own uid from the options' range, or the fixed one.
+std::string choose_identity(const sandbox_options& opts, uint32_t& uid, uint32_t& gid,
+                            bool& leased) {
+  uid = opts.uid;
+  gid = opts.gid;
+  if (opts.uid_count == 0)
+    return {};
+  if (!leases().take(opts.uid_base, opts.uid_count, uid))
+    return "all " + std::to_string(opts.uid_count) + " sandbox uids from " +
+           std::to_string(opts.uid_base) + " are in use";
+  gid = uid;
+  leased = true;
+  return {};
+}
+
+/// The detached copy of `dir` that the init moves onto /var/task: read-only,
+/// nosuid, nodev before the sandbox ever sees it. -1 and `error` on failure.
+int code_tree(const std::string& dir, std::string& error) {
+  int fd = open_tree(AT_FDCWD, dir.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (fd < 0) {
+    error = errno_text("code directory " + dir);
+    return -1;
+  }
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+    error = errno_text("make the code mount read-only");
+    close_fd(fd);
+  }
+  return fd;
+}
+
+} // namespace
 
 std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options& opts, std::string& error) {
   std::unique_ptr<sandbox> sb(new sandbox());
@@ -356,18 +473,30 @@ std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options& opts, std::stri
     error = errno_text("sandbox init " + opts.init_path);
     return nullptr;
   }
+  const auto& filter = node_seccomp_program(error);
+  if (!error.empty())
+    return nullptr;
+  wire::template_frame t{
+      "", opts.runtime_dir, opts.prestart_argv, opts.prestart_env, opts.tmp_bytes, 0, 0, filter};
+  if (error = choose_identity(opts, t.uid, t.gid, im.uid_leased); !error.empty())
+    return nullptr;
+  sb->uid_ = t.uid;
   if (!make_mount_dir(opts.run_dir, im.mount_dir, error))
     return nullptr;
+  t.root_dir = im.mount_dir;
+  std::string frame = wire::encode(t);
+  if (frame.size() > wire::max_payload + sizeof(std::uint32_t)) {
+    error = "sandbox template too large";
+    return nullptr;
+  }
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) {
     error = errno_text("socketpair");
     return nullptr;
   }
-  im.sock = fds[0];
-  child_args args{{opts.init_path.c_str(), im.mount_dir.c_str(), nullptr},
-                  {nullptr},
-                  fds[1],
-                  "exec " + opts.init_path + ": errno "};
+  im.control = std::make_shared<control_socket>(fds[0]);
+  child_args args{
+      {opts.init_path.c_str(), nullptr}, {nullptr}, fds[1], "exec " + opts.init_path + ": errno "};
   sb->pid_ = clone_child(args, im.pidfd);
   int clone_errno = errno;
   ::close(fds[1]);
@@ -375,40 +504,58 @@ std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options& opts, std::stri
     error = errno_text("clone sandbox", clone_errno);
     return nullptr;
   }
+  // The destructor kills, reaps and cleans up after any failure from here on.
   im.listen_fd = listen_in_netns(im.pidfd, im.port, error);
   if (im.listen_fd < 0)
-    return nullptr; // the destructor kills, reaps and cleans up
-  im.cgroup = confine(im.mount_dir, sb->pid_, im.cgroup_error);
+    return nullptr;
+  im.cgroup = confine(opts, im.mount_dir, sb->pid_, error);
+  if (!error.empty()) {
+    error = "cgroup for the sandbox: " + error;
+    return nullptr;
+  }
+  // Only now, inside its cgroup, does the init fork the runtime process.
+  if (error = send_frame(im.control->fd, frame, {}); !error.empty())
+    return nullptr;
+  error = await_message(im.control->fd, wire::ready,
+                        std::chrono::steady_clock::now() + ready_timeout, "ready");
+  if (!error.empty())
+    return nullptr;
   return sb;
 }
 
 std::string sandbox::start(const sandbox_spec& spec) {
-  if (impl_->sock < 0)
+  if (impl_->claimed)
     return "sandbox already started";
-  std::string filter_error;
-  const auto& filter = node_seccomp_program(filter_error);
-  if (!filter_error.empty())
-    return filter_error;
-  std::string frame = wire::encode(spec, filter);
-  if (frame.size() > wire::max_payload + sizeof(std::uint32_t))
+  impl_->claimed = true;
+  wire::claim_frame claim{spec.argv, spec.env, spec.output_fd >= 0};
+  std::string frame = wire::encode(claim);
+  if (frame.size() > wire::max_payload + sizeof(std::uint32_t)) {
+    kill();
     return "sandbox spec too large";
-  if (auto cgroup_error = limit(impl_->cgroup.get(), impl_->cgroup_error, spec);
-      !cgroup_error.empty()) {
-    kill();
-    close_fd(impl_->sock);
-    return "cgroup for the sandbox: " + cgroup_error;
   }
-  auto deadline = std::chrono::steady_clock::now() + start_timeout;
-  std::string send_error = send_spec(impl_->sock, frame, spec.output_fd);
-  report r = await_report(impl_->sock, deadline);
-  close_fd(impl_->sock);
-  if (r.timed_out) {
+  std::string error;
+  int tree = code_tree(spec.code_dir, error);
+  if (tree < 0) {
     kill();
-    return "sandbox init did not report within 5 s (killed)";
+    return error;
   }
-  if (!r.text.empty())
-    return r.text;
-  return send_error;
+  std::vector<int> fds{tree};
+  if (spec.output_fd >= 0)
+    fds.push_back(spec.output_fd);
+  std::unique_lock<std::mutex> lock(impl_->control->mu);
+  error = send_frame(impl_->control->fd, frame, fds);
+  close_fd(tree);
+  if (error.empty())
+    error = await_message(impl_->control->fd, wire::started,
+                          std::chrono::steady_clock::now() + start_timeout, "the start");
+  if (!error.empty())
+    kill();
+  return error;
+}
+
+bool sandbox::alive() const {
+  pollfd p{impl_->pidfd, POLLIN, 0};
+  return impl_->pidfd >= 0 && poll(&p, 1, 0) == 0;
 }
 
 int sandbox::release_runtime_api_fd() {
@@ -427,7 +574,7 @@ void sandbox::on_exit(net::io_runtime& io, std::function<void(int wait_status)> 
   int fd = fcntl(impl_->pidfd, F_DUPFD_CLOEXEC, 0);
   if (fd < 0)
     throw std::system_error(errno, std::generic_category(), "sandbox::on_exit: dup pidfd");
-  auto w = std::make_shared<exit_watch>(net::asio_context(io), fd, pid_);
+  auto w = std::make_shared<exit_watch>(net::asio_context(io), fd, pid_, impl_->control);
   w->fn = std::move(fn);
   std::lock_guard<std::mutex> lock(w->mu);
   impl_->watch = w;
@@ -459,7 +606,9 @@ sandbox::~sandbox() {
     reap(pid_);
   }
   impl_->cgroup.reset(); // empty by now: kills stragglers, removes the directories
-  close_fd(impl_->sock);
+  if (impl_->uid_leased)
+    leases().give_back(uid_); // nothing runs as it any more
+  impl_->control.reset();
   close_fd(impl_->listen_fd);
   close_fd(impl_->pidfd);
   if (!impl_->mount_dir.empty())

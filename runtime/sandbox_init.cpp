@@ -1,27 +1,40 @@
-// troupe-sandbox-init: the first process (PID 1) of every sandbox.
+// troupe-sandbox-init: the first process (PID 1) of every sandbox, and the
+// template it stands for.
 //
-// Usage: troupe-sandbox-init <root-dir>, with fd 3 the control socket to the host.
-// Waits for one spec (runtime/sandbox_wire.hpp), assembles a read-only root file
-// system on a tmpfs over <root-dir> inside its own mount namespace, pivots into
-// it, hardens the process and execs the spec's argv with exactly the spec's
-// environment and only fds 0..2 open. fd 3 is close-on-exec, so a successful
-// exec shows as EOF on the host; any failure is written to fd 3 as
-// "<step>: <strerror>" and the process exits with 127. EOF before a spec (the host
-// gave up on the sandbox) exits quietly with 0.
+// Usage: troupe-sandbox-init, with fd 3 the control socket to the host
+// (messages in runtime/sandbox_wire.hpp). It waits for the template frame,
+// builds the read-only root (runtime/sandbox_root.cpp) and pivots into it,
+// then forks the runtime process and waits until that reports ready:
+//   - a pre-started runtime (an interpreter with Troupe's bootstrap) is exec'd
+//     at once, unprivileged and filtered, and writes 'R' on its fd 3 when its
+//     libraries are loaded;
+//   - a plain one (provided) drops the same privileges, writes 'R' and waits
+//     to exec the claim's argv.
+// The init tells the host 'R'. On the claim it moves the code tree the host
+// made (open_tree) onto /var/task, hands argv and environment to the runtime
+// and answers 'S' once the runtime took them. From then on it is the PID
+// namespace's reaper and relays the runtime's stdout and stderr (a pipe, so an
+// interpreter started before the claim needs no redirection) to the claim's
+// output fd. When the runtime process ends the init reports its wait status
+// ('X') and exits, which ends every other process of the sandbox. EOF on the
+// control socket (the host gave up on the sandbox) exits at once.
 //
-// Hardening, in this order: resource limits (below); an empty capability
-// bounding set and locked securebits (no capabilities from uid 0 or from
-// setuid, no ambient raise), while CAP_SETPCAP is still held; the spec's
-// uid/gid; empty effective, permitted, inheritable and ambient sets;
-// no_new_privs; and last, just before execve, the seccomp allowlist of
-// runtime/seccomp_policy.cpp (compiled once by the node and sent with the spec,
-// so a sandbox pays only for installing it). Even uid 0 inside therefore holds no capability.
+// Hardening of the runtime process, in this order: resource limits (below);
+// an empty capability bounding set and locked securebits (no capabilities from
+// uid 0 or from setuid, no ambient raise), while CAP_SETPCAP is still held; the
+// template's uid/gid; empty effective, permitted, inheritable and ambient sets;
+// no_new_privs; and last, just before execve (a plain runtime: before it
+// waits), the seccomp allowlist of runtime/seccomp_policy.cpp, compiled once by
+// the node and sent with the template. Even uid 0 inside therefore holds no
+// capability. The init itself is not dumpable: the runtime cannot ptrace it or
+// read its /proc entries.
 
+#include "runtime/sandbox_root.hpp"
 #include "runtime/sandbox_wire.hpp"
 #include "runtime/seccomp_policy.hpp"
 
+#include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -29,42 +42,45 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/securebits.h>
+#include <poll.h>
 #include <string>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
+namespace wire = troupe::runtime::wire;
+using troupe::runtime::seccomp_program;
+using troupe::runtime::init::check;
+using troupe::runtime::init::fail;
+using troupe::runtime::init::fail_with;
+
 namespace {
 
-using troupe::runtime::sandbox_spec;
-using troupe::runtime::seccomp_program;
-
-constexpr int report_fd = 3;
+/// The control socket in the init; the claim socket in the runtime process.
+constexpr int channel_fd = 3;
 constexpr int lowest_free_fd = 4;
+constexpr std::size_t max_early_output = 2048;
 
-/// Reports `msg` to the host and exits.
-[[noreturn]] void fail_with(const std::string& msg) {
-  (void)!write(report_fd, msg.data(), msg.size());
-  _exit(127);
+void send_all(int fd, const std::string& data) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      _exit(127); // the peer is gone: nobody to report to
+    done += static_cast<std::size_t>(n);
+  }
 }
 
-/// Reports `step` with the current errno to the host and exits.
-[[noreturn]] void fail(const std::string& step) {
-  fail_with(step + ": " + std::strerror(errno));
-}
-
-void check(int rc, const std::string& step) {
-  if (rc < 0)
-    fail(step);
-}
-
-// ---- receiving the spec -------------------------------------------------
+// ---- receiving frames from the host ---------------------------------------
 
 /// Reads exactly `n` bytes; false on EOF.
 bool read_full(int fd, char* p, std::size_t n) {
@@ -73,7 +89,7 @@ bool read_full(int fd, char* p, std::size_t n) {
     if (got < 0 && errno == EINTR)
       continue;
     if (got < 0)
-      fail("read spec");
+      fail("read frame");
     if (got == 0)
       return false;
     p += got;
@@ -82,11 +98,12 @@ bool read_full(int fd, char* p, std::size_t n) {
   return true;
 }
 
-/// Receives the first bytes of the frame together with the output fd, if any.
-/// Returns the number of bytes read (0 = EOF) and sets `fd` (-1 when absent).
-std::size_t receive_head(char* buf, std::size_t len, int& fd) {
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  iovec iov{buf, len};
+/// Reads one frame's payload, with the fds attached to its first bytes (up to
+/// two, close-on-exec). EOF before a whole frame (the host gave up) exits quietly.
+std::string receive_frame(std::vector<int>& fds) {
+  char head[sizeof(std::uint32_t)];
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
+  iovec iov{head, sizeof head};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -94,224 +111,44 @@ std::size_t receive_head(char* buf, std::size_t len, int& fd) {
   msg.msg_controllen = sizeof control;
   ssize_t got;
   do
-    got = recvmsg(report_fd, &msg, MSG_CMSG_CLOEXEC);
+    got = recvmsg(channel_fd, &msg, MSG_CMSG_CLOEXEC);
   while (got < 0 && errno == EINTR);
-  check(static_cast<int>(got), "receive spec");
-  fd = -1;
+  check(static_cast<int>(got), "receive frame");
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  return static_cast<std::size_t>(got);
-}
-
-/// Reads the spec and the seccomp program; exits quietly if the host closed
-/// the socket without sending them.
-sandbox_spec receive_spec(seccomp_program& filter) {
-  char head[sizeof(std::uint32_t)];
-  int fd = -1;
-  std::size_t got = receive_head(head, sizeof head, fd);
-  if (got == 0)
-    _exit(0);
-  if (!read_full(report_fd, head + got, sizeof head - got))
+      for (std::size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        fds.push_back(fd);
+      }
+  if (got == 0 || !read_full(channel_fd, head + got, sizeof head - static_cast<std::size_t>(got)))
     _exit(0);
   std::uint32_t len;
   std::memcpy(&len, head, sizeof len);
   errno = EMSGSIZE;
-  if (len > troupe::runtime::wire::max_payload)
-    fail("receive spec");
+  if (len > wire::max_payload)
+    fail("receive frame");
   std::string payload(len, '\0');
-  if (!read_full(report_fd, payload.data(), len))
+  if (!read_full(channel_fd, payload.data(), len))
     _exit(0);
-  sandbox_spec spec;
-  std::string program;
-  errno = EBADMSG;
-  if (!troupe::runtime::wire::decode(payload, spec, program) || program.empty() ||
-      program.size() % sizeof(sock_filter) != 0)
-    fail("decode spec");
-  filter.instructions.resize(program.size() / sizeof(sock_filter));
-  std::memcpy(filter.instructions.data(), program.data(), program.size());
-  // Keep the output fd clear of 0..3, which are about to be overwritten.
-  spec.output_fd = fd < lowest_free_fd && fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, lowest_free_fd) : fd;
-  return spec;
+  return payload;
 }
 
-// ---- the root file system -----------------------------------------------
-
-/// Mount flags that a read-only remount of `path` has to keep (locked ones included).
-unsigned long kept_flags(const std::string& path) {
-  struct statvfs st {};
-  if (statvfs(path.c_str(), &st) < 0)
-    return 0;
-  unsigned long flags = 0;
-  if (st.f_flag & ST_NOEXEC)
-    flags |= MS_NOEXEC;
-  if (st.f_flag & ST_NOATIME)
-    flags |= MS_NOATIME;
-  if (st.f_flag & ST_NODIRATIME)
-    flags |= MS_NODIRATIME;
-  if (st.f_flag & ST_RELATIME)
-    flags |= MS_RELATIME;
-  return flags;
-}
-
-/// Builds the tree below `root_`; `inner` paths are as the program will see them.
-class root_builder {
-public:
-  explicit root_builder(std::string root) : root_(std::move(root)) {}
-
-  std::string at(const std::string& inner) const { return root_ + inner; }
-
-  void dir(const std::string& inner, mode_t mode = 0755) {
-    if (mkdir(at(inner).c_str(), mode) < 0 && errno != EEXIST)
-      fail("mkdir " + inner);
-  }
-
-  void file(const std::string& inner, const std::string& content, mode_t mode = 0644) {
-    int fd = open(at(inner).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    check(fd, "create " + inner);
-    if (write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size()))
-      fail("write " + inner);
+wire::template_frame receive_template(seccomp_program& filter) {
+  std::vector<int> fds;
+  auto payload = receive_frame(fds);
+  for (int fd : fds)
     close(fd);
-  }
-
-  void link(const std::string& target, const std::string& inner) {
-    check(symlink(target.c_str(), at(inner).c_str()), "symlink " + inner);
-  }
-
-  void tmpfs(const std::string& inner, unsigned long flags, const std::string& options) {
-    check(mount("tmpfs", at(inner).c_str(), "tmpfs", flags, options.c_str()), "mount " + inner);
-  }
-
-  /// Binds host `src` at `inner`, then makes that mount read-only with `flags`.
-  void bind_ro(const std::string& src, const std::string& inner,
-               unsigned long flags = MS_NOSUID | MS_NODEV) {
-    check(mount(src.c_str(), at(inner).c_str(), nullptr, MS_BIND, nullptr), "mount " + inner);
-    remount_ro(inner, flags);
-  }
-
-  void remount_ro(const std::string& inner, unsigned long flags) {
-    flags |= MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(at(inner));
-    check(mount(nullptr, at(inner).c_str(), nullptr, flags, nullptr),
-          "remount " + inner + " read-only");
-  }
-
-  /// Binds the host's device node `/dev/<name>` onto an empty file.
-  void device(const std::string& name) {
-    file("/dev/" + name, "", 0666);
-    check(mount(("/dev/" + name).c_str(), at("/dev/" + name).c_str(), nullptr, MS_BIND, nullptr),
-          "mount /dev/" + name);
-  }
-
-private:
-  std::string root_;
-};
-
-/// /bin, /lib, ...: the host's merged-usr links are copied, real directories bound.
-void top_level_links(root_builder& b) {
-  for (const char* name : {"bin", "sbin", "lib", "lib32", "lib64", "libx32"}) {
-    std::string host = std::string("/") + name;
-    struct stat st {};
-    if (lstat(host.c_str(), &st) < 0)
-      continue;
-    if (S_ISLNK(st.st_mode)) {
-      char target[PATH_MAX];
-      ssize_t n = readlink(host.c_str(), target, sizeof target - 1);
-      check(static_cast<int>(n), "readlink " + host);
-      b.link(std::string(target, static_cast<std::size_t>(n)), host);
-    } else if (S_ISDIR(st.st_mode)) {
-      b.dir(host);
-      b.bind_ro(host, host);
-    }
-  }
+  wire::template_frame t;
+  errno = EBADMSG;
+  if (!wire::decode(payload, t) || t.filter.empty() || t.filter.size() % sizeof(sock_filter) != 0)
+    fail("decode template");
+  filter.instructions.resize(t.filter.size() / sizeof(sock_filter));
+  std::memcpy(filter.instructions.data(), t.filter.data(), t.filter.size());
+  return t;
 }
 
-void populate_etc(root_builder& b) {
-  b.dir("/etc");
-  b.file("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"
-                        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
-  b.file("/etc/group", "root:x:0:\nnogroup:x:65534:\n");
-  b.file("/etc/hosts", "127.0.0.1 localhost\n::1 localhost\n");
-  b.file("/etc/hostname", "troupe\n");
-  struct stat st {};
-  if (stat("/etc/ssl/certs", &st) == 0 && S_ISDIR(st.st_mode)) {
-    b.dir("/etc/ssl");
-    b.dir("/etc/ssl/certs");
-    b.bind_ro("/etc/ssl/certs", "/etc/ssl/certs");
-  }
-}
-
-void populate_dev(root_builder& b) {
-  b.dir("/dev");
-  b.tmpfs("/dev", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755");
-  for (const char* name : {"null", "zero", "random", "urandom"})
-    b.device(name);
-  b.link("/proc/self/fd", "/dev/fd");
-  b.link("/proc/self/fd/0", "/dev/stdin");
-  b.link("/proc/self/fd/1", "/dev/stdout");
-  b.link("/proc/self/fd/2", "/dev/stderr");
-  b.remount_ro("/dev", MS_NOSUID | MS_NOEXEC);
-}
-
-/// The /proc entries that act on the host rather than the sandbox, read-only as in
-/// Docker's default: uid 0 may write a root-owned sysctl such as kernel.core_pattern
-/// without any capability.
-void protect_proc(root_builder& b) {
-  for (const char* inner :
-       {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"})
-    if (access(b.at(inner).c_str(), F_OK) == 0)
-      b.bind_ro(b.at(inner), inner, MS_NOSUID | MS_NODEV | MS_NOEXEC);
-}
-
-/// Everything below the new root, which is a fresh tmpfs over `root`.
-void build_root(const std::string& root, const sandbox_spec& spec) {
-  check(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make mounts private");
-  check(mount("tmpfs", root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755"),
-        "mount root tmpfs");
-  root_builder b(root);
-  b.dir("/usr");
-  b.bind_ro("/usr", "/usr");
-  top_level_links(b);
-  populate_etc(b);
-  b.dir("/var");
-  b.dir("/var/task");
-  b.bind_ro(spec.code_dir, "/var/task");
-  if (!spec.runtime_dir.empty()) {
-    b.dir("/var/runtime");
-    b.bind_ro(spec.runtime_dir, "/var/runtime");
-  }
-  b.dir("/tmp", 01777);
-  b.tmpfs("/tmp", MS_NOSUID | MS_NODEV, "size=" + std::to_string(spec.tmp_bytes) + ",mode=1777");
-  populate_dev(b);
-  b.dir("/proc", 0555);
-  check(mount("proc", b.at("/proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
-        "mount /proc");
-  protect_proc(b);
-}
-
-/// Makes `root` the root directory and drops the host's tree from this namespace.
-void enter_root(const std::string& root) {
-  check(chdir(root.c_str()), "chdir new root");
-  check(static_cast<int>(syscall(SYS_pivot_root, ".", ".")), "pivot_root");
-  check(umount2(".", MNT_DETACH), "detach old root");
-  check(chdir("/"), "chdir /");
-  check(mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
-              nullptr),
-        "remount / read-only");
-  check(sethostname("troupe", 6), "sethostname");
-}
-
-// ---- the process --------------------------------------------------------
-
-/// stdin from /dev/null, stdout and stderr to the output fd; nothing else but fd 3.
-void set_up_fds(int output_fd) {
-  int null_fd = open("/dev/null", O_RDWR); // not CLOEXEC: it may land on 0..2
-  check(null_fd, "open /dev/null");
-  int out = output_fd >= 0 ? output_fd : null_fd;
-  check(dup2(null_fd, 0), "dup2 stdin");
-  check(dup2(out, 1), "dup2 stdout");
-  check(dup2(out, 2), "dup2 stderr");
-  check(static_cast<int>(syscall(SYS_close_range, lowest_free_fd, ~0u, 0)), "close_range");
-}
+// ---- the runtime process's privileges --------------------------------------
 
 /// Default dispositions and an empty mask: nothing inherited from the host.
 void reset_signals() {
@@ -325,11 +162,9 @@ void reset_signals() {
 /// Fixed limits of every sandboxed program (per process, inherited by its children):
 ///   RLIMIT_CORE   0     no core dumps (they would land in the host's core_pattern)
 ///   RLIMIT_NOFILE 1024  soft and hard, as most distributions' default soft limit
-/// RLIMIT_FSIZE is left alone: /tmp is already capped by its tmpfs size, and the
-/// limit would also apply to stdout, the host's per-function log (O_APPEND, shared
-/// by all instances): once that log outgrew it, every write would raise SIGXFSZ
-/// and kill the runtime. RLIMIT_NPROC counts per uid across the whole host; the
-/// pids cgroup limits processes instead.
+/// RLIMIT_FSIZE is left alone: /tmp is already capped by its tmpfs size, and
+/// stdout goes through the init to the host's log. RLIMIT_NPROC counts per uid
+/// across the whole host; the pids cgroup limits processes instead.
 void limit_resources() {
   rlimit none{0, 0};
   check(setrlimit(RLIMIT_CORE, &none), "setrlimit RLIMIT_CORE");
@@ -377,11 +212,11 @@ void clear_capabilities() {
 /// Becomes uid/gid with no supplementary groups and no capabilities at all.
 /// SECBIT_NO_SETUID_FIXUP keeps the capabilities across setresuid, so the
 /// uid change itself is allowed whatever the uid; clear_capabilities ends them.
-void drop_privileges(const sandbox_spec& spec) {
+void drop_privileges(std::uint32_t uid, std::uint32_t gid) {
   restrict_capability_gain();
   check(setgroups(0, nullptr), "setgroups");
-  check(setresgid(spec.gid, spec.gid, spec.gid), "setresgid");
-  check(setresuid(spec.uid, spec.uid, spec.uid), "setresuid");
+  check(setresgid(gid, gid, gid), "setresgid");
+  check(setresuid(uid, uid, uid), "setresuid");
   clear_capabilities();
   check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs");
 }
@@ -394,36 +229,308 @@ std::vector<char*> c_strings(std::vector<std::string>& items) {
   return out;
 }
 
-[[noreturn]] void exec_program(sandbox_spec& spec, const seccomp_program& filter) {
+[[noreturn]] void exec(std::vector<std::string>& argv, std::vector<std::string>& env) {
   errno = EINVAL;
-  if (spec.argv.empty() || spec.argv[0].empty())
+  if (argv.empty() || argv[0].empty())
     fail("exec: empty argv");
-  auto argv = c_strings(spec.argv);
-  auto envp = c_strings(spec.env);
-  check(chdir("/var/task"), "chdir /var/task");
+  auto args = c_strings(argv);
+  auto envp = c_strings(env);
+  execve(args[0], args.data(), envp.data());
+  fail("exec " + argv[0]);
+}
+
+void install_filter(const seccomp_program& filter) {
   std::string error = troupe::runtime::install_seccomp_filter(filter);
   if (!error.empty())
     fail_with(error);
-  execve(argv[0], argv.data(), envp.data());
-  fail("exec " + spec.argv[0]);
 }
+
+// ---- the runtime process -----------------------------------------------------
+
+/// Reads the claim the init writes to a plain runtime, until its EOF.
+wire::claim_frame read_claim() {
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(channel_fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    check(static_cast<int>(n), "read claim");
+    if (n == 0)
+      break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  wire::claim_frame c;
+  errno = EBADMSG;
+  if (!wire::parse_runtime_claim(text, c))
+    fail("parse claim");
+  return c;
+}
+
+/// The forked runtime process: `sock` becomes fd 3, `log` stdout and stderr.
+[[noreturn]] void runtime_process(wire::template_frame& t, const seccomp_program& filter, int sock,
+                                  int log) {
+  if (dup2(sock, channel_fd) != channel_fd) // from here on, failures go to the init
+    _exit(127);
+  check(dup2(log, 1), "dup2 stdout"); // stdin is the init's /dev/null
+  check(dup2(log, 2), "dup2 stderr");
+  check(static_cast<int>(syscall(SYS_close_range, lowest_free_fd, ~0u, 0)), "close_range");
+  reset_signals();
+  limit_resources();
+  drop_privileges(t.uid, t.gid);
+  if (!t.argv.empty()) {
+    install_filter(filter);
+    exec(t.argv, t.env); // fd 3 stays open for the bootstrap
+  }
+  install_filter(filter);
+  send_all(channel_fd, std::string(1, wire::ready));
+  auto claim = read_claim();
+  check(fcntl(channel_fd, F_SETFD, FD_CLOEXEC), "fcntl claim socket");
+  check(chdir("/var/task"), "chdir /var/task");
+  exec(claim.argv, claim.env);
+}
+
+// ---- the init ------------------------------------------------------------------
+
+std::string describe(int status) {
+  if (WIFEXITED(status))
+    return "exit status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status))
+    return std::string("signal ") + strsignal(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+class init_process {
+public:
+  init_process(wire::template_frame t, seccomp_program filter)
+      : t_(std::move(t)), filter_(std::move(filter)) {}
+
+  [[noreturn]] void run() {
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    check(sigprocmask(SIG_BLOCK, &chld, nullptr), "block SIGCHLD");
+    sigfd_ = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+    check(sigfd_, "signalfd");
+    troupe::runtime::init::build_and_enter_root(t_.root_dir,
+                                                {t_.runtime_dir, t_.tmp_bytes, t_.uid, t_.gid});
+    check(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "not dumpable");
+    detach_from_host_stdio();
+    signal(SIGPIPE, SIG_IGN); // a closed log must not end the sandbox
+    fork_runtime();
+    for (;;)
+      step();
+  }
+
+private:
+  enum class phase { starting, waiting, claiming, running };
+
+  /// fds 0..2 came from the node: /dev/null of the new root instead.
+  static void detach_from_host_stdio() {
+    int null_fd = open("/dev/null", O_RDWR);
+    check(null_fd, "open /dev/null");
+    for (int fd = 0; fd < 3; ++fd)
+      if (fd != null_fd)
+        check(dup2(null_fd, fd), "dup2 /dev/null");
+    if (null_fd >= 3)
+      close(null_fd);
+  }
+
+  void fork_runtime() {
+    int pair[2], pipe_fds[2];
+    check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), "socketpair");
+    check(pipe2(pipe_fds, O_CLOEXEC), "pipe");
+    child_ = fork();
+    check(child_, "fork runtime process");
+    if (child_ == 0)
+      runtime_process(t_, filter_, pair[1], pipe_fds[1]);
+    close(pair[1]);
+    close(pipe_fds[1]);
+    claim_fd_ = pair[0];
+    log_fd_ = pipe_fds[0];
+    check(fcntl(log_fd_, F_SETFL, O_NONBLOCK), "fcntl log pipe");
+  }
+
+  void step() {
+    pollfd fds[4] = {
+        {sigfd_, POLLIN, 0}, {log_fd_, POLLIN, 0}, {claim_fd_, POLLIN, 0}, {channel_fd, POLLIN, 0}};
+    if (poll(fds, 4, -1) < 0) {
+      if (errno == EINTR)
+        return;
+      fail("poll");
+    }
+    if (fds[1].revents)
+      relay_output();
+    if (fds[2].revents)
+      on_runtime_message();
+    if (fds[3].revents)
+      on_host_message();
+    if (fds[0].revents)
+      reap();
+  }
+
+  /// Copies what the runtime wrote to the output fd (before the claim: keeps
+  /// the start of it for an error report).
+  void relay_output() {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = read(log_fd_, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        if (n == 0) { // every writer is gone
+          close(log_fd_);
+          log_fd_ = -1;
+        }
+        return;
+      }
+      if (phase_ >= phase::claiming && output_fd_ >= 0) { // the claim's output
+        for (ssize_t done = 0; done < n;) {
+          ssize_t w = write(output_fd_, buf + done, static_cast<std::size_t>(n - done));
+          if (w < 0 && errno == EINTR)
+            continue;
+          if (w <= 0)
+            break; // a full or broken log loses output, never the instance
+          done += w;
+        }
+      } else if (early_.size() < max_early_output) {
+        early_.append(buf, std::min(static_cast<std::size_t>(n), max_early_output - early_.size()));
+      }
+    }
+  }
+
+  /// 'R' or an error from the runtime, or its EOF once it took the claim.
+  void on_runtime_message() {
+    char buf[1024];
+    ssize_t n = read(claim_fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      return;
+    if (n > 0) {
+      std::string_view got(buf, static_cast<std::size_t>(n));
+      if (phase_ == phase::starting && reply_.empty() && got[0] == wire::ready) {
+        phase_ = phase::waiting;
+        send_all(channel_fd, std::string(1, wire::ready));
+        got.remove_prefix(1);
+      }
+      if (reply_.size() < 4096)
+        reply_.append(got);
+      return;
+    }
+    close(claim_fd_);
+    claim_fd_ = -1;
+    if (phase_ == phase::claiming && reply_.empty()) {
+      phase_ = phase::running;
+      send_all(channel_fd, std::string(1, wire::started));
+      return;
+    }
+    runtime_failed("ended (" + describe(end_runtime()) + ")");
+  }
+
+  /// The runtime's wait status once it has gone (given a moment to exit on its
+  /// own after closing its channel, then killed).
+  int end_runtime() {
+    int status = 0;
+    for (int i = 0; i < 200; ++i) {
+      if (waitpid(child_, &status, WNOHANG) == child_)
+        return status;
+      usleep(1000);
+    }
+    kill(child_, SIGKILL);
+    while (waitpid(child_, &status, 0) < 0 && errno == EINTR) {
+    }
+    return status;
+  }
+
+  /// Reports why the runtime cannot go on and ends the sandbox.
+  [[noreturn]] void runtime_failed(const std::string& what) {
+    std::string text = reply_;
+    if (!text.empty() && text[0] == wire::failed)
+      text.erase(0, 1);
+    if (text.empty())
+      text = "runtime process " + what + (phase_ == phase::starting ? " before it was ready" : "");
+    relay_output();
+    if (!early_.empty())
+      text += "; its output: " + early_;
+    fail_with(text);
+  }
+
+  /// The claim (or EOF: the host gave up on the sandbox).
+  void on_host_message() {
+    std::vector<int> fds;
+    auto payload = receive_frame(fds);
+    wire::claim_frame claim;
+    errno = EBADMSG;
+    if (phase_ != phase::waiting || !wire::decode(payload, claim) ||
+        fds.size() != (claim.has_output ? 2u : 1u))
+      fail("claim");
+    check(move_mount(fds[0], "", AT_FDCWD, "/var/task", MOVE_MOUNT_F_EMPTY_PATH),
+          "mount the code at /var/task");
+    close(fds[0]);
+    output_fd_ = claim.has_output ? fds[1] : -1;
+    phase_ = phase::claiming;
+    send_all(claim_fd_, wire::runtime_claim(claim));
+    shutdown(claim_fd_, SHUT_WR);
+  }
+
+  /// Reaps every child; exits once the runtime process is among them.
+  void reap() {
+    signalfd_siginfo info;
+    while (read(sigfd_, &info, sizeof info) > 0) {
+    }
+    for (;;) {
+      int status = 0;
+      pid_t pid = waitpid(-1, &status, WNOHANG);
+      if (pid <= 0)
+        return;
+      if (pid != child_)
+        continue;
+      if (phase_ != phase::running)
+        runtime_failed("ended (" + describe(status) + ")");
+      relay_output();
+      std::string report(1, wire::exited);
+      report.append(reinterpret_cast<const char*>(&status), sizeof status);
+      send_all(channel_fd, report);
+      _exit(0);
+    }
+  }
+
+  wire::template_frame t_;
+  seccomp_program filter_;
+  phase phase_ = phase::starting;
+  pid_t child_ = -1;
+  int sigfd_ = -1;
+  int claim_fd_ = -1;  ///< socket pair to the runtime process
+  int log_fd_ = -1;    ///< read end of its stdout/stderr pipe
+  int output_fd_ = -1; ///< where that goes after the claim
+  std::string reply_;  ///< what the runtime wrote besides 'R'
+  std::string early_;  ///< output from before the claim, for error reports
+};
 
 } // namespace
 
-int main(int argc, char** argv) {
-  if (fcntl(report_fd, F_SETFD, FD_CLOEXEC) < 0)
+namespace troupe::runtime::init {
+
+void fail_with(const std::string& msg) {
+  std::string report(1, wire::failed);
+  report += msg;
+  (void)!write(channel_fd, report.data(), report.size());
+  _exit(127);
+}
+
+void fail(const std::string& step) {
+  fail_with(step + ": " + std::strerror(errno));
+}
+
+} // namespace troupe::runtime::init
+
+int main(int argc, char**) {
+  if (fcntl(channel_fd, F_SETFD, FD_CLOEXEC) < 0)
     return 126; // no control socket: nobody to report to
   errno = EINVAL;
-  if (argc != 2)
-    fail("usage: troupe-sandbox-init <root-dir>");
+  if (argc != 1)
+    fail("usage: troupe-sandbox-init (no arguments; fd 3 is the control socket)");
   umask(022);
-  seccomp_program filter; // compiled once per node, sent with the spec
-  sandbox_spec spec = receive_spec(filter);
-  build_root(argv[1], spec);
-  enter_root(argv[1]);
-  set_up_fds(spec.output_fd);
-  reset_signals();
-  limit_resources();
-  drop_privileges(spec);
-  exec_program(spec, filter);
+  seccomp_program filter; // compiled once per node, sent with the template
+  auto t = receive_template(filter);
+  init_process(std::move(t), std::move(filter)).run();
 }

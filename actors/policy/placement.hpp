@@ -14,9 +14,12 @@ struct host_view {
   int32_t function_instances = 0; ///< instances of the function being placed
 };
 
+/// The unit hosts sell memory in.
+constexpr int32_t slot_mb = 128;
+
 /// Slots (128 MB units) an instance of `memory_mb` takes.
 inline int32_t slots_for(int32_t memory_mb) {
-  return (memory_mb + 127) / 128;
+  return (memory_mb + slot_mb - 1) / slot_mb;
 }
 
 /// The host to place on, or nullopt when none has `slots` free. Prefers the

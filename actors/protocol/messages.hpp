@@ -14,7 +14,8 @@
 
 namespace troupe::runtime {
 class sandbox;
-}
+struct sandbox_options;
+} // namespace troupe::runtime
 namespace troupe::net {
 class io_runtime;
 }
@@ -56,6 +57,8 @@ using rt_error_atom = caf::atom_constant<caf::atom("rt_error")>;
 using rt_init_atom = caf::atom_constant<caf::atom("rt_init")>;
 using rt_exit_atom = caf::atom_constant<caf::atom("rt_exit")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
+using make_atom = caf::atom_constant<caf::atom("make")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 /// One synchronous invocation on its way to an instance.
 struct invocation {
@@ -101,6 +104,19 @@ struct sandbox_lease {
   std::shared_ptr<runtime::sandbox> box;
 };
 
+/// What a pool has done so far.
+struct pool_stats {
+  int64_t stock = 0;     ///< templates ready now
+  int64_t made = 0;      ///< templates that passed their health check
+  int64_t discarded = 0; ///< failed their health check, or died in stock
+  int64_t hits = 0;      ///< acquires served from stock
+  int64_t misses = 0;    ///< acquires that had to wait for a template
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, pool_stats& x) {
+  return f(caf::meta::type_name("pool_stats"), x.stock, x.made, x.discarded, x.hits, x.misses);
+}
+
 /// The I/O threads of this node, for actors that own sockets: process-local only.
 struct io_handle {
   net::io_runtime* io = nullptr;
@@ -115,5 +131,6 @@ struct http_exchange {
 } // namespace troupe
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::sandbox_lease)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::runtime::sandbox_options)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::io_handle)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::http_exchange)

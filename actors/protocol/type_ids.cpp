@@ -17,6 +17,7 @@ void register_troupe_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<invocation>("troupe::invocation");
   cfg.add_message_type<invocation_result>("troupe::invocation_result");
   cfg.add_message_type<placement>("troupe::placement");
+  cfg.add_message_type<pool_stats>("troupe::pool_stats");
   cfg.add_message_type<instance_actor>("troupe::instance_actor");
   cfg.add_message_type<router_actor>("troupe::router_actor");
   cfg.add_message_type<host_actor>("troupe::host_actor");

@@ -34,25 +34,47 @@ bool has(const std::vector<std::string>& env, const std::string& kv) {
 
 } // namespace
 
-TEST(InstanceEnv, PythonRunsTheTroupeBootstrap) {
-  auto spec = make_sandbox_spec(sample(), {"/code", "/rt", "local", "127.0.0.1:9001", 64, 5});
-  EXPECT_EQ(spec.argv.back(), "/var/runtime/bootstrap.py");
-  EXPECT_EQ(spec.runtime_dir, "/rt/python3");
+template_inputs inputs() {
+  return {"/init", "/run/pool", "/rt", 64, 77, 200000, 10};
+}
+
+TEST(InstanceEnv, PythonAndNodeTemplatesPrestartTheTroupeBootstrap) {
+  auto py = template_for("python3", 256, inputs());
+  EXPECT_EQ(py.prestart_argv.back(), "/var/runtime/bootstrap.py");
+  EXPECT_EQ(py.runtime_dir, "/rt/python3");
+  auto js = template_for("nodejs", 256, inputs());
+  EXPECT_EQ(js.prestart_argv,
+            (std::vector<std::string>{"/usr/bin/node", "/var/runtime/bootstrap.js"}));
+  EXPECT_EQ(js.runtime_dir, "/rt/nodejs");
+  for (const auto& t : {py, js}) {
+    EXPECT_EQ(t.init_path, "/init");
+    EXPECT_EQ(t.run_dir, "/run/pool");
+    EXPECT_EQ(t.tmp_bytes, 64ull << 20);
+    EXPECT_TRUE(has(t.prestart_env, "LAMBDA_TASK_ROOT=/var/task"));
+    // Nothing of any function is known to a template.
+    for (const auto& kv : t.prestart_env)
+      EXPECT_NE(kv.rfind("AWS_", 0), 0u) << kv;
+  }
+}
+
+TEST(InstanceEnv, ProvidedTemplateWaitsToExecTheBootstrapFromTheCode) {
+  auto t = template_for("provided", 128, inputs());
+  EXPECT_TRUE(t.prestart_argv.empty());
+  EXPECT_EQ(t.runtime_dir, "");
+  auto spec = make_sandbox_spec(sample(), {"/code", "local", "127.0.0.1:9001", 5});
+  EXPECT_EQ(spec.argv, std::vector<std::string>{"/var/task/bootstrap"});
   EXPECT_EQ(spec.code_dir, "/code");
-  EXPECT_EQ(spec.tmp_bytes, 64ull << 20);
   EXPECT_EQ(spec.output_fd, 5);
 }
 
-TEST(InstanceEnv, ProvidedRunsTheBootstrapFromTheCode) {
-  auto cfg = sample();
-  cfg.runtime = "provided.al2";
-  auto spec = make_sandbox_spec(cfg, {"/code", "/rt", "local", "127.0.0.1:9001", 64, -1});
-  EXPECT_EQ(spec.argv, std::vector<std::string>{"/var/task/bootstrap"});
-  EXPECT_EQ(spec.runtime_dir, "");
+TEST(InstanceEnv, EachSandboxGetsItsOwnUidFromTheHostsRange) {
+  auto t = template_for("provided", 128, inputs());
+  EXPECT_EQ(t.uid_base, 200000u);
+  EXPECT_EQ(t.uid_count, 10u);
 }
 
 TEST(InstanceEnv, LambdaVariablesAreSetAndWinOverTheFunctions) {
-  auto spec = make_sandbox_spec(sample(), {"/code", "/rt", "eu-1", "127.0.0.1:9001", 64, -1});
+  auto spec = make_sandbox_spec(sample(), {"/code", "eu-1", "127.0.0.1:9001", -1});
   EXPECT_TRUE(has(spec.env, "GREETING=hi"));
   EXPECT_TRUE(has(spec.env, "_HANDLER=app.handler"));
   EXPECT_TRUE(has(spec.env, "LAMBDA_TASK_ROOT=/var/task"));
@@ -68,10 +90,10 @@ TEST(InstanceEnv, LambdaVariablesAreSetAndWinOverTheFunctions) {
 }
 
 TEST(InstanceEnv, CgroupLimitsFollowMemorySize) {
-  auto spec = make_sandbox_spec(sample(), {"/code", "/rt", "local", "127.0.0.1:9001", 64, -1, 77});
-  EXPECT_EQ(spec.memory_bytes, 256ull << 20);
-  EXPECT_EQ(spec.pids_max, 77u);
-  EXPECT_EQ(spec.cpu_weight, 25u);
+  auto t = template_for("python3", 256, inputs());
+  EXPECT_EQ(t.memory_bytes, 256ull << 20);
+  EXPECT_EQ(t.pids_max, 77u);
+  EXPECT_EQ(t.cpu_weight, 25u);
   EXPECT_EQ(cpu_weight_for(128), 12u);
   EXPECT_EQ(cpu_weight_for(1024), 100u);
   EXPECT_EQ(cpu_weight_for(10240), 1000u);

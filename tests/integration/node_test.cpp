@@ -42,6 +42,7 @@ protected:
     deploy(node, "cpp-echo", "provided.al2023", "bootstrap", read_file(example_zip("cpp-echo")));
     deploy(node, "python-echo", "python3.11", "handler.handler",
            read_file(example_zip("python-echo")));
+    deploy(node, "node-echo", "nodejs20.x", "index.handler", read_file(example_zip("node-echo")));
   }
 };
 
@@ -59,6 +60,11 @@ TEST_F(NodeTest, DeploysAndInvokesEveryExample) {
   EXPECT_NE(r.body.find(R"("echo": {"hello": "world"})"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find(R"("function": "python-echo")"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find(R"("memory_mb": "128")"), std::string::npos) << r.body;
+  auto js = node.client().request("POST", invoke_path("node-echo"), R"({"hello":"world"})");
+  EXPECT_EQ(js.status, 200) << js.body;
+  EXPECT_NE(js.body.find(R"("echo":{"hello":"world"})"), std::string::npos) << js.body;
+  EXPECT_NE(js.body.find(R"("function":"node-echo")"), std::string::npos) << js.body;
+  EXPECT_NE(js.body.find(R"("memory_mb":"128")"), std::string::npos) << js.body;
 }
 
 TEST_F(NodeTest, ManagementApiListsGetsAndDeletes) {
@@ -93,7 +99,7 @@ TEST_F(NodeTest, FunctionsSurviveSigkillAndRestart) {
     node.kill9();
   }
   node_process node{data.path()};
-  for (auto name : {"shell-echo", "cpp-echo", "python-echo"}) {
+  for (auto name : {"shell-echo", "cpp-echo", "python-echo", "node-echo"}) {
     auto r = node.client().request("POST", invoke_path(name), R"({"after":"restart"})");
     EXPECT_EQ(r.status, 200) << name << ": " << r.body;
     EXPECT_NE(r.body.find("restart"), std::string::npos) << name << ": " << r.body;
@@ -108,6 +114,11 @@ TEST_F(NodeTest, FunctionErrorsAnswer200WithFunctionErrorHeader) {
   EXPECT_EQ(header(raised, "X-Amz-Function-Error"), "Unhandled");
   EXPECT_NE(raised.body.find(R"("errorType": "ValueError")"), std::string::npos) << raised.body;
   EXPECT_NE(raised.body.find("boom"), std::string::npos);
+  auto thrown = node.client().request("POST", invoke_path("node-echo"), R"({"fail":"bang"})");
+  EXPECT_EQ(thrown.status, 200);
+  EXPECT_EQ(header(thrown, "X-Amz-Function-Error"), "Unhandled");
+  EXPECT_NE(thrown.body.find(R"("errorType":"Error")"), std::string::npos) << thrown.body;
+  EXPECT_NE(thrown.body.find("bang"), std::string::npos) << thrown.body;
 
   auto crashed = node.client().request("POST", invoke_path("cpp-echo"), R"({"crash":true})");
   EXPECT_EQ(crashed.status, 200);
@@ -151,6 +162,13 @@ TEST_F(NodeTest, OutOfMemoryEndsOnlyThatInvocation) {
   EXPECT_EQ(node.client().request("POST", invoke_path("hog"), R"({"mb":16})").body,
             R"({"len": 16777216})");
   EXPECT_EQ(node.client().request("GET", "/healthz").status, 200);
+  // A larger MemorySize comes from its own pool, with its own limit.
+  auto roomy = node.client().request("POST", functions,
+                                     create_body("roomy", "python3", "hog.handler", zip, 10, 512));
+  ASSERT_EQ(roomy.status, 201) << roomy.body;
+  auto fits = node.client().request("POST", invoke_path("roomy"), R"({"mb":300})");
+  EXPECT_EQ(fits.body, R"({"len": 314572800})");
+  EXPECT_EQ(header(fits, "X-Amz-Function-Error"), "");
 }
 
 TEST_F(NodeTest, InitErrorIsReportedAsAFunctionError) {
@@ -161,6 +179,12 @@ TEST_F(NodeTest, InitErrorIsReportedAsAFunctionError) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(header(r, "X-Amz-Function-Error"), "Unhandled");
   EXPECT_NE(r.body.find("Runtime.ImportModuleError"), std::string::npos) << r.body;
+  auto js = make_zip({{"app.js", "exports.handler = async () => 1;\n"}});
+  deploy(node, "badjs", "nodejs20.x", "missing.handler", js);
+  auto j = node.client().request("POST", invoke_path("badjs"), "{}");
+  EXPECT_EQ(j.status, 200);
+  EXPECT_EQ(header(j, "X-Amz-Function-Error"), "Unhandled");
+  EXPECT_NE(j.body.find("Runtime.ImportModuleError"), std::string::npos) << j.body;
 }
 
 TEST_F(NodeTest, WarmInstancesAreReusedAndIdleOnesReclaimed) {

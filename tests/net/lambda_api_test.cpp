@@ -91,7 +91,10 @@ TEST(CreateFunction, NamesAndRuntimes) {
   EXPECT_FALSE(valid_function_name(std::string(65, 'a')));
   EXPECT_EQ(runtime_family("provided.al2023"), "provided");
   EXPECT_EQ(runtime_family("python3.12"), "python3");
-  EXPECT_EQ(runtime_family("nodejs20.x"), "");
+  EXPECT_EQ(runtime_family("nodejs20.x"), "nodejs");
+  EXPECT_EQ(runtime_family("nodejs"), "");
+  EXPECT_EQ(runtime_family("nodejs2a.x"), "");
+  EXPECT_EQ(runtime_family("java21"), "");
 }
 
 TEST(ErrorResponse, HasLambdaShape) {

@@ -439,18 +439,20 @@ class CgroupSandboxTest : public sandbox_fixture<CgroupTest> {
 protected:
   CgroupSandboxTest() : sandbox_fixture("troupe-cgroup-test") {}
 
-  sandbox_spec spec(std::vector<std::string> argv, uint64_t memory, uint64_t pids,
-                    uint32_t cpu = 0) const {
-    sandbox_spec s = spec_for(std::move(argv), {"PATH=/usr/bin:/bin"});
-    s.memory_bytes = memory;
-    s.pids_max = pids;
-    s.cpu_weight = cpu;
-    return s;
+  /// A template with these cgroup limits (0: that one unlimited).
+  std::unique_ptr<troupe::runtime::sandbox> prepare(uint64_t memory, uint64_t pids,
+                                                    uint32_t cpu = 0) {
+    opts_.memory_bytes = memory;
+    opts_.pids_max = pids;
+    opts_.cpu_weight = cpu;
+    return sandbox_fixture::prepare();
   }
 
-  sandbox_spec shell(const std::string& script, uint64_t memory, uint64_t pids) const {
-    return spec({"/bin/sh", "-c", script}, memory, pids);
+  sandbox_spec spec(std::vector<std::string> argv) const {
+    return spec_for(std::move(argv), {"PATH=/usr/bin:/bin"});
   }
+
+  sandbox_spec shell(const std::string& script) const { return spec({"/bin/sh", "-c", script}); }
 
   /// The cgroup directories of process `pid` inside the troupe directories.
   std::vector<std::string> troupe_cgroups_of(pid_t pid) const {
@@ -474,9 +476,9 @@ protected:
 };
 
 TEST_F(CgroupSandboxTest, SandboxRunsInsideItsCgroupWhichDestructionRemoves) {
-  auto sb = prepare();
+  auto sb = prepare(128 * mib, 16, 300);
   ASSERT_TRUE(sb);
-  ASSERT_EQ(sb->start(spec({"/bin/sleep", "100"}, 128 * mib, 16, 300)), "");
+  ASSERT_EQ(sb->start(spec({"/bin/sleep", "100"})), "");
   auto dirs = troupe_cgroups_of(sb->pid());
   ASSERT_EQ(dirs.size(), v1() ? 3u : 1u);
   for (const auto& d : dirs) {
@@ -493,13 +495,12 @@ TEST_F(CgroupSandboxTest, SandboxRunsInsideItsCgroupWhichDestructionRemoves) {
 }
 
 TEST_F(CgroupSandboxTest, OverTheMemoryLimitTheProgramIsOomKilled) {
-  auto sb = prepare();
+  auto sb = prepare(128 * mib, 0);
   ASSERT_TRUE(sb);
   auto o = run_in(*sb, spec({"/usr/bin/python3", "-c",
                              "b = bytearray(300 * 1024 * 1024)\n"
                              "for i in range(0, len(b), 4096): b[i] = 1\n"
-                             "print('survived')"},
-                            128 * mib, 0));
+                             "print('survived')"}));
   EXPECT_EQ(o.error, "");
   EXPECT_TRUE(WIFSIGNALED(o.status) && WTERMSIG(o.status) == SIGKILL) << o.status << o.output;
   EXPECT_TRUE(sb->oom_killed());
@@ -508,13 +509,12 @@ TEST_F(CgroupSandboxTest, OverTheMemoryLimitTheProgramIsOomKilled) {
 }
 
 TEST_F(CgroupSandboxTest, UnderTheMemoryLimitNothingIsFlagged) {
-  auto sb = prepare();
+  auto sb = prepare(128 * mib, 0);
   ASSERT_TRUE(sb);
   auto o = run_in(*sb, spec({"/usr/bin/python3", "-c",
                              "b = bytearray(30 * 1024 * 1024)\n"
                              "for i in range(0, len(b), 4096): b[i] = 1\n"
-                             "print('survived')"},
-                            128 * mib, 0));
+                             "print('survived')"}));
   EXPECT_EQ(o.error, "");
   EXPECT_TRUE(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0) << o.status << o.output;
   EXPECT_EQ(o.output, "survived\n");
@@ -523,9 +523,9 @@ TEST_F(CgroupSandboxTest, UnderTheMemoryLimitNothingIsFlagged) {
 }
 
 TEST_F(CgroupSandboxTest, PidsLimitStopsAForkBomb) {
-  auto sb = prepare();
+  auto sb = prepare(0, 16);
   ASSERT_TRUE(sb);
-  auto o = run_in(*sb, shell("for i in $(seq 50); do sleep 5 & echo started; done; wait", 0, 16));
+  auto o = run_in(*sb, shell("for i in $(seq 50); do sleep 5 & echo started; done; wait"));
   EXPECT_EQ(o.error, "");
   std::istringstream lines(o.output);
   int started = 0;
@@ -544,12 +544,12 @@ TEST_F(CgroupSandboxTest, PidsLimitStopsAForkBomb) {
 }
 
 TEST_F(CgroupSandboxTest, KillEndsEverythingInTheCgroup) {
-  auto sb = prepare();
+  auto sb = prepare(0, 16);
   ASSERT_TRUE(sb);
   auto exited = std::make_shared<std::promise<int>>();
   auto status = exited->get_future();
   sb->on_exit(io_, [exited](int st) { exited->set_value(st); });
-  ASSERT_EQ(sb->start(shell("sleep 100 & sleep 100 & sleep 100", 0, 16)), "");
+  ASSERT_EQ(sb->start(shell("sleep 100 & sleep 100 & sleep 100")), "");
   auto dirs = troupe_cgroups_of(sb->pid());
   ASSERT_FALSE(dirs.empty());
   auto members = [&] {
@@ -567,14 +567,14 @@ TEST_F(CgroupSandboxTest, KillEndsEverythingInTheCgroup) {
   EXPECT_EQ(slurp(dirs[0] + "/cgroup.procs"), "");
 }
 
-TEST_F(CgroupSandboxTest, ACgroupThatCannotBeMadeFailsStart) {
-  auto sb = prepare();
-  ASSERT_TRUE(sb);
-  auto o = run_in(*sb, spec({"/bin/true"}, 0, 0, 20000));
-  EXPECT_NE(o.error.find("cgroup"), std::string::npos) << o.error;
-  EXPECT_NE(o.error.find("20000"), std::string::npos) << o.error;
-  EXPECT_TRUE(WIFSIGNALED(o.status) && WTERMSIG(o.status) == SIGKILL) << o.status;
-  EXPECT_FALSE(sb->oom_killed());
+TEST_F(CgroupSandboxTest, ACgroupThatCannotBeMadeFailsPrepare) {
+  opts_.cpu_weight = 20000;
+  std::string error;
+  EXPECT_EQ(troupe::runtime::sandbox::prepare(opts_, error), nullptr);
+  EXPECT_NE(error.find("cgroup"), std::string::npos) << error;
+  EXPECT_NE(error.find("20000"), std::string::npos) << error;
+  EXPECT_EQ(children_of(getpid()), std::vector<pid_t>{});
+  EXPECT_EQ(leftovers("sb-" + std::to_string(getpid()) + "-"), std::vector<std::string>{});
 }
 
 TEST_F(CgroupSandboxTest, HundredSandboxesLeaveNoCgroups) {
@@ -582,11 +582,10 @@ TEST_F(CgroupSandboxTest, HundredSandboxesLeaveNoCgroups) {
   std::vector<double> run_ms[2]; // without / with a cgroup
   for (int i = 0; i < 100 + 20; ++i) {
     bool limited = i < 100;
-    auto sb = prepare();
+    auto sb = prepare(limited ? 64 * mib : 0, limited ? 32 : 0, limited ? 100 : 0);
     ASSERT_TRUE(sb);
     auto t0 = std::chrono::steady_clock::now();
-    auto o = run_in(
-        *sb, spec({"/usr/bin/true"}, limited ? 64 * mib : 0, limited ? 32 : 0, limited ? 100 : 0));
+    auto o = run_in(*sb, spec({"/usr/bin/true"}));
     ASSERT_EQ(o.error, "");
     ASSERT_EQ(o.status, 0);
     sb.reset();

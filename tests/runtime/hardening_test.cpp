@@ -46,25 +46,34 @@ class HardeningTest : public sandbox_fixture<> {
 protected:
   HardeningTest() : sandbox_fixture("troupe-hardening-test") {}
 
-  sandbox_spec spec_of(std::vector<std::string> argv, uint32_t uid = 65534) const {
-    auto spec = spec_for(std::move(argv));
-    spec.uid = spec.gid = uid;
-    return spec;
+  /// A spec and the template settings it needs.
+  struct job : sandbox_spec {
+    uint32_t uid = 65534;
+    uint64_t tmp_bytes = 512ull << 20;
+  };
+
+  job spec_of(std::vector<std::string> argv, uint32_t uid = 65534) const {
+    job j;
+    static_cast<sandbox_spec&>(j) = spec_for(std::move(argv));
+    j.uid = uid;
+    return j;
   }
 
-  sandbox_spec shell(const std::string& script, uint32_t uid = 65534) const {
+  job shell(const std::string& script, uint32_t uid = 65534) const {
     return spec_of({"/bin/sh", "-c", script}, uid);
   }
 
-  sandbox_spec python(const std::string& script, uint32_t uid = 65534) const {
+  job python(const std::string& script, uint32_t uid = 65534) const {
     return spec_of({"/usr/bin/python3", "-c", script}, uid);
   }
 
   /// Runs `spec` to its exit (bounded); `host` serves the Runtime API listener meanwhile.
   /// (Unlike sandbox_fixture::run, a failed prepare() is only reported in the outcome.)
-  outcome run(sandbox_spec spec, std::function<void(int listener)> host = {},
+  outcome run(const job& spec, std::function<void(int listener)> host = {},
               int open_flags = O_TRUNC) {
     std::string error;
+    opts_.uid = opts_.gid = spec.uid;
+    opts_.tmp_bytes = spec.tmp_bytes;
     auto sb = sandbox::prepare(opts_, error);
     if (!sb)
       return {"prepare: " + error, -1, ""};
@@ -73,14 +82,14 @@ protected:
       if (host)
         host(listener);
     });
-    auto o = run_in(*sb, std::move(spec), open_flags);
+    auto o = run_in(*sb, spec, open_flags);
     server.join();
     close(listener);
     return o;
   }
 
   /// Runs `spec` and expects a clean exit; returns its output.
-  std::string output_of(const sandbox_spec& spec, std::function<void(int)> host = {}) {
+  std::string output_of(const job& spec, std::function<void(int)> host = {}) {
     auto o = run(spec, std::move(host));
     EXPECT_EQ(o.error, "");
     EXPECT_TRUE(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0) << o.status << " " << o.output;
@@ -219,8 +228,8 @@ TEST_F(HardeningTest, ShellRuntimeNeedsStillWork) {
 }
 
 TEST_F(HardeningTest, OnlyStandardFdsAndExactlyTheSpecsEnvironment) {
-  // Probing with fstat opens nothing itself; PID 1 is the program, so /proc/1/environ
-  // is what it was started with.
+  // Probing with fstat opens nothing itself; /proc/self/environ is what the
+  // program was started with.
   auto script = "import os, resource\n"
                 "def is_open(fd):\n"
                 "    try:\n"
@@ -229,7 +238,7 @@ TEST_F(HardeningTest, OnlyStandardFdsAndExactlyTheSpecsEnvironment) {
                 "        return False\n"
                 "limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]\n"
                 "print([fd for fd in range(limit) if is_open(fd)])\n"
-                "print(open('/proc/1/environ', 'rb').read().split(b'\\0'))\n";
+                "print(open('/proc/self/environ', 'rb').read().split(b'\\0'))\n";
   EXPECT_EQ(output_of(python(script)), "[0, 1, 2]\n[b'PATH=/usr/bin:/bin', b'FOO=bar', b'']\n");
 }
 

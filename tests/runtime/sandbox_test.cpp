@@ -61,7 +61,7 @@ protected:
   /// Runs `script` and expects a clean exit; returns its output.
   std::string output_of(const std::string& script, uint32_t uid = 65534) {
     auto spec = shell(script);
-    spec.uid = spec.gid = uid;
+    opts_.uid = opts_.gid = uid;
     auto o = run(spec);
     EXPECT_EQ(o.error, "");
     EXPECT_TRUE(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0) << o.status << " " << o.output;
@@ -69,8 +69,11 @@ protected:
   }
 };
 
-TEST_F(SandboxTest, ProgramIsPid1) {
-  EXPECT_EQ(output_of("echo $$"), "1\n");
+TEST_F(SandboxTest, InitIsPid1AndOutOfTheProgramsReach) {
+  // The program is the init's child; the init is not dumpable, so even a
+  // program running as root cannot read (or ptrace) it.
+  auto out = output_of("echo $$; cat /proc/1/environ 2>&1 >/dev/null | sed 's/.*: //'", 0);
+  EXPECT_EQ(out, "2\nPermission denied\n");
 }
 
 TEST_F(SandboxTest, HostnameIsTroupe) {
@@ -97,16 +100,15 @@ TEST_F(SandboxTest, RuntimeDirIsMountedWhenGiven) {
   auto runtime_dir = dir_ + "/runtime";
   fs::create_directories(runtime_dir);
   write_file(runtime_dir + "/bootstrap", "runtime file\n");
-  auto spec = shell("cat /var/runtime/bootstrap");
-  spec.runtime_dir = runtime_dir;
-  EXPECT_EQ(run(spec).output, "runtime file\n");
+  opts_.runtime_dir = runtime_dir;
+  EXPECT_EQ(run(shell("cat /var/runtime/bootstrap")).output, "runtime file\n");
 }
 
 TEST_F(SandboxTest, TmpIsWritableAndSizeCapped) {
   auto spec =
       shell("echo ok > /tmp/a && cat /tmp/a; head -c 4194304 /dev/zero > /tmp/big 2>/dev/null;"
             " echo rc=$?; wc -c < /tmp/big");
-  spec.tmp_bytes = 1 << 20;
+  opts_.tmp_bytes = 1 << 20;
   auto o = run(spec);
   std::istringstream in(o.output);
   std::string ok, rc;
@@ -223,7 +225,7 @@ TEST_F(SandboxTest, BadArgvIsReportedByStart) {
 TEST_F(SandboxTest, BadCodeDirIsReportedByStart) {
   auto spec = shell("true");
   spec.code_dir = dir_ + "/missing";
-  EXPECT_EQ(run(spec).error, "mount /var/task: No such file or directory");
+  EXPECT_EQ(run(spec).error, "code directory " + dir_ + "/missing: No such file or directory");
 }
 
 TEST_F(SandboxTest, BadInitPathFailsPrepare) {
@@ -319,6 +321,115 @@ TEST_F(SandboxTest, ManyCyclesLeaveNothingBehind) {
   EXPECT_EQ(entries(opts_.run_dir), 0u);
 }
 
+// ---- templates ----------------------------------------------------------------
+
+/// A pre-started runtime in plain shell: ready on fd 3, takes the claim, runs `then`.
+std::vector<std::string> prestarted_shell(const std::string& before, const std::string& then) {
+  return {"/bin/sh", "-c", before + "; printf R >&3; cat <&3 > /tmp/claim; exec 3>&-; " + then};
+}
+
+TEST_F(SandboxTest, PrestartedRuntimeRunsBeforeTheCodeIsMounted) {
+  opts_.prestart_argv = prestarted_shell("ls -A /var/task > /tmp/before; echo $$ > /tmp/pid",
+                                         "cat /tmp/before; ls /var/task; test $$ = $(cat /tmp/pid)"
+                                         " && echo same-process; tr '\\0' ' ' < /tmp/claim");
+  opts_.prestart_env = {"PATH=/usr/bin:/bin"};
+  auto sb = prepare();
+  ASSERT_TRUE(sb);
+  auto runtime = children_of(sb->pid());
+  ASSERT_EQ(runtime.size(), 1u); // waiting already, before any claim
+  auto o = run_in(*sb, spec_for({"/unused"}, {"A=1", "B=two words"}));
+  EXPECT_EQ(o.error, "");
+  EXPECT_EQ(o.output, "hello.txt\nsame-process\n/unused  A=1 B=two words ");
+  EXPECT_TRUE(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0) << o.status;
+}
+
+TEST_F(SandboxTest, ARuntimeThatDiesBeforeReadyFailsTheHealthCheck) {
+  opts_.prestart_argv = {"/bin/sh", "-c", "echo cannot start; exit 3"};
+  std::string error;
+  EXPECT_EQ(sandbox::prepare(opts_, error), nullptr);
+  EXPECT_NE(error.find("exit status 3"), std::string::npos) << error;
+  EXPECT_NE(error.find("cannot start"), std::string::npos) << error;
+  EXPECT_EQ(entries(opts_.run_dir), 0u);
+  EXPECT_EQ(children_of(getpid()), std::vector<pid_t>{});
+}
+
+TEST_F(SandboxTest, ATemplateThatDiesInStockIsNotAlive) {
+  auto sb = prepare();
+  ASSERT_TRUE(sb);
+  EXPECT_TRUE(sb->alive());
+  sb->kill();
+  auto deadline = std::chrono::steady_clock::now() + wait_limit;
+  while (sb->alive() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  EXPECT_FALSE(sb->alive());
+  EXPECT_NE(sb->start(shell("true")), "");
+}
+
+TEST_F(SandboxTest, EachSandboxRunsAsItsOwnUid) {
+  opts_.uid_base = 300000;
+  opts_.uid_count = 3;
+  std::vector<std::unique_ptr<sandbox>> boxes;
+  std::set<uint32_t> uids;
+  for (int i = 0; i < 3; ++i) {
+    boxes.push_back(prepare());
+    ASSERT_TRUE(boxes.back());
+    uids.insert(boxes.back()->uid());
+  }
+  EXPECT_EQ(uids, (std::set<uint32_t>{300000, 300001, 300002}));
+  std::string error;
+  EXPECT_EQ(sandbox::prepare(opts_, error), nullptr);
+  EXPECT_NE(error.find("uids"), std::string::npos) << error;
+  auto uid = boxes[1]->uid();
+  auto o = run_in(*boxes[1], shell("id -u; id -g; grep sbx_user /etc/passwd | cut -d: -f1,3"));
+  auto id = std::to_string(uid);
+  EXPECT_EQ(o.output, id + "\n" + id + "\nsbx_user:" + id + "\n");
+  boxes[1].reset(); // its tree is gone: the uid is free again
+  auto again = prepare();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->uid(), uid);
+}
+
+TEST_F(SandboxTest, NeighboursCannotSeeReachOrSignalEachOther) {
+  auto a = prepare();
+  auto b = prepare();
+  ASSERT_TRUE(a && b);
+  int a_api = a->release_runtime_api_fd();
+  int b_api = b->release_runtime_api_fd();
+  ASSERT_GE(a_api, 0);
+  ASSERT_GE(b_api, 0);
+  auto a_exit = std::make_shared<std::promise<int>>();
+  auto a_status = a_exit->get_future();
+  a->on_exit(io_, [a_exit](int st) { a_exit->set_value(st); });
+  ASSERT_EQ(a->start(shell("echo secret > /tmp/a-secret; sleep 30")), "");
+  pid_t a_runtime = children_of(a->pid()).at(0);
+  // B looks for A's /tmp, processes and Runtime API, and tries the network.
+  auto o = run_in(*b, spec_for({"/usr/bin/python3", "-c",
+                                "import os, socket\n"
+                                "print(os.path.exists('/tmp/a-secret'))\n"
+                                "print(sorted(p for p in os.listdir('/proc') if p.isdigit()))\n"
+                                "for pid in (" +
+                                    std::to_string(a_runtime) + ", " + std::to_string(a->pid()) +
+                                    "):\n"
+                                    "  try: os.kill(pid, 0); print('signalled')\n"
+                                    "  except ProcessLookupError: print('no such process')\n"
+                                    "socket.create_connection(('127.0.0.1', 9001)).sendall(b'b')\n"
+                                    "for host in ('10.0.0.1', '1.1.1.1'):\n"
+                                    "  try: socket.create_connection((host, 80), 2); print('out')\n"
+                                    "  except OSError as e: print(e.strerror)\n"}));
+  EXPECT_EQ(o.error, "");
+  EXPECT_EQ(o.output, "False\n['1', '2']\nno such process\nno such process\n"
+                      "Network is unreachable\nNetwork is unreachable\n");
+  // B's connection went to B's own Runtime API, never to A's.
+  pollfd p[2] = {{a_api, POLLIN, 0}, {b_api, POLLIN, 0}};
+  ASSERT_EQ(poll(p, 2, 0), 1);
+  EXPECT_FALSE(p[0].revents & POLLIN);
+  EXPECT_TRUE(p[1].revents & POLLIN);
+  a->kill();
+  EXPECT_EQ(a_status.wait_for(wait_limit), std::future_status::ready);
+  close(a_api);
+  close(b_api);
+}
+
 /// Mount entries the host sees (a sandbox's mounts must never show here).
 std::size_t host_mounts() {
   std::ifstream in{"/proc/self/mountinfo"};
@@ -344,11 +455,11 @@ TEST_F(SandboxTest, ThousandLifetimesLeaveNoProcessMountCgroupOrNamespace) {
   run(shell("true")); // warm-up
   auto fds = open_fds();
   auto mounts = host_mounts();
+  opts_.memory_bytes = 128ull << 20;
+  opts_.pids_max = 16;
   for (int i = 0; i < 1000; ++i) {
     auto spec = shell("");
     spec.argv = {"/bin/sh", "-c", i % 2 ? "exit 0" : "sleep 30 & sleep 30"};
-    spec.memory_bytes = 128ull << 20;
-    spec.pids_max = 16;
     auto sb = prepare();
     ASSERT_TRUE(sb);
     ASSERT_EQ(sb->start(spec), "");

@@ -1,8 +1,11 @@
 """Troupe's Python runtime: the Lambda Runtime API loop, standard library only.
 
-Loads `module.function` from $_HANDLER out of $LAMBDA_TASK_ROOT, then asks the
-Runtime API for events forever, answering each with the handler's result or an
-error document shaped as Lambda's ({errorMessage, errorType, stackTrace}).
+Pre-started in a template (runtime/sandbox_wire.hpp): once its modules are
+loaded it writes "R" on fd 3 and waits there for its claim, the function's
+environment; until then no function's code is mounted. Then it loads
+`module.function` from $_HANDLER out of $LAMBDA_TASK_ROOT and asks the Runtime
+API for events forever, answering each with the handler's result or an error
+document shaped as Lambda's ({errorMessage, errorType, stackTrace}).
 """
 import http.client
 import importlib
@@ -12,8 +15,36 @@ import sys
 import time
 import traceback
 
-API = os.environ["AWS_LAMBDA_RUNTIME_API"]
 BASE = "/2018-06-01/runtime"
+CLAIM_FD = 3
+
+
+def take_claim():
+    """Waits for the claim on fd 3 and makes its environment ours.
+
+    The claim is NUL-terminated strings: argv (unused here), an empty string,
+    then KEY=VALUE entries. Without fd 3 (started by hand) the environment is
+    used as it is.
+    """
+    try:
+        os.write(CLAIM_FD, b"R")
+    except OSError:
+        return
+    data = bytearray()
+    while True:
+        chunk = os.read(CLAIM_FD, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(CLAIM_FD)
+    parts = bytes(data).split(b"\0")
+    env = parts[parts.index(b"") + 1:] if b"" in parts else []
+    os.environ.clear()
+    for entry in env:
+        key, sep, value = entry.decode("utf-8", "surrogateescape").partition("=")
+        if sep:
+            os.environ[key] = value
+    os.chdir(os.environ.get("LAMBDA_TASK_ROOT", "/var/task"))
 
 
 class Context:
@@ -45,7 +76,7 @@ def error_document(exc):
 
 class Api:
     def __init__(self):
-        self.conn = http.client.HTTPConnection(API)
+        self.conn = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"])
 
     def call(self, method, path, body=None, headers=None):
         self.conn.request(method, BASE + path, body=body, headers=headers or {})
@@ -77,6 +108,7 @@ def load_handler(api):
 
 
 def main():
+    take_claim()
     api = Api()
     handler = load_handler(api)
     while True:
