@@ -36,12 +36,9 @@ struct host_state {
   int32_t free_slots = 0;
   std::map<std::pair<std::string, int32_t>, pool_actor> pools; ///< by (runtime family, memory MB)
   std::vector<template_maker_actor> makers;
+  std::vector<template_claimer_actor> claimers;
+  size_t next_claimer = 0;
   std::map<caf::actor_addr, running> instances;
-  std::map<std::string, int> log_fds; ///< by function
-  ~host_state() {
-    for (auto& [_, fd] : log_fds)
-      ::close(fd);
-  }
   static inline const char* name = "troupe.host";
 };
 
@@ -82,16 +79,6 @@ pool_actor pool_for(host_ptr self, const std::string& family, int32_t memory_mb)
   return p;
 }
 
-int log_fd(host_ptr self, const std::string& function) {
-  auto& fds = self->state.log_fds;
-  if (auto it = fds.find(function); it != fds.end())
-    return it->second;
-  auto path = self->state.cfg.log_dir + "/" + function + ".log";
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  fds[function] = fd;
-  return fd;
-}
-
 /// Gives the reserved slots back, here and at the scheduler.
 void give_back(host_ptr self, const std::string& instance_id, int32_t slots) {
   self->state.free_slots += slots;
@@ -117,27 +104,36 @@ void acquire_and_start(host_ptr self, std::string id, function_config cfg, route
           });
 }
 
-void start_in(host_ptr self, sandbox_lease lease, std::string id, function_config cfg,
-              router_actor router, instance_promise rp, int attempt) {
+void run_instance(host_ptr self, sandbox_lease lease, const std::string& id,
+                  const function_config& cfg, router_actor router, instance_promise rp) {
   auto& st = self->state;
-  spec_inputs in{st.cfg.code->dir(cfg.code_sha256).string(), st.cfg.region,
-                 lease.box->runtime_api_address(), log_fd(self, cfg.name)};
-  auto error = lease.box->start(make_sandbox_spec(cfg, in));
-  auto slots = policy::slots_for(cfg.memory_mb);
-  if (!error.empty()) {
-    if (attempt == 0)
-      return acquire_and_start(self, id, cfg, router, rp, 1);
-    give_back(self, id, slots);
-    rp.deliver(make_error(errc::sandbox_failed, "sandbox start failed: " + error));
-    return;
-  }
   net::arn_scope scope{st.cfg.region, st.cfg.account};
   auto inst = spawn_instance(self->system(), std::move(lease.box), cfg,
                              scope.function_arn(cfg.name), router, *st.cfg.io);
   self->monitor(inst);
-  st.instances[inst.address()] = running{id, slots};
+  st.instances[inst.address()] = running{id, policy::slots_for(cfg.memory_mb)};
   self->send(st.scheduler, state_atom::value, id, std::string{"ready"});
   rp.deliver(inst);
+}
+
+void start_in(host_ptr self, sandbox_lease lease, std::string id, function_config cfg,
+              router_actor router, instance_promise rp, int attempt) {
+  auto& st = self->state;
+  spec_inputs in{st.cfg.code->dir(cfg.code_sha256).string(), st.cfg.region,
+                 lease.box->runtime_api_address()};
+  auto claimer = st.claimers[st.next_claimer++ % st.claimers.size()];
+  self->request(claimer, std::chrono::seconds(15), claim_atom::value, std::move(lease),
+                make_sandbox_spec(cfg, in), st.cfg.log_dir + "/" + cfg.name + ".log")
+      .then(
+          [=](sandbox_lease& started) mutable {
+            run_instance(self, std::move(started), id, cfg, router, rp);
+          },
+          [=](caf::error& err) mutable {
+            if (attempt == 0)
+              return acquire_and_start(self, id, cfg, router, rp, 1);
+            give_back(self, id, policy::slots_for(cfg.memory_mb));
+            rp.deliver(std::move(err));
+          });
 }
 
 caf::result<instance_actor> launch(host_ptr self, std::string id, function_config cfg,
@@ -183,7 +179,11 @@ host_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor
     st.makers.push_back(spawn_template_maker(self->system()));
     self->link_to(st.makers.back());
   }
-  for (const auto& family : runtime_families())
+  for (size_t i = 0; i < std::max<size_t>(1, st.cfg.claimers); ++i) {
+    st.claimers.push_back(spawn_template_claimer(self->system()));
+    self->link_to(st.claimers.back());
+  }
+  for (const auto& family : st.cfg.warm_runtimes)
     pool_for(self, family, policy::slot_mb);
   self->set_down_handler([=](const caf::down_msg& dm) { instance_down(self, dm); });
   return {

@@ -6,6 +6,7 @@
 #include <caf/fwd.hpp>
 
 #include <string>
+#include <vector>
 
 namespace troupe::storage {
 class code_store;
@@ -24,7 +25,10 @@ struct host_settings {
   size_t pool_max = 32;
   double pool_refill_per_s = 200;
   size_t template_makers =
-      4;                  ///< threads making templates in parallel (mostly waiting on the kernel)
+      4;               ///< threads making templates in parallel (mostly waiting on the kernel)
+  size_t claimers = 8; ///< threads claiming templates side by side
+  /// Runtime families whose 128 MB pools are made (and filled) at start.
+  std::vector<std::string> warm_runtimes{"provided", "python3", "nodejs"};
   uint32_t uid_base = 0;  ///< each sandbox runs as its own uid from here ...
   uint32_t uid_count = 0; ///< ... (0: all as nobody)
   int32_t tmp_mb = 512;

@@ -32,6 +32,9 @@ node_config::node_config() {
       .add(pool_max, "pool-max", "templates per (runtime family, memory size), at most")
       .add(pool_refill, "pool-refill", "templates a pool makes a second for refills, at most")
       .add(template_makers, "template-makers", "threads making templates in parallel")
+      .add(claimers, "claimers", "threads claiming templates for cold starts side by side")
+      .add(warm_runtimes, "warm-runtimes",
+           "comma-separated runtime families whose 128 MB pools fill at start")
       .add(uid_base, "uid-base", "first uid of sandboxes (each runs as its own uid)")
       .add(uid_count, "uid-count", "uids for sandboxes from uid-base (0: all run as nobody)")
       .add(tmp_mb, "tmp-mb", "size cap of each instance's /tmp")
@@ -57,6 +60,15 @@ node_config::node_config() {
   set("scheduler.policy", caf::atom("sharing"));
   set("scheduler.max-threads", size_t{2});
   register_troupe_types(*this);
+}
+
+std::vector<std::string> node_config::warm_runtime_list() const {
+  std::vector<std::string> out;
+  std::stringstream in{warm_runtimes};
+  for (std::string r; std::getline(in, r, ',');)
+    if (!r.empty())
+      out.push_back(r);
+  return out;
 }
 
 bool node_config::has_role(const std::string& role) const {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace troupe {
 
@@ -34,6 +35,8 @@ struct node_config : caf::actor_system_config {
   size_t pool_max = 32;       ///< at most, while cold starts come fast
   double pool_refill = 200;   ///< templates a pool makes a second at most for refills
   size_t template_makers = 4; ///< threads making templates in parallel
+  size_t claimers = 8;        ///< threads claiming templates side by side
+  std::string warm_runtimes = "provided,python3,nodejs"; ///< pools filled at start (128 MB)
   uint32_t uid_base = 200000; ///< each sandbox runs as its own uid from here ...
   uint32_t uid_count = 65536; ///< ... among this many (0: all as nobody)
   int32_t tmp_mb = 512;       ///< /tmp size cap of every instance
@@ -52,6 +55,8 @@ struct node_config : caf::actor_system_config {
   node_config();
 
   bool has_role(const std::string& role) const;
+  /// warm_runtimes as a list.
+  std::vector<std::string> warm_runtime_list() const;
   /// Fills the defaults that depend on where the binary lives.
   void resolve_paths(const std::string& self_exe_dir);
   /// The effective settings, one per line, for the start-up log.

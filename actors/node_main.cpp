@@ -2,6 +2,7 @@
 #include "actors/controller.hpp"
 #include "actors/host.hpp"
 #include "actors/ingress.hpp"
+#include "actors/instance_env.hpp"
 #include "actors/node_config.hpp"
 #include "actors/protocol/messages.hpp"
 #include "actors/scheduler.hpp"
@@ -13,9 +14,12 @@
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sys/resource.h>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -70,6 +74,8 @@ host_settings host_settings_of(const node_config& cfg, storage::code_store& code
   h.pool_max = cfg.pool_max;
   h.pool_refill_per_s = cfg.pool_refill;
   h.template_makers = cfg.template_makers;
+  h.claimers = cfg.claimers;
+  h.warm_runtimes = cfg.warm_runtime_list();
   h.uid_base = cfg.uid_base;
   h.uid_count = cfg.uid_count;
   h.tmp_mb = cfg.tmp_mb;
@@ -82,6 +88,24 @@ host_settings host_settings_of(const node_config& cfg, storage::code_store& code
   h.code = &code;
   h.io = &io;
   return h;
+}
+
+/// Every instance holds a few descriptors here (its Runtime API listener and
+/// connection, pidfds, the control socket): thousands of idle instances need
+/// far more than a login shell's limit. Raised as far as the kernel allows
+/// (fs.nr_open, or the hard limit without privileges); sandboxes set their own.
+void raise_open_file_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
+    return;
+  rlim_t want = 1 << 20;
+  if (std::ifstream nr{"/proc/sys/fs/nr_open"}; nr >> want)
+    want = std::min<rlim_t>(want, 1 << 20);
+  rlimit raised{want, want};
+  if (setrlimit(RLIMIT_NOFILE, &raised) < 0) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
 }
 
 /// Ends the process if a clean stop takes too long: a stuck actor must not
@@ -174,5 +198,12 @@ int main(int argc, char** argv) {
   if (cfg.cli_helptext_printed)
     return 0;
   cfg.resolve_paths(exe_dir());
+  for (const auto& family : cfg.warm_runtime_list())
+    if (std::count(runtime_families().begin(), runtime_families().end(), family) == 0) {
+      std::cerr << "troupe-node: host.warm-runtimes: unknown runtime family '" << family
+                << "' (known: provided, python3, nodejs)\n";
+      return 2;
+    }
+  raise_open_file_limit();
   return run(cfg, stop_signals);
 }

@@ -9,8 +9,12 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <cerrno>
+#include <cstring>
 #include <deque>
+#include <fcntl.h>
 #include <iostream>
+#include <unistd.h>
 
 namespace troupe {
 
@@ -30,6 +34,24 @@ template_maker_actor::behavior_type template_maker() {
   };
 }
 
+template_claimer_actor::behavior_type template_claimer() {
+  return {
+      [](claim_atom, sandbox_lease& lease, runtime::sandbox_spec& spec,
+         const std::string& log_path) -> caf::result<sandbox_lease> {
+        spec.output_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (spec.output_fd < 0)
+          std::cerr << "troupe-node: cannot open " << log_path << ": " << std::strerror(errno)
+                    << " (the instance's output is dropped)\n";
+        auto error = lease.box->start(spec);
+        if (spec.output_fd >= 0)
+          ::close(spec.output_fd); // the init holds its own copy
+        if (!error.empty())
+          return make_error(errc::sandbox_failed, "sandbox start failed: " + error);
+        return std::move(lease);
+      },
+  };
+}
+
 // ---- the pool ------------------------------------------------------------------
 
 using lease_promise = caf::typed_response_promise<sandbox_lease>;
@@ -45,6 +67,8 @@ struct pool_state {
   std::deque<lease_promise> waiting; ///< misses, served first by what is made next
   size_t in_flight = 0;              ///< make requests not answered yet
   bool refill_pending = false;
+  int64_t failures_in_row = 0; ///< make failures since the last success
+  int64_t retry_at_ms = 0;     ///< no refill before this after failures (exponential backoff)
   pool_stats stats;
   static inline const char* name = "troupe.pool";
 };
@@ -69,6 +93,8 @@ void on_made(pool_ptr self, std::shared_ptr<runtime::sandbox> box) {
   auto& st = self->state;
   --st.in_flight;
   ++st.stats.made;
+  st.failures_in_row = 0;
+  st.retry_at_ms = 0;
   if (!st.waiting.empty()) {
     st.waiting.front().deliver(sandbox_lease{std::move(box)});
     st.waiting.pop_front();
@@ -82,7 +108,14 @@ void on_make_failed(pool_ptr self, const caf::error& err) {
   auto& st = self->state;
   --st.in_flight;
   ++st.stats.discarded;
-  std::cerr << "troupe-node: template discarded: " << self->system().render(err) << "\n";
+  // Back off (10 ms doubling to 5 s) so that a cause that persists (no fds,
+  // a broken runtime) neither spins the makers nor floods the log.
+  auto n = ++st.failures_in_row;
+  auto backoff = std::min<int64_t>(5000, int64_t{10} << std::min<int64_t>(n - 1, 9));
+  st.retry_at_ms = now_ms() + backoff;
+  if ((n & (n - 1)) == 0) // the 1st, 2nd, 4th, ... failure in a row
+    std::cerr << "troupe-node: template discarded (" << n << " in a row, next try in " << backoff
+              << " ms): " << self->system().render(err) << "\n";
   // A waiter beyond what is still being made would wait for nothing.
   if (st.waiting.size() > st.in_flight) {
     st.waiting.front().deliver(err);
@@ -109,7 +142,9 @@ void schedule_refill(pool_ptr self) {
   if (st.refill_pending || coming(self) >= target(self))
     return;
   st.refill_pending = true;
-  if (auto wait = st.refill_bucket.wait_ms(now_ms()); wait > 0)
+  auto now = now_ms();
+  auto wait = std::max(st.refill_bucket.wait_ms(now), st.retry_at_ms - now);
+  if (wait > 0)
     self->delayed_send(self, std::chrono::milliseconds(wait), refill_atom::value);
   else
     self->send(self, refill_atom::value);
@@ -120,7 +155,7 @@ void refill(pool_ptr self) {
   st.refill_pending = false;
   if (coming(self) >= target(self))
     return;
-  if (!st.refill_bucket.take(now_ms()))
+  if (now_ms() < st.retry_at_ms || !st.refill_bucket.take(now_ms()))
     return schedule_refill(self);
   make_one(self);
   schedule_refill(self);
@@ -181,6 +216,10 @@ pool_actor::behavior_type pool(pool_ptr self, runtime::sandbox_options opts, poo
 
 template_maker_actor spawn_template_maker(caf::actor_system& sys) {
   return sys.spawn<caf::detached>(template_maker);
+}
+
+template_claimer_actor spawn_template_claimer(caf::actor_system& sys) {
+  return sys.spawn<caf::detached>(template_claimer);
 }
 
 pool_actor spawn_pool(caf::actor_system& sys, runtime::sandbox_options opts, pool_settings settings,

@@ -19,6 +19,9 @@ struct pool_settings {
 /// Spawns a detached template maker.
 template_maker_actor spawn_template_maker(caf::actor_system& sys);
 
+/// Spawns a detached template claimer.
+template_claimer_actor spawn_template_claimer(caf::actor_system& sys);
+
 /// Spawns a pool keeping templates of `opts` ready: at least `bounds.min`, more
 /// while cold starts come fast, made by `makers` (in turn) with refills paced
 /// through a token bucket so a burst does not start every sandbox in the same

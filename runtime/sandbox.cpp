@@ -283,28 +283,18 @@ uid_leases& leases() {
 
 // ---- watching for the exit ------------------------------------------------
 
-/// The host end of the control socket, shared by the sandbox and its exit
-/// watcher. One reader at a time: start() holds `mu` while it waits for 'S', so
-/// a watcher woken by a runtime that exited at once cannot take that byte.
-struct control_socket {
-  explicit control_socket(int f) : fd(f) {}
-  ~control_socket() { close_fd(fd); }
-  std::mutex mu;
-  int fd;
-};
-
 /// Shared between the sandbox and the pending wait on the io threads.
 /// Reaping is decided under `mu`: the watcher reaps only if not cancelled, the
 /// destructor only if the watcher has not, so exactly one waitpid happens.
 struct exit_watch {
-  exit_watch(boost::asio::io_context& ctx, int fd, pid_t p, std::shared_ptr<control_socket> c)
-      : pidfd(ctx, fd), pid(p), control(std::move(c)) {}
+  exit_watch(boost::asio::io_context& ctx, int fd, pid_t p) : pidfd(ctx, fd), pid(p) {}
 
   std::mutex mu;
   std::condition_variable idle;
-  boost::asio::posix::stream_descriptor pidfd; ///< a dup of the sandbox's pidfd
+  /// The sandbox's own pidfd, released (not closed) when the watch is cancelled:
+  /// one descriptor per instance, not two, counts when a host holds thousands.
+  boost::asio::posix::stream_descriptor pidfd;
   pid_t pid;
-  std::shared_ptr<control_socket> control; ///< for the init's last report
   std::function<void(int)> fn;
   bool cancelled = false;
   bool reaped = false;
@@ -319,35 +309,22 @@ int reap(pid_t pid) {
   return status;
 }
 
-/// The runtime process's wait status if the (exited) init reported it, else
-/// the init's own `status`.
-int runtime_status(control_socket& control, int status) {
-  std::lock_guard<std::mutex> lock(control.mu);
-  int sock = control.fd;
-  char buf[1 + sizeof(int)];
-  std::size_t got = 0;
-  for (;;) {
-    ssize_t n = recv(sock, buf + got, sizeof buf - got, MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    got += static_cast<std::size_t>(n);
-    if (got == sizeof buf) {
-      if (buf[0] == wire::exited)
-        std::memcpy(&status, buf + 1, sizeof status);
-      break;
-    }
-  }
-  return status;
+/// The runtime process's wait status from the init's: the init exits with
+/// the runtime's exit code, or 128 + the signal that ended it (the shell's
+/// convention; a program exiting with 129..192 itself reads as killed).
+/// A killed init (kill(), the OOM killer) keeps its own status.
+int runtime_status(int init_status) {
+  if (WIFEXITED(init_status) && WEXITSTATUS(init_status) > 128 &&
+      WEXITSTATUS(init_status) - 128 < NSIG)
+    return WEXITSTATUS(init_status) - 128; // as a wait status: terminated by that signal
+  return init_status;
 }
 
 void on_pidfd_readable(const std::shared_ptr<exit_watch>& w, const boost::system::error_code& ec) {
   std::unique_lock<std::mutex> lock(w->mu);
   if (ec || w->cancelled)
     return;
-  int status = runtime_status(*w->control, reap(w->pid));
-  w->control.reset();
+  int status = runtime_status(reap(w->pid));
   w->reaped = true;
   w->running = true;
   w->runner = std::this_thread::get_id();
@@ -367,8 +344,8 @@ bool cancel_watch(exit_watch& w) {
   auto self = std::this_thread::get_id();
   w.idle.wait(lock, [&] { return !w.running || w.runner == self; });
   boost::system::error_code ignored;
-  w.pidfd.close(ignored);
-  w.control.reset(); // the sandbox closes the socket, not a watcher's late release
+  w.pidfd.cancel(ignored);
+  w.pidfd.release(); // the sandbox closes it
   return w.reaped;
 }
 
@@ -390,11 +367,15 @@ const std::string& node_seccomp_program(std::string& error) {
 
 // ---- limits -------------------------------------------------------------------
 
-/// The sandbox's cgroup with the options' limits, holding `pid`, named after
-/// the mount point (unique on this host). Made when the sandbox is prepared:
-/// moving a process into a v1 cgroup waits for an RCU grace period, which must
-/// stay off the request path. nullptr with no limits asked for; nullptr and
-/// `error` set where they cannot be had.
+/// A template's CPU weight until it is claimed: the least there is, so that
+/// making templates in the background yields the CPU to claimed instances.
+constexpr uint32_t template_cpu_weight = 1;
+
+/// The sandbox's cgroup with the options' limits (the CPU weight still the
+/// template's), holding `pid`, named after the mount point (unique on this
+/// host). Made when the sandbox is prepared: moving a process into a v1 cgroup
+/// waits for an RCU grace period, which must stay off the request path.
+/// nullptr with no limits asked for; nullptr and `error` set where they cannot be had.
 std::unique_ptr<instance_cgroup> confine(const sandbox_options& opts, const std::string& mount_dir,
                                          pid_t pid, std::string& error) {
   cgroup_limits limits{opts.memory_bytes, opts.pids_max, opts.cpu_weight};
@@ -404,8 +385,10 @@ std::unique_ptr<instance_cgroup> confine(const sandbox_options& opts, const std:
   if (!layout)
     return nullptr;
   std::string name = mount_dir.substr(mount_dir.rfind('/') + 1);
-  auto cg = instance_cgroup::create(*layout, name, limits, error);
-  if (cg)
+  auto cg = instance_cgroup::create(*layout, name, limits, error); // checks them all
+  if (cg && limits.cpu_weight > 0)
+    error = cg->set_limits({0, 0, template_cpu_weight});
+  if (cg && error.empty())
     error = cg->add(pid);
   if (!error.empty())
     return nullptr; // the cgroup's destructor removes it
@@ -420,10 +403,11 @@ struct sandbox::impl {
   std::string mount_dir;
   uint16_t port = 0;
   int pidfd = -1;
-  std::shared_ptr<control_socket> control;
+  int sock = -1;      ///< host end of the control socket, until the claim is done
   int listen_fd = -1; ///< Runtime API listener until released
   bool claimed = false;
   bool uid_leased = false;
+  uint32_t cpu_weight = 0; ///< the instance's, written at the claim
   std::shared_ptr<exit_watch> watch;
   std::unique_ptr<instance_cgroup> cgroup; ///< joined and limited at prepare
 };
@@ -494,7 +478,7 @@ std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options& opts, std::stri
     error = errno_text("socketpair");
     return nullptr;
   }
-  im.control = std::make_shared<control_socket>(fds[0]);
+  im.sock = fds[0];
   child_args args{
       {opts.init_path.c_str(), nullptr}, {nullptr}, fds[1], "exec " + opts.init_path + ": errno "};
   sb->pid_ = clone_child(args, im.pidfd);
@@ -509,15 +493,16 @@ std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options& opts, std::stri
   if (im.listen_fd < 0)
     return nullptr;
   im.cgroup = confine(opts, im.mount_dir, sb->pid_, error);
+  im.cpu_weight = opts.cpu_weight;
   if (!error.empty()) {
     error = "cgroup for the sandbox: " + error;
     return nullptr;
   }
   // Only now, inside its cgroup, does the init fork the runtime process.
-  if (error = send_frame(im.control->fd, frame, {}); !error.empty())
+  if (error = send_frame(im.sock, frame, {}); !error.empty())
     return nullptr;
-  error = await_message(im.control->fd, wire::ready,
-                        std::chrono::steady_clock::now() + ready_timeout, "ready");
+  error = await_message(im.sock, wire::ready, std::chrono::steady_clock::now() + ready_timeout,
+                        "ready");
   if (!error.empty())
     return nullptr;
   return sb;
@@ -534,7 +519,9 @@ std::string sandbox::start(const sandbox_spec& spec) {
     return "sandbox spec too large";
   }
   std::string error;
-  int tree = code_tree(spec.code_dir, error);
+  if (impl_->cgroup && impl_->cpu_weight > 0)
+    error = impl_->cgroup->set_limits({0, 0, impl_->cpu_weight});
+  int tree = error.empty() ? code_tree(spec.code_dir, error) : -1;
   if (tree < 0) {
     kill();
     return error;
@@ -542,14 +529,14 @@ std::string sandbox::start(const sandbox_spec& spec) {
   std::vector<int> fds{tree};
   if (spec.output_fd >= 0)
     fds.push_back(spec.output_fd);
-  std::unique_lock<std::mutex> lock(impl_->control->mu);
-  error = send_frame(impl_->control->fd, frame, fds);
+  error = send_frame(impl_->sock, frame, fds);
   close_fd(tree);
   if (error.empty())
-    error = await_message(impl_->control->fd, wire::started,
+    error = await_message(impl_->sock, wire::started,
                           std::chrono::steady_clock::now() + start_timeout, "the start");
   if (!error.empty())
     kill();
+  close_fd(impl_->sock); // nothing more to say: the exit shows on the pidfd
   return error;
 }
 
@@ -571,10 +558,7 @@ std::string sandbox::runtime_api_address() const {
 void sandbox::on_exit(net::io_runtime& io, std::function<void(int wait_status)> fn) {
   if (impl_->watch || impl_->pidfd < 0)
     return; // at most one watcher
-  int fd = fcntl(impl_->pidfd, F_DUPFD_CLOEXEC, 0);
-  if (fd < 0)
-    throw std::system_error(errno, std::generic_category(), "sandbox::on_exit: dup pidfd");
-  auto w = std::make_shared<exit_watch>(net::asio_context(io), fd, pid_, impl_->control);
+  auto w = std::make_shared<exit_watch>(net::asio_context(io), impl_->pidfd, pid_);
   w->fn = std::move(fn);
   std::lock_guard<std::mutex> lock(w->mu);
   impl_->watch = w;
@@ -608,7 +592,7 @@ sandbox::~sandbox() {
   impl_->cgroup.reset(); // empty by now: kills stragglers, removes the directories
   if (impl_->uid_leased)
     leases().give_back(uid_); // nothing runs as it any more
-  impl_->control.reset();
+  close_fd(impl_->sock);
   close_fd(impl_->listen_fd);
   close_fd(impl_->pidfd);
   if (!impl_->mount_dir.empty())

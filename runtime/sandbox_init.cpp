@@ -15,9 +15,10 @@
 // and answers 'S' once the runtime took them. From then on it is the PID
 // namespace's reaper and relays the runtime's stdout and stderr (a pipe, so an
 // interpreter started before the claim needs no redirection) to the claim's
-// output fd. When the runtime process ends the init reports its wait status
-// ('X') and exits, which ends every other process of the sandbox. EOF on the
-// control socket (the host gave up on the sandbox) exits at once.
+// output fd. When the runtime process ends the init exits with its exit code
+// (or 128 + the signal that ended it), which ends every other process of the sandbox. EOF on the
+// control socket before the claim is done (the host gave up on the sandbox)
+// exits at once; after it the host closes its end.
 //
 // Hardening of the runtime process, in this order: resource limits (below);
 // an empty capability bounding set and locked securebits (no capabilities from
@@ -352,8 +353,10 @@ private:
   }
 
   void step() {
-    pollfd fds[4] = {
-        {sigfd_, POLLIN, 0}, {log_fd_, POLLIN, 0}, {claim_fd_, POLLIN, 0}, {channel_fd, POLLIN, 0}};
+    pollfd fds[4] = {{sigfd_, POLLIN, 0},
+                     {log_fd_, POLLIN, 0},
+                     {claim_fd_, POLLIN, 0},
+                     {phase_ == phase::running ? -1 : channel_fd, POLLIN, 0}};
     if (poll(fds, 4, -1) < 0) {
       if (errno == EINTR)
         return;
@@ -487,10 +490,7 @@ private:
       if (phase_ != phase::running)
         runtime_failed("ended (" + describe(status) + ")");
       relay_output();
-      std::string report(1, wire::exited);
-      report.append(reinterpret_cast<const char*>(&status), sizeof status);
-      send_all(channel_fd, report);
-      _exit(0);
+      _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     }
   }
 

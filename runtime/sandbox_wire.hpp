@@ -11,10 +11,10 @@
 // where str = u32 length + bytes and list = u32 count + str...; integers in host
 // byte order (both ends run on the same machine).
 //
-// Init -> host, one byte each, in this order:
+// Init -> host, one byte each, in this order (the host closes the socket
+// after 'S'; the runtime's end shows as the init's exit status):
 //   'R'  the template is ready: root built, runtime process waiting (health check passed)
 //   'S'  the claim is done: code mounted, the runtime has its argv and environment
-//   'X' + i32 wait status of the runtime process, just before the init exits
 //   'E' + text until EOF: a step failed; the init exits with 127
 //
 // Init <-> runtime process (a socket pair): the runtime writes 'R' once it is
@@ -37,7 +37,6 @@ constexpr std::uint32_t max_payload = 1u << 20;
 
 constexpr char ready = 'R';
 constexpr char started = 'S';
-constexpr char exited = 'X';
 constexpr char failed = 'E';
 
 /// The template part of a sandbox, as the init receives it.

@@ -15,6 +15,7 @@
 namespace troupe::runtime {
 class sandbox;
 struct sandbox_options;
+struct sandbox_spec;
 } // namespace troupe::runtime
 namespace troupe::net {
 class io_runtime;
@@ -58,6 +59,8 @@ using rt_init_atom = caf::atom_constant<caf::atom("rt_init")>;
 using rt_exit_atom = caf::atom_constant<caf::atom("rt_exit")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using make_atom = caf::atom_constant<caf::atom("make")>;
+using claim_atom = caf::atom_constant<caf::atom("claim")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 /// One synchronous invocation on its way to an instance.
@@ -132,5 +135,6 @@ struct http_exchange {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::sandbox_lease)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::runtime::sandbox_options)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::runtime::sandbox_spec)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::io_handle)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::http_exchange)

@@ -157,4 +157,16 @@ TEST_F(PoolTest, AFailedHealthCheckIsDiscardedCountedAndReported) {
   stop(pool);
 }
 
+TEST_F(PoolTest, RefillsThatKeepFailingBackOff) {
+  opts_.prestart_argv = {"/bin/sh", "-c", "exit 2"};
+  auto pool = spawn(1, 1);
+  std::this_thread::sleep_for(300ms);
+  auto s = stats(pool);
+  // Retried, but 10 ms doubling: a handful of attempts, not one per make.
+  EXPECT_GE(s.discarded, 2);
+  EXPECT_LE(s.discarded, 10);
+  EXPECT_EQ(s.stock, 0);
+  stop(pool);
+}
+
 } // namespace

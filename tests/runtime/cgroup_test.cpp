@@ -478,8 +478,13 @@ protected:
 TEST_F(CgroupSandboxTest, SandboxRunsInsideItsCgroupWhichDestructionRemoves) {
   auto sb = prepare(128 * mib, 16, 300);
   ASSERT_TRUE(sb);
-  ASSERT_EQ(sb->start(spec({"/bin/sleep", "100"})), "");
   auto dirs = troupe_cgroups_of(sb->pid());
+  ASSERT_EQ(dirs.size(), v1() ? 3u : 1u);
+  // A template yields the CPU (the least weight) until it is claimed.
+  EXPECT_EQ(first_line(dirs[v1() ? 2 : 0] + (v1() ? "/cpu.shares" : "/cpu.weight")),
+            v1() ? "10" : "1");
+  ASSERT_EQ(sb->start(spec({"/bin/sleep", "100"})), "");
+  dirs = troupe_cgroups_of(sb->pid());
   ASSERT_EQ(dirs.size(), v1() ? 3u : 1u);
   for (const auto& d : dirs) {
     EXPECT_NE(d.find("/troupe/sb-" + std::to_string(getpid()) + "-"), std::string::npos) << d;

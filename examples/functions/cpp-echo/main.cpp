@@ -25,8 +25,9 @@ struct runtime_client {
   explicit runtime_client(const std::string& address) {
     auto colon = address.rfind(':');
     host = address.substr(0, colon);
-    tcp::resolver resolver{ioc};
-    stream.connect(resolver.resolve(host, address.substr(colon + 1)));
+    // The Runtime API address is numeric (no name lookup in a static binary).
+    auto port = static_cast<unsigned short>(std::stoi(address.substr(colon + 1)));
+    stream.connect(tcp::endpoint{boost::asio::ip::make_address(host), port});
     stream.socket().set_option(tcp::no_delay(true));
   }
 
