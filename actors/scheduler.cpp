@@ -30,8 +30,17 @@ struct instance_entry {
   int32_t slots = 0;
 };
 
+/// The scheduler's full interface: the public one plus its own flush.
+using scheduler_impl = scheduler_actor::extend<caf::reacts_to<flush_atom>>;
+
 struct scheduler_state {
   storage::kv_store* store = nullptr;
+  /// Changes not written yet, and what waits for them (a placement's answer).
+  /// Written together when the mailbox has been drained: a group commit, so a
+  /// burst of placements costs one disk flush, not one each.
+  std::vector<storage::kv_store::change> pending;
+  std::vector<std::function<void(const std::string& error)>> on_written;
+  bool flush_scheduled = false;
   std::map<std::string, host_entry> hosts;
   std::unordered_map<std::string, instance_entry> instances;
   uint64_t next_id = 1;
@@ -39,10 +48,38 @@ struct scheduler_state {
   static inline const char* name = "troupe.scheduler";
 };
 
-using scheduler_ptr = scheduler_actor::stateful_pointer<scheduler_state>;
+using scheduler_ptr = scheduler_impl::stateful_pointer<scheduler_state>;
 
-std::string persist(scheduler_ptr self, const placement& p) {
-  return self->state.store->put(placement_key(p.instance_id), encode(self->system(), p));
+/// Queues a change for the next group commit.
+void stage(scheduler_ptr self, storage::kv_store::change c,
+           std::function<void(const std::string&)> then = {}) {
+  auto& st = self->state;
+  st.pending.push_back(std::move(c));
+  if (then)
+    st.on_written.push_back(std::move(then));
+  if (!st.flush_scheduled) {
+    st.flush_scheduled = true;
+    self->send(self, flush_atom::value); // behind everything already in the mailbox
+  }
+}
+
+void persist(scheduler_ptr self, const placement& p,
+             std::function<void(const std::string&)> then = {}) {
+  stage(self, {placement_key(p.instance_id), encode(self->system(), p)}, std::move(then));
+}
+
+void flush(scheduler_ptr self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  auto changes = std::move(st.pending);
+  auto waiting = std::move(st.on_written);
+  st.pending.clear();
+  st.on_written.clear();
+  auto error = changes.empty() ? std::string{} : st.store->write(changes);
+  if (!error.empty())
+    std::cerr << "troupe-node: placement store write failed: " << error << "\n";
+  for (auto& fn : waiting)
+    fn(error);
 }
 
 /// Placements from an earlier run: their processes are gone, so they are lost.
@@ -58,6 +95,22 @@ void mark_previous_lost(scheduler_ptr self) {
   if (!stale.empty())
     std::cerr << "troupe-node: " << stale.size()
               << " placements of an earlier run were lost with it\n";
+}
+
+/// Gives an instance's slots back and forgets it; false if it was unknown.
+bool release_reservation(scheduler_ptr self, const std::string& instance_id) {
+  auto& st = self->state;
+  auto it = st.instances.find(instance_id);
+  if (it == st.instances.end())
+    return false;
+  auto& rec = it->second.record;
+  if (auto h = st.hosts.find(rec.host_id); h != st.hosts.end()) {
+    h->second.free_slots += it->second.slots;
+    if (--h->second.instances_by_function[rec.function] <= 0)
+      h->second.instances_by_function.erase(rec.function);
+  }
+  st.instances.erase(it);
+  return true;
 }
 
 std::vector<policy::host_view> views(const scheduler_state& st, const std::string& function) {
@@ -77,30 +130,29 @@ caf::result<placement, host_actor> place(scheduler_ptr self, const function_conf
   if (!chosen)
     return make_error(errc::no_capacity,
                       "no host has " + std::to_string(slots * 128) + " MB free for " + cfg.name);
-  auto& host = st.hosts[hosts[*chosen].id];
-  placement p{st.incarnation + "-" + std::to_string(st.next_id++), cfg.name, hosts[*chosen].id,
-              "placed", now_ms()};
-  if (auto err = persist(self, p); !err.empty())
-    return make_error(errc::storage_failed, "placement write failed: " + err);
+  auto host_id = hosts[*chosen].id;
+  auto& host = st.hosts[host_id];
+  placement p{st.incarnation + "-" + std::to_string(st.next_id++), cfg.name, host_id, "placed",
+              now_ms()};
+  // Reserved now, so that placements in the same commit see each other.
   host.free_slots -= slots;
   host.instances_by_function[cfg.name] += 1;
   st.instances[p.instance_id] = {p, slots};
-  return {p, host.handle};
+  auto rp = self->make_response_promise<placement, host_actor>();
+  persist(self, p, [self, rp, p, handle = host.handle](const std::string& error) mutable {
+    if (!error.empty()) {
+      release_reservation(self, p.instance_id);
+      rp.deliver(make_error(errc::storage_failed, "placement write failed: " + error));
+      return;
+    }
+    rp.deliver(p, handle);
+  });
+  return rp;
 }
 
 void release(scheduler_ptr self, const std::string& instance_id) {
-  auto& st = self->state;
-  auto it = st.instances.find(instance_id);
-  if (it == st.instances.end())
-    return;
-  auto& rec = it->second.record;
-  if (auto h = st.hosts.find(rec.host_id); h != st.hosts.end()) {
-    h->second.free_slots += it->second.slots;
-    if (--h->second.instances_by_function[rec.function] <= 0)
-      h->second.instances_by_function.erase(rec.function);
-  }
-  st.store->erase(placement_key(instance_id));
-  st.instances.erase(it);
+  if (release_reservation(self, instance_id))
+    stage(self, {placement_key(instance_id), std::nullopt});
 }
 
 void record_state(scheduler_ptr self, const std::string& instance_id, const std::string& state) {
@@ -133,7 +185,7 @@ void host_down(scheduler_ptr self, const caf::actor_addr& who) {
   }
 }
 
-scheduler_actor::behavior_type scheduler(scheduler_ptr self, storage::kv_store* store) {
+scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* store) {
   self->state.store = store;
   self->state.incarnation = std::to_string(now_ms());
   mark_previous_lost(self);
@@ -145,6 +197,7 @@ scheduler_actor::behavior_type scheduler(scheduler_ptr self, storage::kv_store* 
       [=](host_up_atom, const std::string& id, int32_t slots, host_actor hdl) {
         host_up(self, id, slots, std::move(hdl));
       },
+      [=](flush_atom) { flush(self); },
   };
 }
 

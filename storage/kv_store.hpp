@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace troupe::storage {
 
@@ -16,9 +17,18 @@ class kv_store {
 public:
   virtual ~kv_store() = default;
 
+  /// One change of a batch: a put, or an erase when `value` is empty.
+  struct change {
+    std::string key;
+    std::optional<std::string> value;
+  };
+
   /// Returns "" on success or an error text.
   virtual std::string put(std::string_view key, std::string_view value) = 0;
   virtual std::string erase(std::string_view key) = 0;
+  /// Applies every change atomically with one synchronous write (a group
+  /// commit: many changes for the price of one disk flush).
+  virtual std::string write(const std::vector<change>& changes) = 0;
   virtual std::optional<std::string> get(std::string_view key) const = 0;
   /// Calls `fn` for every key starting with `prefix`, in key order, until it returns false.
   virtual void

@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
 
 namespace troupe::storage {
 namespace {
@@ -31,6 +32,16 @@ public:
 
   std::string erase(std::string_view key) override {
     return text(db_->Delete(sync_write_, slice(key)));
+  }
+
+  std::string write(const std::vector<change>& changes) override {
+    rocksdb::WriteBatch batch;
+    for (const auto& c : changes) {
+      auto s = c.value ? batch.Put(slice(c.key), slice(*c.value)) : batch.Delete(slice(c.key));
+      if (!s.ok())
+        return text(s);
+    }
+    return text(db_->Write(sync_write_, &batch));
   }
 
   std::optional<std::string> get(std::string_view key) const override {

@@ -71,6 +71,24 @@ TEST_F(KvStoreTest, PersistsAcrossReopen) {
   EXPECT_FALSE(store->get("k2"));
 }
 
+TEST_F(KvStoreTest, BatchAppliesPutsAndErasesInOrderAndPersists) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    ASSERT_EQ(store->put("pl/old", "x"), "");
+    EXPECT_EQ(store->write({{"pl/1", "placed"},
+                            {"pl/old", std::nullopt},
+                            {"pl/2", "placed"},
+                            {"pl/1", "ready"},
+                            {"pl/2", std::nullopt}}),
+              "");
+    EXPECT_EQ(store->write({}), "");
+  }
+  auto store = open();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(scan_all(*store, "pl/"), (pairs{{"pl/1", "ready"}}));
+}
+
 TEST_F(KvStoreTest, OpenErrorsAreReported) {
   auto first = open();
   ASSERT_TRUE(first);
