@@ -1,17 +1,26 @@
 // troupe-bench: the benchmarks of tests/bench, printed as JSON lines.
-//   warm invoke of the C++ echo through the ingress vs a minimal Beast server
-//   (p50/p99 at 1 connection, throughput at 32 connections, and their ratios),
-//   cold start p50/p99 of the C++ and Python examples, and the CAF scheduler
-//   policies compared on the warm path.
+//   warm   invoke of the C++ echo through the ingress vs a minimal Beast server
+//          (p50/p99 at 1 connection, throughput at 32 connections, and their
+//          ratios), and the CAF scheduler policies compared on that path;
+//   cold   cold start through the ingress of the C++, Python and Node.js
+//          examples, template hit and template miss, p50/p99, beside the bare
+//          fork+exec+exit of the same binary measured in the same run;
+//   launch a burst of 500 concurrent cold starts of distinct functions, with
+//          the pool stocked and empty;
+//   density  idle instances one host holds and the memory each costs.
 #include "../integration/node_process.hpp"
 #include "baseline_server.hpp"
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
+#include <fcntl.h>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <sstream>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -129,29 +138,104 @@ void warm(const std::string& label, std::vector<std::string> args, int n, second
   emit(line + "}");
 }
 
-void cold(const std::string& label, const std::string& runtime, const std::string& handler,
-          const std::string& zip, int n) {
+/// fork + execve + waitpid of `argv`, `n` times: the floor a cold start is compared to.
+latency fork_exec(std::vector<std::string> argv, std::vector<std::string> env, int n) {
+  auto c_strings = [](std::vector<std::string>& v) {
+    std::vector<char*> out;
+    for (auto& x : v)
+      out.push_back(x.data());
+    out.push_back(nullptr);
+    return out;
+  };
+  auto args = c_strings(argv);
+  auto envp = c_strings(env);
+  std::vector<double> us;
+  for (int i = 0; i < n + 3; ++i) {
+    auto t0 = steady_clock::now();
+    pid_t pid = fork();
+    if (pid == 0) {
+      int null_fd = open("/dev/null", O_WRONLY);
+      dup2(null_fd, 1);
+      dup2(null_fd, 2);
+      execve(args[0], args.data(), envp.data());
+      _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (i >= 3) // the first runs warm the page cache
+      us.push_back(duration<double, std::micro>(steady_clock::now() - t0).count());
+  }
+  return percentiles(std::move(us));
+}
+
+/// One example as the cold-start benchmark runs it.
+struct cold_case {
+  std::string label, runtime, handler, zip;
+  std::vector<std::string> floor_argv; ///< the same binary, doing nothing
+  int refill_ms;                       ///< pause that lets the pool refill between starts
+};
+
+void cold(const cold_case& c, bool template_hit, int n, const latency& floor) {
   test::temp_dir data;
-  test::node_process node{data.path()};
+  std::vector<std::string> args;
+  if (!template_hit) // no stock at all: every cold start makes its template
+    args = {"--host.pool-size=0", "--host.pool-max=0"};
+  test::node_process node{data.path(), args};
+  std::this_thread::sleep_for(milliseconds(c.refill_ms * 3)); // the pools fill at start
   std::vector<double> us;
   for (int i = 0; i < n; ++i) {
-    auto target = deploy(node, label + "-" + std::to_string(i), runtime, handler, zip);
-    std::this_thread::sleep_for(milliseconds(50)); // let the pool refill, as between bursts
+    auto target = deploy(node, c.label + "-" + std::to_string(i), c.runtime, c.handler, c.zip);
+    std::this_thread::sleep_for(milliseconds(c.refill_ms)); // as between bursts
     auto t0 = steady_clock::now();
     auto r = node.client().request("POST", target, event);
     us.push_back(duration<double, std::micro>(steady_clock::now() - t0).count());
     if (r.status != 200)
-      throw std::runtime_error("cold " + label + ": " + r.body);
+      throw std::runtime_error("cold " + c.label + ": " + r.body);
   }
   auto l = percentiles(std::move(us));
-  emit(R"({"bench":"cold_start","function":")" + label + R"(","n":)" + std::to_string(n) +
-       R"(,"p50_us":)" + num(l.p50_us) + R"(,"p99_us":)" + num(l.p99_us) + "}");
+  emit(R"({"bench":"cold_start","function":")" + c.label + R"(","template":")" +
+       (template_hit ? "hit" : "miss") + R"(","n":)" + std::to_string(n) + R"(,"p50_us":)" +
+       num(l.p50_us) + R"(,"p99_us":)" + num(l.p99_us) + R"(,"fork_exec_p50_us":)" +
+       num(floor.p50_us) + R"(,"p50_ratio_to_fork_exec":)" + num(l.p50_us / floor.p50_us) + "}");
 }
 
-/// The node's children: the sandboxes' first processes (the runtimes).
+void cold_starts(int n, const std::string& only) {
+  auto example = [](const char* name) { return test::read_file(test::example_zip(name)); };
+  auto cpp_binary =
+      (test::example_zip("cpp-echo").parent_path() / "cpp-echo" / "bootstrap").string();
+  std::vector<cold_case> cases{
+      {"cpp-echo", "provided", "bootstrap", example("cpp-echo"), {cpp_binary}, 50},
+      {"python-echo",
+       "python3",
+       "handler.handler",
+       example("python-echo"),
+       {"/usr/bin/python3", "-c", "pass"},
+       150},
+      {"node-echo",
+       "nodejs20.x",
+       "index.handler",
+       example("node-echo"),
+       {"/usr/bin/node", "-e", "0"},
+       300},
+  };
+  for (const auto& c : cases) {
+    if (!only.empty() && c.label != only)
+      continue;
+    // The C++ runtime exits at once when its Runtime API refuses the connection.
+    auto floor = fork_exec(c.floor_argv, {"AWS_LAMBDA_RUNTIME_API=127.0.0.1:1"}, 30);
+    emit(R"({"bench":"fork_exec","binary":")" + c.floor_argv[0] + R"(","p50_us":)" +
+         num(floor.p50_us) + R"(,"p99_us":)" + num(floor.p99_us) + "}");
+    cold(c, true, n, floor);
+    cold(c, false, n, floor);
+  }
+}
+
+/// The node's children: the sandboxes' inits.
 std::vector<pid_t> children_of(pid_t pid) {
   std::vector<pid_t> out;
-  for (auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+  std::error_code ec; // a process may end while we look
+  for (auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
     std::istringstream in{test::read_file(task.path() / "children")};
     for (pid_t child; in >> child;)
       out.push_back(child);
@@ -159,57 +243,162 @@ std::vector<pid_t> children_of(pid_t pid) {
   return out;
 }
 
-/// Proportional set size of a process, in kB (0 if it is gone).
-double pss_kb(pid_t pid) {
+/// A field of /proc/<pid>/smaps_rollup in kB (0 if the process is gone).
+double smaps_kb(pid_t pid, const std::string& field) {
   auto text = test::read_file("/proc/" + std::to_string(pid) + "/smaps_rollup");
-  auto at = text.find("\nPss:");
-  return at == std::string::npos ? 0.0 : std::stod(text.substr(at + 5));
+  auto at = text.find("\n" + field + ":");
+  return at == std::string::npos ? 0.0 : std::stod(text.substr(at + field.size() + 2));
 }
 
-/// `n` cold starts of distinct functions at once (`conns` at a time), then
-/// the memory the idle instances hold.
-void launch_and_density(int n, int conns) {
-  test::temp_dir data;
-  test::node_process node{data.path(),
-                          {"--host.memory-mb=" + std::to_string(128 * (n + 8)),
-                           "--host.pool-max=" + std::to_string(n), "--host.pool-refill=10000"}};
+double mem_available_kb() {
+  std::istringstream in{test::read_file("/proc/meminfo")};
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("MemAvailable:", 0) == 0)
+      return std::stod(line.substr(13));
+  return 0;
+}
+
+/// Waits (bounded) until the node has at least `n` sandboxes.
+void await_sandboxes(const test::node_process& node, size_t n, seconds limit) {
+  auto until = steady_clock::now() + limit;
+  while (children_of(node.pid()).size() < n && steady_clock::now() < until)
+    std::this_thread::sleep_for(milliseconds(20));
+  if (children_of(node.pid()).size() < n)
+    throw std::runtime_error("the pool did not fill to " + std::to_string(n));
+}
+
+/// Deploys `n` functions of the C++ echo; their invoke paths.
+std::vector<std::string> deploy_many(test::node_process& node, int n, const std::string& prefix) {
   auto zip = test::read_file(test::example_zip("cpp-echo"));
   std::vector<std::string> targets;
   for (int i = 0; i < n; ++i)
-    targets.push_back(deploy(node, "burst-" + std::to_string(i), "provided", "bootstrap", zip));
-  auto node_pss_before = pss_kb(node.pid());
-  std::atomic<int> next{0}, failed{0};
-  auto t0 = steady_clock::now();
+    targets.push_back(deploy(node, prefix + std::to_string(i), "provided", "bootstrap", zip));
+  return targets;
+}
+
+/// Invokes every target once, `conns` at a time; returns the failures.
+int invoke_all(uint16_t port, const std::vector<std::string>& targets, int conns) {
+  std::atomic<size_t> next{0};
+  std::atomic<int> failed{0};
   std::vector<std::thread> ts;
   for (int c = 0; c < conns; ++c)
     ts.emplace_back([&] {
-      net::http_client cl{"127.0.0.1", node.port(), seconds(120)};
-      for (int i = next++; i < n; i = next++)
+      net::http_client cl{"127.0.0.1", port, seconds(120)};
+      for (size_t i = next++; i < targets.size(); i = next++)
         if (cl.request("POST", targets[i], event).status != 200)
           ++failed;
     });
   for (auto& t : ts)
     t.join();
+  return failed;
+}
+
+/// `n` cold starts of distinct functions released at the same instant, one
+/// connection each, with the (provided, 128 MB) pool stocked with `n`
+/// templates or empty; refills after the stock fills are paced at `refill_per_s`.
+void launch_rate(int n, bool stocked, int refill_per_s) {
+  test::temp_dir data;
+  test::node_process node{data.path(),
+                          {"--host.memory-mb=" + std::to_string(128 * (n + 8)),
+                           "--host.warm-runtimes=provided",
+                           "--host.pool-size=" + std::to_string(stocked ? n : 0),
+                           "--host.pool-max=" + std::to_string(stocked ? n : 0),
+                           "--host.pool-refill=" + std::to_string(refill_per_s),
+                           "--ingress.max-in-flight=10000", "--router.max-queue=10000"}};
+  auto targets = deploy_many(node, n, "burst-");
+  if (stocked)
+    await_sandboxes(node, size_t(n), seconds(120));
+  std::mutex mu;
+  std::condition_variable go;
+  bool released = false;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < n; ++i)
+    ts.emplace_back([&, i] {
+      net::http_client cl{"127.0.0.1", node.port(), seconds(120)};
+      cl.request("GET", "/healthz"); // connected before the burst
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        go.wait(lock, [&] { return released; });
+      }
+      if (cl.request("POST", targets[i], event).status != 200)
+        ++failed;
+    });
+  std::this_thread::sleep_for(seconds(1)); // every client connected and waiting
+  auto t0 = steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+  }
+  go.notify_all();
+  for (auto& t : ts)
+    t.join();
   auto secs = duration<double>(steady_clock::now() - t0).count();
-  emit(R"({"bench":"launch_rate","cold_starts":)" + std::to_string(n) + R"(,"concurrency":)" +
-       std::to_string(conns) + R"(,"failed":)" + std::to_string(failed.load()) + R"(,"seconds":)" +
-       num(secs) + R"(,"per_second":)" + num(n / secs) + "}");
+  if (std::getenv("TROUPE_BENCH_MARKS")) // for perf report --time (perf record -k CLOCK_MONOTONIC)
+    std::cerr << "bench: burst " << std::fixed << duration<double>(t0.time_since_epoch()).count()
+              << "," << duration<double>(t0.time_since_epoch()).count() + secs << "\n";
+  emit(R"({"bench":"launch_rate","templates":")" + std::string(stocked ? "stocked" : "empty") +
+       R"(","refill_per_s":)" + std::to_string(refill_per_s) + R"(,"cold_starts":)" +
+       std::to_string(n) + R"(,"concurrency":)" + std::to_string(n) + R"(,"failed":)" +
+       std::to_string(failed.load()) + R"(,"seconds":)" + num(secs) + R"(,"per_second":)" +
+       num(n / secs) + "}");
+}
+
+/// `n` idle instances of distinct functions on one host, and what each costs:
+/// the PSS of its init and of its runtime process (less the runtime's own
+/// anonymous memory, the function's heap), the node's growth, and what the
+/// machine lost in all (MemAvailable: kernel objects included).
+void density(int n) {
+  test::temp_dir data;
+  test::node_process node{data.path(),
+                          {"--host.memory-mb=" + std::to_string(128 * (n + 8)),
+                           "--host.warm-runtimes=provided", "--host.pool-max=64",
+                           "--host.template-makers=4", "--router.keep-alive=3600s"}};
+  auto targets = deploy_many(node, n, "idle-");
   std::this_thread::sleep_for(seconds(1));
-  double sandbox_pss = 0;
-  auto kids = children_of(node.pid());
-  for (auto pid : kids)
-    sandbox_pss += pss_kb(pid);
-  auto node_growth = pss_kb(node.pid()) - node_pss_before;
-  emit(R"({"bench":"density","sandbox_processes":)" + std::to_string(kids.size()) +
-       R"(,"sandbox_pss_kb_per_process":)" + num(sandbox_pss / std::max<size_t>(1, kids.size())) +
-       R"(,"node_pss_growth_kb_per_instance":)" + num(node_growth / n) + "}");
+  auto node_before = smaps_kb(node.pid(), "Pss");
+  auto avail_before = mem_available_kb();
+  auto base = children_of(node.pid()).size(); // templates in stock
+  auto t0 = steady_clock::now();
+  int failed = invoke_all(node.port(), targets, 32);
+  auto secs = duration<double>(steady_clock::now() - t0).count();
+  std::this_thread::sleep_for(seconds(2));
+  double init_pss = 0, runtime_pss = 0, runtime_anon = 0;
+  auto inits = children_of(node.pid());
+  size_t runtimes = 0;
+  for (auto init : inits) {
+    init_pss += smaps_kb(init, "Pss");
+    for (auto rt : children_of(init)) {
+      runtime_pss += smaps_kb(rt, "Pss");
+      runtime_anon += smaps_kb(rt, "Anonymous");
+      ++runtimes;
+    }
+  }
+  auto held = double(inits.size() - std::min(base, inits.size()));
+  auto per = [&](double kb) { return num(kb / double(std::max<size_t>(1, inits.size()))); };
+  auto node_growth = (smaps_kb(node.pid(), "Pss") - node_before) / std::max(1.0, held);
+  auto platform =
+      (init_pss + runtime_pss - runtime_anon) / double(std::max<size_t>(1, inits.size())) +
+      node_growth;
+  emit(R"({"bench":"density","instances":)" + std::to_string(n) + R"(,"failed":)" +
+       std::to_string(failed) + R"(,"sandboxes":)" + std::to_string(inits.size()) +
+       R"(,"runtime_processes":)" + std::to_string(runtimes) + R"(,"started_in_s":)" + num(secs) +
+       R"(,"init_pss_kb":)" + per(init_pss) + R"(,"runtime_pss_kb":)" + per(runtime_pss) +
+       R"(,"runtime_anon_kb":)" + per(runtime_anon) + R"(,"node_growth_kb_per_instance":)" +
+       num(node_growth) + R"(,"platform_kb_per_instance":)" + num(platform) +
+       R"(,"mem_available_drop_kb_per_instance":)" +
+       num((avail_before - mem_available_kb()) / std::max(1.0, held)) + "}");
 }
 
 } // namespace
 
-/// troupe-bench [N] [warm|cold|launch]: N requests per latency run; one section or all.
+/// troupe-bench [N] [warm|cold|launch|density] [instances|function]: N requests
+/// per latency run; one section or all; idle instances for density (5000), or
+/// the one example (cpp-echo, python-echo, node-echo) for cold.
 int main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 2000;
+  std::string arg3 = argc > 3 ? argv[3] : "";
+  int idle = arg3.empty() ? 5000 : std::atoi(arg3.c_str());
   std::string only = argc > 2 ? argv[2] : "";
   auto run = [&](const char* section) { return only.empty() || only == section; };
   try {
@@ -225,13 +414,15 @@ int main(int argc, char** argv) {
            n, seconds(5), false);
       warm("stealing", {"--scheduler.policy=stealing"}, n, seconds(5), false);
     }
-    if (run("cold")) {
-      cold("cpp-echo", "provided", "bootstrap", test::read_file(test::example_zip("cpp-echo")), 40);
-      cold("python-echo", "python3", "handler.handler",
-           test::read_file(test::example_zip("python-echo")), 40);
+    if (run("cold"))
+      cold_starts(30, only == "cold" ? arg3 : "");
+    if (run("launch")) {
+      launch_rate(500, true, 200); // the default refill pace competes with the burst
+      launch_rate(500, true, 1);   // the claim path alone
+      launch_rate(500, false, 200);
     }
-    if (run("launch"))
-      launch_and_density(500, 32);
+    if (run("density"))
+      density(idle);
   } catch (const std::exception& e) {
     std::cerr << "bench: " << e.what() << "\n";
     return 1;
