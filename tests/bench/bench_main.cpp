@@ -267,12 +267,21 @@ void await_sandboxes(const test::node_process& node, size_t n, seconds limit) {
     throw std::runtime_error("the pool did not fill to " + std::to_string(n));
 }
 
-/// Deploys `n` functions of the C++ echo; their invoke paths.
-std::vector<std::string> deploy_many(test::node_process& node, int n, const std::string& prefix) {
-  auto zip = test::read_file(test::example_zip("cpp-echo"));
+/// An example function as the launch and density benchmarks deploy it.
+struct example_fn {
+  std::string example, family, runtime, handler;
+};
+
+const example_fn cpp_echo{"cpp-echo", "provided", "provided", "bootstrap"};
+const example_fn python_echo{"python-echo", "python3", "python3.11", "handler.handler"};
+
+/// Deploys `n` functions of `fn`; their invoke paths.
+std::vector<std::string> deploy_many(test::node_process& node, int n, const std::string& prefix,
+                                     const example_fn& fn = cpp_echo) {
+  auto zip = test::read_file(test::example_zip(fn.example));
   std::vector<std::string> targets;
   for (int i = 0; i < n; ++i)
-    targets.push_back(deploy(node, prefix + std::to_string(i), "provided", "bootstrap", zip));
+    targets.push_back(deploy(node, prefix + std::to_string(i), fn.runtime, fn.handler, zip));
   return targets;
 }
 
@@ -293,19 +302,19 @@ int invoke_all(uint16_t port, const std::vector<std::string>& targets, int conns
   return failed;
 }
 
-/// `n` cold starts of distinct functions released at the same instant, one
-/// connection each, with the (provided, 128 MB) pool stocked with `n`
-/// templates or empty; refills after the stock fills are paced at `refill_per_s`.
-void launch_rate(int n, bool stocked, int refill_per_s) {
+/// `n` cold starts of distinct functions of `fn` released at the same
+/// instant, one connection each, with its (family, 128 MB) pool stocked with
+/// `n` templates or empty; refills after the stock fills are paced at `refill_per_s`.
+void launch_rate(const example_fn& fn, int n, bool stocked, int refill_per_s) {
   test::temp_dir data;
   test::node_process node{data.path(),
                           {"--host.memory-mb=" + std::to_string(128 * (n + 8)),
-                           "--host.warm-runtimes=provided",
+                           "--host.warm-runtimes=" + fn.family,
                            "--host.pool-size=" + std::to_string(stocked ? n : 0),
                            "--host.pool-max=" + std::to_string(stocked ? n : 0),
                            "--host.pool-refill=" + std::to_string(refill_per_s),
                            "--ingress.max-in-flight=10000", "--router.max-queue=10000"}};
-  auto targets = deploy_many(node, n, "burst-");
+  auto targets = deploy_many(node, n, "burst-", fn);
   if (stocked)
     await_sandboxes(node, size_t(n), seconds(120));
   std::mutex mu;
@@ -337,11 +346,11 @@ void launch_rate(int n, bool stocked, int refill_per_s) {
   if (std::getenv("TROUPE_BENCH_MARKS")) // for perf report --time (perf record -k CLOCK_MONOTONIC)
     std::cerr << "bench: burst " << std::fixed << duration<double>(t0.time_since_epoch()).count()
               << "," << duration<double>(t0.time_since_epoch()).count() + secs << "\n";
-  emit(R"({"bench":"launch_rate","templates":")" + std::string(stocked ? "stocked" : "empty") +
-       R"(","refill_per_s":)" + std::to_string(refill_per_s) + R"(,"cold_starts":)" +
-       std::to_string(n) + R"(,"concurrency":)" + std::to_string(n) + R"(,"failed":)" +
-       std::to_string(failed.load()) + R"(,"seconds":)" + num(secs) + R"(,"per_second":)" +
-       num(n / secs) + "}");
+  emit(R"({"bench":"launch_rate","function":")" + fn.example + R"(","templates":")" +
+       std::string(stocked ? "stocked" : "empty") + R"(","refill_per_s":)" +
+       std::to_string(refill_per_s) + R"(,"cold_starts":)" + std::to_string(n) +
+       R"(,"concurrency":)" + std::to_string(n) + R"(,"failed":)" + std::to_string(failed.load()) +
+       R"(,"seconds":)" + num(secs) + R"(,"per_second":)" + num(n / secs) + "}");
 }
 
 /// `n` idle instances of distinct functions on one host, and what each costs:
@@ -417,9 +426,15 @@ int main(int argc, char** argv) {
     if (run("cold"))
       cold_starts(30, only == "cold" ? arg3 : "");
     if (run("launch")) {
-      launch_rate(500, true, 200); // the default refill pace competes with the burst
-      launch_rate(500, true, 1);   // the claim path alone
-      launch_rate(500, false, 200);
+      if (arg3.empty() || arg3 == "cpp-echo") {
+        launch_rate(cpp_echo, 500, true, 200); // the default refill pace competes with the burst
+        launch_rate(cpp_echo, 500, true, 1);   // the claim path alone
+        launch_rate(cpp_echo, 500, false, 200);
+      }
+      if (arg3.empty() || arg3 == "python-echo") {
+        launch_rate(python_echo, 500, true, 200); // an interpreter already running: no exec
+        launch_rate(python_echo, 500, true, 1);
+      }
     }
     if (run("density"))
       density(idle);

@@ -11,7 +11,9 @@ import http.client
 import importlib
 import json
 import os
+import socket
 import sys
+import threading
 import time
 import traceback
 
@@ -107,7 +109,90 @@ def load_handler(api):
         sys.exit(1)
 
 
+def warm_up():
+    """Runs every invocation's HTTP and JSON paths once before the claim.
+
+    The first exchange of a fresh interpreter compiles the regular expressions
+    and builds the parser objects of http.client and email (several
+    milliseconds of bytecode) that would otherwise land on the cold start. A
+    one-shot server on an ephemeral loopback port of the sandbox's own network
+    stands in for the Runtime API.
+    """
+    body = b'{"warm": true}'
+    reply = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+             b"Lambda-Runtime-Aws-Request-Id: warm\r\nContent-Length: "
+             + str(len(body)).encode() + b"\r\n\r\n" + body)
+    try:
+        server = socket.create_server(("127.0.0.1", 0))
+    except OSError:
+        return
+
+    def serve():
+        try:
+            conn, _ = server.accept()
+            with conn:
+                for _ in range(2):
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            return
+                        data += chunk
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    for line in head.split(b"\r\n"):
+                        if line.lower().startswith(b"content-length:"):
+                            while len(body) < int(line.split(b":")[1]):
+                                body += conn.recv(65536)
+                    conn.sendall(reply)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    conn = http.client.HTTPConnection("127.0.0.1", server.getsockname()[1], timeout=2)
+    try:
+        conn.request("GET", BASE + "/invocation/next")
+        resp = conn.getresponse()
+        headers = {k: v for k, v in resp.getheaders()}
+        json.loads(resp.read())
+        Context(headers)
+        conn.request("POST", BASE + "/invocation/warm/response",
+                     body=json.dumps({"warm": [1, "a", None]}).encode(),
+                     headers={"Content-Type": "application/json"})
+        conn.getresponse().read()
+    except (OSError, http.client.HTTPException, ValueError):
+        pass  # warming is best effort
+    conn.close()  # the server sees EOF if it still waits
+    thread.join(2)
+    server.close()
+
+
+def warm_imports():
+    """Imports a throwaway module from source once before the claim, so that the
+    import machinery (path finders, the source loader, the compiler) is warm
+    when the handler's module loads; /var/task is read-only, so there is never
+    a cached bytecode file to help."""
+    import shutil
+    import tempfile
+    folder = tempfile.mkdtemp(prefix="troupe-warm-")
+    try:
+        with open(os.path.join(folder, "troupe_warm_module.py"), "w") as f:
+            f.write("import json\n\ndef handler(event, context):\n    return {'echo': event}\n")
+        sys.path.insert(0, folder)
+        importlib.import_module("troupe_warm_module").handler({}, None)
+    except Exception:
+        pass  # warming is best effort
+    finally:
+        sys.modules.pop("troupe_warm_module", None)
+        if folder in sys.path:
+            sys.path.remove(folder)
+        sys.path_importer_cache.pop(folder, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main():
+    warm_up()
+    warm_imports()
     take_claim()
     api = Api()
     handler = load_handler(api)
