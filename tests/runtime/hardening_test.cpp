@@ -107,6 +107,25 @@ TEST_F(HardeningTest, NoCapabilitiesNoNewPrivsAndAFilterEvenForRoot) {
   EXPECT_EQ(output_of(shell(status, 0)), expected);
 }
 
+TEST_F(HardeningTest, APrestartedRuntimeIsAsConfinedBeforeAndAfterItsClaim) {
+  // The interpreter of a template runs long before any claim: it must be
+  // unprivileged and filtered from its first instruction, not from the claim.
+  const std::string status =
+      "grep -E '^(Uid|Cap(Prm|Eff|Bnd)|NoNewPrivs|Seccomp):' /proc/self/status"
+      " | tr -s '\\t' ' '";
+  opts_.prestart_argv = {"/bin/sh", "-c",
+                         status +
+                             " > /tmp/before; printf R >&3; cat <&3 > /dev/null;"
+                             " exec 3>&-; cat /tmp/before; " +
+                             status};
+  opts_.prestart_env = {"PATH=/usr/bin:/bin"};
+  auto out = output_of(shell("unused"));
+  std::string once = "Uid: 65534 65534 65534 65534\nCapPrm: 0000000000000000\n"
+                     "CapEff: 0000000000000000\nCapBnd: 0000000000000000\n"
+                     "NoNewPrivs: 1\nSeccomp: 2\n";
+  EXPECT_EQ(out, once + once);
+}
+
 TEST_F(HardeningTest, SecurebitsAreSetAndLocked) {
   // NOROOT, NO_SETUID_FIXUP, NO_CAP_AMBIENT_RAISE and their locks, KEEP_CAPS locked off.
   auto script = "import ctypes; libc = ctypes.CDLL(None, use_errno=True);"
