@@ -36,13 +36,15 @@ deploy() {
 deploy shell-echo provided bootstrap "$build/examples/shell-echo.zip"
 deploy cpp-echo provided bootstrap "$build/examples/cpp-echo.zip"
 deploy python-echo python3.11 handler.handler "$build/examples/python-echo.zip"
+deploy node-echo nodejs20.x index.handler "$build/examples/node-echo.zip"
 
 cat <<MSG
 
-Troupe is running on http://127.0.0.1:$port with three functions. Try:
+Troupe is running on http://127.0.0.1:$port with four functions. Try:
 
   curl -s http://127.0.0.1:$port/2015-03-31/functions/cpp-echo/invocations -d '{"hello":"world"}'
   curl -s http://127.0.0.1:$port/fn/python-echo/any/path?x=1
+  curl -s http://127.0.0.1:$port/2015-03-31/functions/node-echo/invocations -d '{"from":"node"}'
   curl -s http://127.0.0.1:$port/2015-03-31/functions/
 
 Ctrl-C stops the node (its data stays in $data).
