@@ -95,8 +95,10 @@ public:
   pid_t pid() const { return pid_; }
 
   /// Calls `fn(wait_status)` once, on an io thread, when the process tree ends
-  /// (reaped by then): the runtime process's wait status, or the init's when
-  /// that was killed first (kill(), the OOM killer). At most one watcher (later
+  /// (reaped by then): the runtime process's wait status (passed on by the
+  /// init as its exit code, 128 + signal for a killed runtime, so a program
+  /// exiting with 129..192 reads as killed), or the init's own when that was
+  /// killed first (kill()). At most one watcher (later
   /// calls are ignored). `fn` is never called once the destructor has begun; a
   /// call already running on another thread is waited for by the destructor, so
   /// `fn` must not wait for the destroying thread. `fn` may destroy the sandbox.
