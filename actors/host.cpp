@@ -37,6 +37,7 @@ struct host_state {
   std::map<std::pair<std::string, int32_t>, pool_actor> pools; ///< by (runtime family, memory MB)
   std::vector<template_maker_actor> makers;
   std::vector<template_claimer_actor> claimers;
+  refill_pacer_actor pacer; ///< one token bucket for every pool's refills
   size_t next_claimer = 0;
   std::map<caf::actor_addr, running> instances;
   static inline const char* name = "troupe.host";
@@ -71,9 +72,8 @@ pool_actor pool_for(host_ptr self, const std::string& family, int32_t memory_mb)
       st.cfg.runtimes_dir, st.cfg.tmp_mb,
       st.cfg.pids_max,     st.cfg.uid_base,
       st.cfg.uid_count};
-  pool_settings ps{{int32_t(st.cfg.pool_min), int32_t(st.cfg.pool_max), 1.0},
-                   st.cfg.pool_refill_per_s};
-  auto p = spawn_pool(self->system(), template_for(family, memory_mb, in), ps, st.makers);
+  pool_settings ps{{int32_t(st.cfg.pool_min), int32_t(st.cfg.pool_max), 1.0}};
+  auto p = spawn_pool(self->system(), template_for(family, memory_mb, in), ps, st.makers, st.pacer);
   self->link_to(p);
   st.pools.emplace(key, p);
   return p;
@@ -179,6 +179,9 @@ host_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor
     st.makers.push_back(spawn_template_maker(self->system()));
     self->link_to(st.makers.back());
   }
+  // Bursts of up to one pool's minimum, e.g. when the node starts.
+  st.pacer = spawn_refill_pacer(self->system(), st.cfg.pool_refill_per_s, double(st.cfg.pool_min));
+  self->link_to(st.pacer);
   for (size_t i = 0; i < std::max<size_t>(1, st.cfg.claimers); ++i) {
     st.claimers.push_back(spawn_template_claimer(self->system()));
     self->link_to(st.claimers.back());

@@ -30,7 +30,7 @@ node_config::node_config() {
       .add(host_memory_mb, "memory-mb", "memory for instances, sold in 128 MB slots")
       .add(pool_size, "pool-size", "templates per (runtime family, memory size), at least")
       .add(pool_max, "pool-max", "templates per (runtime family, memory size), at most")
-      .add(pool_refill, "pool-refill", "templates a pool makes a second for refills, at most")
+      .add(pool_refill, "pool-refill", "templates a host makes a second for refills, all pools together")
       .add(template_makers, "template-makers", "threads making templates in parallel")
       .add(claimers, "claimers", "threads claiming templates for cold starts side by side")
       .add(warm_runtimes, "warm-runtimes",

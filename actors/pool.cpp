@@ -52,6 +52,51 @@ template_claimer_actor::behavior_type template_claimer() {
   };
 }
 
+// ---- the refill pacer -------------------------------------------------------
+
+using token_promise = caf::typed_response_promise<bool>;
+
+struct pacer_state {
+  policy::token_bucket bucket{200, 1};
+  std::deque<token_promise> waiting;
+  bool tick_pending = false;
+  static inline const char* name = "troupe.refill_pacer";
+};
+
+using pacer_ptr = refill_pacer_actor::stateful_pointer<pacer_state>;
+
+/// Hands out what tokens there are, first come first served; comes back when
+/// the next one is due.
+void serve_tokens(pacer_ptr self) {
+  auto& st = self->state;
+  st.tick_pending = false;
+  while (!st.waiting.empty() && st.bucket.take(now_ms())) {
+    st.waiting.front().deliver(true);
+    st.waiting.pop_front();
+  }
+  if (!st.waiting.empty()) {
+    st.tick_pending = true;
+    self->delayed_send(self, std::chrono::milliseconds(st.bucket.wait_ms(now_ms())),
+                       refill_atom::value);
+  }
+}
+
+refill_pacer_actor::behavior_type refill_pacer(pacer_ptr self, double per_s, double burst) {
+  self->state.bucket = policy::token_bucket{per_s, std::max(1.0, burst)};
+  return {
+      [=](token_atom) -> caf::result<bool> {
+        auto& st = self->state;
+        if (st.waiting.empty() && st.bucket.take(now_ms()))
+          return true;
+        st.waiting.push_back(self->make_response_promise<bool>());
+        if (!st.tick_pending)
+          serve_tokens(self);
+        return st.waiting.back();
+      },
+      [=](refill_atom) { serve_tokens(self); },
+  };
+}
+
 // ---- the pool ------------------------------------------------------------------
 
 using lease_promise = caf::typed_response_promise<sandbox_lease>;
@@ -59,7 +104,7 @@ using lease_promise = caf::typed_response_promise<sandbox_lease>;
 struct pool_state {
   runtime::sandbox_options opts;
   policy::pool_bounds bounds;
-  policy::token_bucket refill_bucket{200, 1};
+  refill_pacer_actor pacer;
   policy::demand_rate demand;
   std::vector<template_maker_actor> makers;
   size_t next_maker = 0;
@@ -136,29 +181,31 @@ void make_one(pool_ptr self) {
             [=](caf::error& err) { on_make_failed(self, err); });
 }
 
-/// Schedules one refill step, when the bucket has a token, unless one is on its way.
+/// Schedules one refill step (after a failure's backoff), unless one is on its way.
 void schedule_refill(pool_ptr self) {
   auto& st = self->state;
   if (st.refill_pending || coming(self) >= target(self))
     return;
   st.refill_pending = true;
-  auto now = now_ms();
-  auto wait = std::max(st.refill_bucket.wait_ms(now), st.retry_at_ms - now);
-  if (wait > 0)
+  if (auto wait = st.retry_at_ms - now_ms(); wait > 0)
     self->delayed_send(self, std::chrono::milliseconds(wait), refill_atom::value);
   else
     self->send(self, refill_atom::value);
 }
 
+/// One refill step: a token from the host's pacer, then one template made.
 void refill(pool_ptr self) {
   auto& st = self->state;
-  st.refill_pending = false;
-  if (coming(self) >= target(self))
+  if (coming(self) >= target(self)) {
+    st.refill_pending = false;
     return;
-  if (now_ms() < st.retry_at_ms || !st.refill_bucket.take(now_ms()))
-    return schedule_refill(self);
-  make_one(self);
-  schedule_refill(self);
+  }
+  self->request(st.pacer, caf::infinite, token_atom::value).then([=](bool) {
+    self->state.refill_pending = false;
+    if (coming(self) < target(self))
+      make_one(self);
+    schedule_refill(self);
+  });
 }
 
 /// The first template in stock that is still alive; the dead are discarded.
@@ -193,13 +240,12 @@ caf::result<sandbox_lease> acquire(pool_ptr self) {
 }
 
 pool_actor::behavior_type pool(pool_ptr self, runtime::sandbox_options opts, pool_settings settings,
-                               std::vector<template_maker_actor> makers) {
+                               std::vector<template_maker_actor> makers, refill_pacer_actor pacer) {
   auto& st = self->state;
   st.opts = std::move(opts);
   st.bounds = settings.bounds;
   st.makers = std::move(makers);
-  st.refill_bucket =
-      policy::token_bucket{settings.refill_per_s, std::max(1.0, double(settings.bounds.min))};
+  st.pacer = std::move(pacer);
   schedule_refill(self);
   return {
       [=](acquire_atom) { return acquire(self); },
@@ -218,13 +264,17 @@ template_maker_actor spawn_template_maker(caf::actor_system& sys) {
   return sys.spawn<caf::detached>(template_maker);
 }
 
+refill_pacer_actor spawn_refill_pacer(caf::actor_system& sys, double per_s, double burst) {
+  return sys.spawn(refill_pacer, per_s, burst);
+}
+
 template_claimer_actor spawn_template_claimer(caf::actor_system& sys) {
   return sys.spawn<caf::detached>(template_claimer);
 }
 
 pool_actor spawn_pool(caf::actor_system& sys, runtime::sandbox_options opts, pool_settings settings,
-                      std::vector<template_maker_actor> makers) {
-  return sys.spawn(pool, std::move(opts), settings, std::move(makers));
+                      std::vector<template_maker_actor> makers, refill_pacer_actor pacer) {
+  return sys.spawn(pool, std::move(opts), settings, std::move(makers), std::move(pacer));
 }
 
 } // namespace troupe

@@ -61,6 +61,7 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 using make_atom = caf::atom_constant<caf::atom("make")>;
 using claim_atom = caf::atom_constant<caf::atom("claim")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using token_atom = caf::atom_constant<caf::atom("token")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 /// One synchronous invocation on its way to an instance.

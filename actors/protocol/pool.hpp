@@ -16,6 +16,12 @@ using pool_actor =
     caf::typed_actor<caf::replies_to<acquire_atom>::with<sandbox_lease>,
                      caf::replies_to<stats_atom>::with<pool_stats>, caf::reacts_to<refill_atom>>;
 
+/// Paces a host's template refills, one token bucket for all its pools.
+/// Contract: `token` answers true once a token is taken for the caller,
+/// callers served in the order they asked.
+using refill_pacer_actor =
+    caf::typed_actor<caf::replies_to<token_atom>::with<bool>, caf::reacts_to<refill_atom>>;
+
 /// Makes templates, blocking (clone, cgroup moves that wait for RCU, an
 /// interpreter's start): a detached actor, so that none of this holds a
 /// scheduler thread. Contract: `make` answers a ready template or

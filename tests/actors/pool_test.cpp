@@ -47,7 +47,8 @@ protected:
 
   pool_actor spawn(int32_t min, int32_t max) {
     makers_ = {spawn_template_maker(sys_), spawn_template_maker(sys_)};
-    return spawn_pool(sys_, opts_, pool_settings{{min, max, 1.0}, 1000}, makers_);
+    pacer_ = spawn_refill_pacer(sys_, 1000, 10);
+    return spawn_pool(sys_, opts_, pool_settings{{min, max, 1.0}}, makers_, pacer_);
   }
 
   pool_stats stats(const pool_actor& pool) {
@@ -93,12 +94,14 @@ protected:
     self_->send_exit(pool, caf::exit_reason::user_shutdown);
     for (auto& m : makers_)
       self_->send_exit(m, caf::exit_reason::user_shutdown);
+    self_->send_exit(pacer_, caf::exit_reason::user_shutdown);
   }
 
   config cfg_;
   caf::actor_system sys_{cfg_};
   caf::scoped_actor self_{sys_};
   std::vector<template_maker_actor> makers_;
+  refill_pacer_actor pacer_;
   std::string dir_;
   runtime::sandbox_options opts_;
 };
@@ -167,6 +170,17 @@ TEST_F(PoolTest, RefillsThatKeepFailingBackOff) {
   EXPECT_LE(s.discarded, 10);
   EXPECT_EQ(s.stock, 0);
   stop(pool);
+}
+
+TEST_F(PoolTest, ThePacerMakesCallersBeyondItsBurstWaitForTheirToken) {
+  auto pacer = spawn_refill_pacer(sys_, 20, 2); // 2 at once, then one per 50 ms
+  int granted = 0;
+  for (int i = 0; i < 4; ++i) // the 3rd and 4th wait for the bucket to refill
+    self_->request(pacer, 5s, token_atom::value)
+        .receive([&](bool ok) { granted += ok ? 1 : 0; },
+                 [&](const caf::error& e) { ADD_FAILURE() << sys_.render(e); });
+  EXPECT_EQ(granted, 4);
+  self_->send_exit(pacer, caf::exit_reason::user_shutdown);
 }
 
 } // namespace
