@@ -15,11 +15,9 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include <fcntl.h>
 #include <filesystem>
 #include <iostream>
 #include <map>
-#include <unistd.h>
 
 namespace troupe {
 
@@ -72,8 +70,9 @@ pool_actor pool_for(host_ptr self, const std::string& family, int32_t memory_mb)
       st.cfg.runtimes_dir, st.cfg.tmp_mb,
       st.cfg.pids_max,     st.cfg.uid_base,
       st.cfg.uid_count};
-  pool_settings ps{{int32_t(st.cfg.pool_min), int32_t(st.cfg.pool_max), 1.0}};
-  auto p = spawn_pool(self->system(), template_for(family, memory_mb, in), ps, st.makers, st.pacer);
+  policy::pool_bounds bounds{int32_t(st.cfg.pool_min), int32_t(st.cfg.pool_max), 1.0};
+  auto p =
+      spawn_pool(self->system(), template_for(family, memory_mb, in), bounds, st.makers, st.pacer);
   self->link_to(p);
   st.pools.emplace(key, p);
   return p;

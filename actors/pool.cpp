@@ -239,11 +239,12 @@ caf::result<sandbox_lease> acquire(pool_ptr self) {
   return rp;
 }
 
-pool_actor::behavior_type pool(pool_ptr self, runtime::sandbox_options opts, pool_settings settings,
-                               std::vector<template_maker_actor> makers, refill_pacer_actor pacer) {
+pool_actor::behavior_type pool(pool_ptr self, runtime::sandbox_options opts,
+                               policy::pool_bounds bounds, std::vector<template_maker_actor> makers,
+                               refill_pacer_actor pacer) {
   auto& st = self->state;
   st.opts = std::move(opts);
-  st.bounds = settings.bounds;
+  st.bounds = bounds;
   st.makers = std::move(makers);
   st.pacer = std::move(pacer);
   schedule_refill(self);
@@ -272,9 +273,10 @@ template_claimer_actor spawn_template_claimer(caf::actor_system& sys) {
   return sys.spawn<caf::detached>(template_claimer);
 }
 
-pool_actor spawn_pool(caf::actor_system& sys, runtime::sandbox_options opts, pool_settings settings,
-                      std::vector<template_maker_actor> makers, refill_pacer_actor pacer) {
-  return sys.spawn(pool, std::move(opts), settings, std::move(makers), std::move(pacer));
+pool_actor spawn_pool(caf::actor_system& sys, runtime::sandbox_options opts,
+                      policy::pool_bounds bounds, std::vector<template_maker_actor> makers,
+                      refill_pacer_actor pacer) {
+  return sys.spawn(pool, std::move(opts), bounds, std::move(makers), std::move(pacer));
 }
 
 } // namespace troupe

@@ -10,11 +10,6 @@
 
 namespace troupe {
 
-/// How a pool sizes its stock.
-struct pool_settings {
-  policy::pool_bounds bounds; ///< stock between min and max, following demand
-};
-
 /// Spawns a host's refill pacer: `per_s` tokens a second, `burst` saved up.
 refill_pacer_actor spawn_refill_pacer(caf::actor_system& sys, double per_s, double burst);
 
@@ -25,11 +20,12 @@ template_maker_actor spawn_template_maker(caf::actor_system& sys);
 template_claimer_actor spawn_template_claimer(caf::actor_system& sys);
 
 /// Spawns a pool keeping templates of `opts` ready: at least `bounds.min`, more
-/// while cold starts come fast, made by `makers` (in turn), each refill
+/// while cold starts come fast (at most `bounds.max`), made by `makers` (in turn), each refill
 /// waiting for a token of the host's `pacer` so that a burst does not start
 /// every sandbox in the same instant. A miss asks for a template at once,
 /// without a token.
-pool_actor spawn_pool(caf::actor_system& sys, runtime::sandbox_options opts, pool_settings settings,
-                      std::vector<template_maker_actor> makers, refill_pacer_actor pacer);
+pool_actor spawn_pool(caf::actor_system& sys, runtime::sandbox_options opts,
+                      policy::pool_bounds bounds, std::vector<template_maker_actor> makers,
+                      refill_pacer_actor pacer);
 
 } // namespace troupe

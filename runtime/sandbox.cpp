@@ -27,6 +27,7 @@
 #include <system_error>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 
 namespace troupe::runtime {
 
@@ -234,9 +235,8 @@ struct sandbox::impl {
   std::string mount_dir;
   uint16_t port = 0;
   int pidfd = -1;
-  int sock = -1;      ///< host end of the control socket, until the claim is done
+  int sock = -1;      ///< host end of the control socket, until the claim (-1 after)
   int listen_fd = -1; ///< Runtime API listener until released
-  bool claimed = false;
   bool uid_leased = false;
   uint32_t cpu_weight = 0; ///< the instance's, written at the claim
   std::shared_ptr<exit_watch> watch;
@@ -340,34 +340,34 @@ std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options& opts, std::stri
 }
 
 std::string sandbox::start(const sandbox_spec& spec) {
-  if (impl_->claimed)
+  int sock = std::exchange(impl_->sock, -1); // one claim per sandbox; closed once it is done
+  if (sock < 0)
     return "sandbox already started";
-  impl_->claimed = true;
-  wire::claim_frame claim{spec.argv, spec.env, spec.output_fd >= 0};
-  std::string frame = wire::encode(claim);
-  if (frame.size() > wire::max_payload + sizeof(std::uint32_t)) {
-    kill();
-    return "sandbox spec too large";
-  }
-  std::string error;
-  if (impl_->cgroup && impl_->cpu_weight > 0)
-    error = impl_->cgroup->set_limits({0, 0, impl_->cpu_weight});
-  int tree = error.empty() ? code_tree(spec.code_dir, error) : -1;
-  if (tree < 0) {
-    kill();
+  auto claim = [&]() -> std::string {
+    std::string frame = wire::encode(wire::claim_frame{spec.argv, spec.env, spec.output_fd >= 0});
+    if (frame.size() > wire::max_payload + sizeof(std::uint32_t))
+      return "sandbox spec too large";
+    if (impl_->cgroup && impl_->cpu_weight > 0)
+      if (auto e = impl_->cgroup->set_limits({0, 0, impl_->cpu_weight}); !e.empty())
+        return e;
+    std::string error;
+    int tree = code_tree(spec.code_dir, error);
+    if (tree < 0)
+      return error;
+    std::vector<int> fds{tree};
+    if (spec.output_fd >= 0)
+      fds.push_back(spec.output_fd);
+    error = send_frame(sock, frame, fds);
+    close_fd(tree);
+    if (error.empty())
+      error = await_message(sock, wire::started, std::chrono::steady_clock::now() + start_timeout,
+                            "the start");
     return error;
-  }
-  std::vector<int> fds{tree};
-  if (spec.output_fd >= 0)
-    fds.push_back(spec.output_fd);
-  error = send_frame(impl_->sock, frame, fds);
-  close_fd(tree);
-  if (error.empty())
-    error = await_message(impl_->sock, wire::started,
-                          std::chrono::steady_clock::now() + start_timeout, "the start");
+  };
+  auto error = claim();
   if (!error.empty())
     kill();
-  close_fd(impl_->sock); // nothing more to say: the exit shows on the pidfd
+  close_fd(sock); // nothing more to say: the exit shows on the pidfd
   return error;
 }
 

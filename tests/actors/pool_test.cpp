@@ -48,7 +48,7 @@ protected:
   pool_actor spawn(int32_t min, int32_t max) {
     makers_ = {spawn_template_maker(sys_), spawn_template_maker(sys_)};
     pacer_ = spawn_refill_pacer(sys_, 1000, 10);
-    return spawn_pool(sys_, opts_, pool_settings{{min, max, 1.0}}, makers_, pacer_);
+    return spawn_pool(sys_, opts_, policy::pool_bounds{min, max, 1.0}, makers_, pacer_);
   }
 
   pool_stats stats(const pool_actor& pool) {

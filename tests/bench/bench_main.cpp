@@ -10,6 +10,7 @@
 //   density  idle instances one host holds and the memory each costs.
 #include "../integration/node_process.hpp"
 #include "baseline_server.hpp"
+#include "net/lambda_api.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -270,11 +271,11 @@ void await_sandboxes(const test::node_process& node, size_t n, seconds limit) {
 
 /// An example function as the launch and density benchmarks deploy it.
 struct example_fn {
-  std::string example, family, runtime, handler;
+  std::string example, runtime, handler;
 };
 
-const example_fn cpp_echo{"cpp-echo", "provided", "provided", "bootstrap"};
-const example_fn python_echo{"python-echo", "python3", "python3.11", "handler.handler"};
+const example_fn cpp_echo{"cpp-echo", "provided", "bootstrap"};
+const example_fn python_echo{"python-echo", "python3.11", "handler.handler"};
 
 /// Deploys `n` functions of `fn`; their invoke paths.
 std::vector<std::string> deploy_many(test::node_process& node, int n, const std::string& prefix,
@@ -310,7 +311,7 @@ void launch_rate(const example_fn& fn, int n, bool stocked, int refill_per_s) {
   test::temp_dir data;
   test::node_process node{data.path(),
                           {"--host.memory-mb=" + std::to_string(128 * (n + 8)),
-                           "--host.warm-runtimes=" + fn.family,
+                           "--host.warm-runtimes=" + net::runtime_family(fn.runtime),
                            "--host.pool-size=" + std::to_string(stocked ? n : 0),
                            "--host.pool-max=" + std::to_string(stocked ? n : 0),
                            "--host.pool-refill=" + std::to_string(refill_per_s),

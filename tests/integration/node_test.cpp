@@ -173,18 +173,19 @@ TEST_F(NodeTest, OutOfMemoryEndsOnlyThatInvocation) {
 
 TEST_F(NodeTest, InitErrorIsReportedAsAFunctionError) {
   node_process node{data.path()};
-  auto zip = make_zip({{"app.py", "def handler(e, c):\n  return 1\n"}});
-  deploy(node, "badhandler", "python3", "missing_module.handler", zip);
-  auto r = node.client().request("POST", invoke_path("badhandler"), "{}");
-  EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(header(r, "X-Amz-Function-Error"), "Unhandled");
-  EXPECT_NE(r.body.find("Runtime.ImportModuleError"), std::string::npos) << r.body;
-  auto js = make_zip({{"app.js", "exports.handler = async () => 1;\n"}});
-  deploy(node, "badjs", "nodejs20.x", "missing.handler", js);
-  auto j = node.client().request("POST", invoke_path("badjs"), "{}");
-  EXPECT_EQ(j.status, 200);
-  EXPECT_EQ(header(j, "X-Amz-Function-Error"), "Unhandled");
-  EXPECT_NE(j.body.find("Runtime.ImportModuleError"), std::string::npos) << j.body;
+  struct bad_handler {
+    const char *name, *runtime, *handler, *file, *code;
+  };
+  for (auto b : {bad_handler{"badhandler", "python3", "missing_module.handler", "app.py",
+                             "def handler(e, c):\n  return 1\n"},
+                 bad_handler{"badjs", "nodejs20.x", "missing.handler", "app.js",
+                             "exports.handler = async () => 1;\n"}}) {
+    deploy(node, b.name, b.runtime, b.handler, make_zip({{b.file, b.code}}));
+    auto r = node.client().request("POST", invoke_path(b.name), "{}");
+    EXPECT_EQ(r.status, 200) << b.name;
+    EXPECT_EQ(header(r, "X-Amz-Function-Error"), "Unhandled") << b.name;
+    EXPECT_NE(r.body.find("Runtime.ImportModuleError"), std::string::npos) << r.body;
+  }
 }
 
 TEST_F(NodeTest, WarmInstancesAreReusedAndIdleOnesReclaimed) {
