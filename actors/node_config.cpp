@@ -6,6 +6,7 @@
 #include <caf/deep_to_string.hpp>
 #include <caf/settings.hpp>
 
+#include <algorithm>
 #include <sstream>
 
 namespace troupe {
@@ -30,7 +31,8 @@ node_config::node_config() {
       .add(host_memory_mb, "memory-mb", "memory for instances, sold in 128 MB slots")
       .add(pool_size, "pool-size", "templates per (runtime family, memory size), at least")
       .add(pool_max, "pool-max", "templates per (runtime family, memory size), at most")
-      .add(pool_refill, "pool-refill", "templates a host makes a second for refills, all pools together")
+      .add(pool_refill, "pool-refill",
+           "templates a host makes a second for refills, all pools together")
       .add(template_makers, "template-makers", "threads making templates in parallel")
       .add(claimers, "claimers", "threads claiming templates for cold starts side by side")
       .add(warm_runtimes, "warm-runtimes",
@@ -62,22 +64,28 @@ node_config::node_config() {
   register_troupe_types(*this);
 }
 
-std::vector<std::string> node_config::warm_runtime_list() const {
+namespace {
+
+/// The non-empty items of a comma-separated option.
+std::vector<std::string> comma_list(const std::string& text) {
   std::vector<std::string> out;
-  std::stringstream in{warm_runtimes};
-  for (std::string r; std::getline(in, r, ',');)
-    if (!r.empty())
-      out.push_back(r);
+  std::stringstream in{text};
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty())
+      out.push_back(item);
   return out;
 }
 
+} // namespace
+
+std::vector<std::string> node_config::warm_runtime_list() const {
+  return comma_list(warm_runtimes);
+}
+
 bool node_config::has_role(const std::string& role) const {
-  std::stringstream in{roles};
-  std::string r;
-  while (std::getline(in, r, ','))
-    if (r == role || r == "all")
-      return true;
-  return false;
+  auto all = comma_list(roles);
+  return std::any_of(all.begin(), all.end(),
+                     [&](const std::string& r) { return r == role || r == "all"; });
 }
 
 void node_config::resolve_paths(const std::string& self_exe_dir) {
