@@ -164,8 +164,8 @@ void instance_down(host_ptr self, const caf::down_msg& dm) {
 
 host_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor scheduler) {
   auto& st = self->state;
-  // Mount points of an earlier run are plain empty directories here (the mounts
-  // lived in the sandboxes' own namespaces): clear them.
+  // Only empty directories are left here by an earlier run (the mounts lived
+  // in the sandboxes' own namespaces).
   std::error_code ec;
   std::filesystem::remove_all(cfg.run_dir, ec);
   std::filesystem::create_directories(cfg.run_dir);

@@ -35,7 +35,7 @@ struct host_settings {
   uint32_t pids_max = 1024;
   std::string init_path;
   std::string runtimes_dir;
-  std::string run_dir; ///< mount points of sandboxes
+  std::string run_dir; ///< what sandbox roots are mounted over (in their own namespaces)
   std::string log_dir; ///< <function>.log: stdout and stderr of its instances
   std::string region;
   std::string account = "000000000000";

@@ -11,7 +11,7 @@ namespace troupe {
 /// What every template on a host has in common.
 struct template_inputs {
   std::string init_path;    ///< troupe-sandbox-init
-  std::string run_dir;      ///< mount points of this pool's sandboxes
+  std::string run_dir;      ///< what this pool's sandbox roots are mounted over
   std::string runtimes_dir; ///< host folder holding <family>/ runtime files
   int32_t tmp_mb = 512;
   uint32_t pids_max = 1024; ///< processes and threads of one instance

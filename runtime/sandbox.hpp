@@ -17,7 +17,8 @@ namespace troupe::runtime {
 /// every sandbox of one pool has before any function claims it.
 struct sandbox_options {
   std::string init_path; ///< the troupe-sandbox-init executable
-  std::string run_dir;   ///< host directory for per-sandbox mount points (created if missing)
+  std::string run_dir;   ///< host directory each init mounts its root over, in its own namespace
+                         ///< (created if missing)
   uint16_t runtime_api_port = 9001; ///< port of the Runtime API inside each sandbox
 
   std::string runtime_dir; ///< host path mounted read-only at /var/runtime ("" = none)

@@ -41,7 +41,7 @@ constexpr char failed = 'E';
 
 /// The template part of a sandbox, as the init receives it.
 struct template_frame {
-  std::string root_dir; ///< host directory the init builds the root on
+  std::string root_dir; ///< host directory the init mounts its root over
   std::string runtime_dir;
   std::vector<std::string> argv; ///< pre-started program; empty: wait, then exec the claim's
   std::vector<std::string> env;

@@ -243,13 +243,18 @@ TEST_F(SandboxTest, StartTwiceIsRefused) {
   EXPECT_EQ(sb->start(shell("true")), "sandbox already started");
 }
 
-TEST_F(SandboxTest, DestructionRemovesMountPointAndKills) {
+// Every root is mounted over the one run directory inside its own mount
+// namespace: the host sees neither a directory per sandbox nor a mount.
+TEST_F(SandboxTest, DestructionKillsAndLeavesNothingOnTheHost) {
   auto idle = prepare();
   ASSERT_TRUE(idle);
   auto busy = prepare();
   ASSERT_TRUE(busy);
-  EXPECT_EQ(entries(opts_.run_dir), 2u);
   ASSERT_EQ(busy->start(shell("sleep 100")), "");
+  EXPECT_EQ(entries(opts_.run_dir), 0u);
+  std::ifstream mountinfo{"/proc/self/mountinfo"};
+  std::string mounts{std::istreambuf_iterator<char>{mountinfo}, std::istreambuf_iterator<char>{}};
+  EXPECT_EQ(mounts.find(opts_.run_dir), std::string::npos);
   pid_t idle_pid = idle->pid(), busy_pid = busy->pid();
   idle.reset();
   busy.reset();
