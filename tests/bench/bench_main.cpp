@@ -6,7 +6,8 @@
 //          examples, template hit and template miss, p50/p99, beside the bare
 //          fork+exec+exit of the same binary measured in the same run;
 //   launch a burst of 500 concurrent cold starts of distinct functions, with
-//          the pool stocked and empty;
+//          the pool stocked and empty, beside the rate at which the machine
+//          spawns and reaps the bare program (no sandbox, no platform);
 //   density  idle instances one host holds and the memory each costs.
 #include "../integration/node_process.hpp"
 #include "baseline_server.hpp"
@@ -20,6 +21,7 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <spawn.h>
 #include <sstream>
 #include <sys/wait.h>
 #include <thread>
@@ -139,15 +141,21 @@ void warm(const std::string& label, std::vector<std::string> args, int n, second
   emit(line + "}");
 }
 
+std::vector<char*> c_strings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& x : v)
+    out.push_back(x.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+/// The C++ example's runtime, as the build leaves it beside its zip.
+std::string cpp_echo_binary() {
+  return (test::example_zip("cpp-echo").parent_path() / "cpp-echo" / "bootstrap").string();
+}
+
 /// fork + execve + waitpid of `argv`, `n` times: the floor a cold start is compared to.
 latency fork_exec(std::vector<std::string> argv, std::vector<std::string> env, int n) {
-  auto c_strings = [](std::vector<std::string>& v) {
-    std::vector<char*> out;
-    for (auto& x : v)
-      out.push_back(x.data());
-    out.push_back(nullptr);
-    return out;
-  };
   auto args = c_strings(argv);
   auto envp = c_strings(env);
   std::vector<double> us;
@@ -178,9 +186,11 @@ struct cold_case {
 
 void cold(const cold_case& c, bool template_hit, int n, const latency& floor) {
   test::temp_dir data;
-  std::vector<std::string> args;
-  if (!template_hit) // no stock at all: every cold start makes its template
-    args = {"--host.pool-size=0", "--host.pool-max=0"};
+  std::vector<std::string> args{"--host.memory-mb=" + std::to_string(128 * (n + 8))};
+  if (!template_hit) { // no stock at all: every cold start makes its template
+    args.push_back("--host.pool-size=0");
+    args.push_back("--host.pool-max=0");
+  }
   test::node_process node{data.path(), args};
   std::this_thread::sleep_for(milliseconds(c.refill_ms * 3)); // the pools fill at start
   std::vector<double> us;
@@ -202,10 +212,8 @@ void cold(const cold_case& c, bool template_hit, int n, const latency& floor) {
 
 void cold_starts(int n, const std::string& only) {
   auto example = [](const char* name) { return test::read_file(test::example_zip(name)); };
-  auto cpp_binary =
-      (test::example_zip("cpp-echo").parent_path() / "cpp-echo" / "bootstrap").string();
   std::vector<cold_case> cases{
-      {"cpp-echo", "provided", "bootstrap", example("cpp-echo"), {cpp_binary}, 50},
+      {"cpp-echo", "provided", "bootstrap", example("cpp-echo"), {cpp_echo_binary()}, 50},
       {"python-echo",
        "python3",
        "handler.handler",
@@ -269,13 +277,45 @@ void await_sandboxes(const test::node_process& node, size_t n, seconds limit) {
     throw std::runtime_error("the pool did not fill to " + std::to_string(n));
 }
 
-/// An example function as the launch and density benchmarks deploy it.
+/// An example function as the launch and density benchmarks deploy it, and
+/// the bare program the launch rate is compared to.
 struct example_fn {
   std::string example, runtime, handler;
+  std::vector<std::string> floor_argv;
 };
 
-const example_fn cpp_echo{"cpp-echo", "provided", "bootstrap"};
-const example_fn python_echo{"python-echo", "python3.11", "handler.handler"};
+const example_fn cpp_echo{"cpp-echo", "provided", "bootstrap", {cpp_echo_binary()}};
+const example_fn python_echo{
+    "python-echo", "python3.11", "handler.handler", {"/usr/bin/python3", "-c", "pass"}};
+
+/// Processes of `argv` started, run to their exit and reaped per second, `n`
+/// in all, four at a time (two per core): the machine's own launch rate for
+/// the program, without any sandbox, network or platform.
+double spawn_rate(std::vector<std::string> argv, int n) {
+  auto args = c_strings(argv);
+  std::vector<std::string> no_env;
+  auto envp = c_strings(no_env);
+  std::atomic<int> left{n};
+  auto t0 = steady_clock::now();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&] {
+      posix_spawn_file_actions_t quiet;
+      posix_spawn_file_actions_init(&quiet);
+      posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
+      posix_spawn_file_actions_addopen(&quiet, 2, "/dev/null", O_WRONLY, 0);
+      while (left-- > 0) {
+        pid_t pid = -1;
+        int status = 0;
+        if (posix_spawn(&pid, args[0], &quiet, nullptr, args.data(), envp.data()) == 0)
+          waitpid(pid, &status, 0);
+      }
+      posix_spawn_file_actions_destroy(&quiet);
+    });
+  for (auto& t : ts)
+    t.join();
+  return n / duration<double>(steady_clock::now() - t0).count();
+}
 
 /// Deploys `n` functions of `fn`; their invoke paths.
 std::vector<std::string> deploy_many(test::node_process& node, int n, const std::string& prefix,
@@ -308,6 +348,7 @@ int invoke_all(uint16_t port, const std::vector<std::string>& targets, int conns
 /// instant, one connection each, with its (family, 128 MB) pool stocked with
 /// `n` templates or empty; refills after the stock fills are paced at `refill_per_s`.
 void launch_rate(const example_fn& fn, int n, bool stocked, int refill_per_s) {
+  auto floor = spawn_rate(fn.floor_argv, n); // before the node runs: nothing else on the cores
   test::temp_dir data;
   test::node_process node{data.path(),
                           {"--host.memory-mb=" + std::to_string(128 * (n + 8)),
@@ -352,7 +393,9 @@ void launch_rate(const example_fn& fn, int n, bool stocked, int refill_per_s) {
        std::string(stocked ? "stocked" : "empty") + R"(","refill_per_s":)" +
        std::to_string(refill_per_s) + R"(,"cold_starts":)" + std::to_string(n) +
        R"(,"concurrency":)" + std::to_string(n) + R"(,"failed":)" + std::to_string(failed.load()) +
-       R"(,"seconds":)" + num(secs) + R"(,"per_second":)" + num(n / secs) + "}");
+       R"(,"seconds":)" + num(secs) + R"(,"per_second":)" + num(n / secs) +
+       R"(,"spawn_per_second":)" + num(floor) + R"(,"ratio_to_spawn":)" + num(n / secs / floor) +
+       "}");
 }
 
 /// `n` idle instances of distinct functions on one host, and what each costs:
@@ -404,7 +447,8 @@ void density(int n) {
 } // namespace
 
 /// troupe-bench [N] [warm|cold|launch|density] [instances|function]: N requests
-/// per latency run; one section or all; idle instances for density (5000), or
+/// per warm latency run (N cold starts per case when the section is cold, else
+/// 30); one section or all; idle instances for density (5000), or
 /// the one example (cpp-echo, python-echo, node-echo) for cold.
 int main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 2000;
@@ -426,7 +470,7 @@ int main(int argc, char** argv) {
       warm("stealing", {"--scheduler.policy=stealing"}, n, seconds(5), false);
     }
     if (run("cold"))
-      cold_starts(30, only == "cold" ? arg3 : "");
+      cold_starts(only == "cold" ? n : 30, only == "cold" ? arg3 : "");
     if (run("launch")) {
       if (arg3.empty() || arg3 == "cpp-echo") {
         launch_rate(cpp_echo, 500, true, 200); // the default refill pace competes with the burst
