@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <system_error>
 
@@ -41,6 +43,14 @@ void describe(const fs::path& dir, stored_package& out) {
       out.unpacked_bytes += it->file_size(ec);
     }
   }
+}
+
+/// Writes `bytes` to a new file `path`; the error, or empty.
+std::string write_file(const std::string& path, std::string_view bytes) {
+  std::ofstream out{path, std::ios::binary | std::ios::trunc};
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  return out ? std::string{} : "cannot write " + path;
 }
 
 /// Removes `.tmp-*` directories left under `root` by an interrupted put().
@@ -91,6 +101,21 @@ stored_package code_store::put(std::string_view archive) {
     out.error = extracted.error;
     return out;
   }
+  // The archive itself, kept beside the tree for nodes that fetch the package
+  // (in place before the tree is: a package directory implies its archive).
+  auto archive_tmp = tmp.string() + ".archive";
+  if (auto err = write_file(archive_tmp, archive); !err.empty()) {
+    fs::remove_all(tmp, ec);
+    fs::remove(archive_tmp, ec);
+    out.error = err;
+    return out;
+  }
+  if (std::rename(archive_tmp.c_str(), archive_path(out.digest_hex).c_str()) != 0) {
+    out.error = "cannot rename archive into place: " + std::string(std::strerror(errno));
+    fs::remove_all(tmp, ec);
+    fs::remove(archive_tmp, ec);
+    return out;
+  }
   if (std::rename(tmp.c_str(), out.dir.c_str()) != 0) {
     int err = errno;
     fs::remove_all(tmp, ec);
@@ -113,11 +138,25 @@ std::filesystem::path code_store::dir(const std::string& digest_hex) const {
   return root_ / digest_hex;
 }
 
+std::filesystem::path code_store::archive_path(const std::string& digest_hex) const {
+  return root_ / (digest_hex + ".archive");
+}
+
+std::optional<std::string> code_store::archive(const std::string& digest_hex) const {
+  if (!contains(digest_hex))
+    return std::nullopt;
+  std::ifstream in{archive_path(digest_hex), std::ios::binary};
+  if (!in)
+    return std::nullopt;
+  return std::string{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+
 void code_store::remove(const std::string& digest_hex) {
   if (!valid_hex(digest_hex))
     return;
   std::error_code ec;
   fs::remove_all(root_ / digest_hex, ec);
+  fs::remove(archive_path(digest_hex), ec);
 }
 
 } // namespace troupe::storage

@@ -4,6 +4,7 @@
 #include "storage/digest.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,10 +22,12 @@ struct stored_package {
   explicit operator bool() const { return error.empty(); }
 };
 
-/// The node's code packages under one root directory: `<root>/<hex digest>/`.
-/// Contract: put() is idempotent (an identical upload reuses the package), a
-/// package directory appears atomically (extracted beside it, then renamed), and
-/// a refused archive leaves nothing behind. Safe to call from several threads.
+/// The node's code packages under one root directory: `<root>/<hex digest>/`,
+/// with the uploaded archive beside it (`<hex digest>.archive`) for the nodes
+/// that fetch the package. Contract: put() is idempotent (an identical upload
+/// reuses the package), a package directory appears atomically (extracted
+/// beside it, then renamed) and only once its archive is in place, and a
+/// refused archive leaves nothing behind. Safe to call from several threads.
 class code_store {
 public:
   code_store(std::filesystem::path root, archive_limits limits);
@@ -32,9 +35,13 @@ public:
   stored_package put(std::string_view archive);
   bool contains(const std::string& digest_hex) const;
   std::filesystem::path dir(const std::string& digest_hex) const;
+  /// The archive of a stored package; nullopt if the package is unknown.
+  std::optional<std::string> archive(const std::string& digest_hex) const;
   void remove(const std::string& digest_hex);
 
 private:
+  std::filesystem::path archive_path(const std::string& digest_hex) const;
+
   std::filesystem::path root_;
   archive_limits limits_;
 };

@@ -49,7 +49,23 @@ TEST_F(CodeStoreTest, PutExtractsUnderDigestAndIsIdempotent) {
   EXPECT_EQ(second.dir, first.dir);
   EXPECT_EQ(second.files, 2u);
   EXPECT_EQ(second.unpacked_bytes, 12u);
-  EXPECT_EQ(test::tree(root()).size(), 4u); // <hex>, <hex>/README, <hex>/bin, <hex>/bin/run
+  // <hex>, <hex>/README, <hex>/bin, <hex>/bin/run, and <hex>.archive
+  EXPECT_EQ(test::tree(root()).size(), 5u);
+}
+
+// A node without the package fetches it as the archive that was uploaded.
+TEST_F(CodeStoreTest, KeepsTheArchiveForNodesThatFetchIt) {
+  code_store store(root(), archive_limits{});
+  auto zip = good_zip();
+  auto p = store.put(zip);
+  ASSERT_TRUE(p) << p.error;
+  EXPECT_EQ(store.archive(p.digest_hex), zip);
+  EXPECT_EQ(store.archive(to_hex(sha256("other"))), std::nullopt);
+  EXPECT_EQ(store.archive("../" + p.digest_hex), std::nullopt);
+  code_store other(tmp_.path() / "elsewhere", archive_limits{});
+  auto copy = other.put(*store.archive(p.digest_hex));
+  ASSERT_TRUE(copy) << copy.error;
+  EXPECT_EQ(copy.digest_hex, p.digest_hex);
 }
 
 TEST_F(CodeStoreTest, RefusedArchiveLeavesNothingBehind) {
@@ -94,6 +110,7 @@ TEST_F(CodeStoreTest, RemoveDeletesPackageAndIgnoresBadNames) {
   store.remove(p.digest_hex);
   EXPECT_FALSE(store.contains(p.digest_hex));
   EXPECT_FALSE(fs::exists(p.dir));
+  EXPECT_TRUE(test::tree(root()).empty()); // the archive went with it
 }
 
 TEST_F(CodeStoreTest, ConcurrentPutsOfOneArchiveAgree) {
@@ -109,7 +126,7 @@ TEST_F(CodeStoreTest, ConcurrentPutsOfOneArchiveAgree) {
     ASSERT_TRUE(r) << r.error;
     EXPECT_EQ(r.dir, results[0].dir);
   }
-  EXPECT_EQ(test::tree(root()).size(), 4u); // no temp dir left over
+  EXPECT_EQ(test::tree(root()).size(), 5u); // the package and its archive: no temp left over
 }
 
 } // namespace
