@@ -25,6 +25,8 @@ net::api_error from_errc(errc code, std::string message) {
     return {503, "ServiceException", std::move(message)};
   case errc::deadline_exceeded:
     return {504, "ServiceException", std::move(message)};
+  case errc::host_lost:
+    return {502, "ServiceException", std::move(message)};
   case errc::sandbox_failed:
   case errc::instance_lost:
   case errc::storage_failed:

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <memory>
 
 namespace troupe {
 
@@ -31,6 +32,9 @@ struct instance_slot {
   instance_actor hdl;
   bool busy = false;
   int64_t idle_since_ms = 0;
+  /// The request it runs, answered once: by its reply, or when the instance
+  /// goes down (a remote one's request would otherwise wait for its timeout).
+  std::shared_ptr<waiting> running;
 };
 
 constexpr int max_attempts = 3;
@@ -76,27 +80,47 @@ bool never_delivered(const caf::error& err) {
 void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
   auto& slot = self->state.instances[addr];
   slot.busy = true;
+  auto run = std::make_shared<waiting>(std::move(w));
+  slot.running = run;
   auto timeout = std::chrono::seconds(self->state.cfg.timeout_s + 5);
-  auto inv = w.inv;
-  self->request(slot.hdl, timeout, invoke_atom::value, std::move(inv))
+  self->request(slot.hdl, timeout, invoke_atom::value, run->inv)
       .then(
-          [=](invocation_result& res) mutable {
+          [=](invocation_result& res) {
             if (auto it = self->state.instances.find(addr); it != self->state.instances.end()) {
               it->second.busy = false;
               it->second.idle_since_ms = now_ms();
+              it->second.running.reset();
             }
-            w.rp.deliver(std::move(res));
+            if (run->rp.pending())
+              run->rp.deliver(std::move(res));
             pump(self);
           },
-          [=](caf::error& err) mutable {
+          [=](caf::error& err) {
             self->state.instances.erase(addr);
-            if (never_delivered(err) && ++w.attempts < max_attempts) {
-              self->state.queue.push_front(std::move(w)); // safe: no runtime saw it
+            if (!run->rp.pending()) // answered when the instance went down
+              return pump(self);
+            if (never_delivered(err) && ++run->attempts < max_attempts) {
+              self->state.queue.push_front(std::move(*run)); // safe: no runtime saw it
             } else {
-              w.rp.deliver(std::move(err));
+              run->rp.deliver(std::move(err));
             }
             pump(self);
           });
+}
+
+/// An instance went down (ended, or its node was lost): the request it ran,
+/// which may have reached the function, gets an explicit error now.
+void instance_down(router_ptr self, const caf::down_msg& dm) {
+  auto it = self->state.instances.find(dm.source);
+  if (it == self->state.instances.end())
+    return;
+  if (auto run = it->second.running; run && run->rp.pending())
+    run->rp.deliver(make_error(errc::host_lost, "the instance of " + self->state.function +
+                                                    " was lost while it ran the request (" +
+                                                    self->system().render(dm.reason) +
+                                                    "); the function may have run"));
+  self->state.instances.erase(it);
+  pump(self);
 }
 
 void launch(router_ptr self) {
@@ -117,7 +141,8 @@ void launch(router_ptr self) {
                     [=](instance_actor& inst) {
                       --self->state.starting;
                       self->monitor(inst);
-                      self->state.instances[inst.address()] = instance_slot{inst, false, now_ms()};
+                      self->state.instances[inst.address()] =
+                          instance_slot{inst, false, now_ms(), nullptr};
                       pump(self);
                     },
                     on_error);
@@ -190,10 +215,7 @@ router_actor::behavior_type router(router_ptr self, function_config cfg, router_
   st.cfg = std::move(cfg);
   st.limits = limits;
   st.scheduler = std::move(scheduler);
-  self->set_down_handler([=](const caf::down_msg& dm) {
-    self->state.instances.erase(dm.source);
-    pump(self);
-  });
+  self->set_down_handler([=](const caf::down_msg& dm) { instance_down(self, dm); });
   return {
       [=](invoke_atom, invocation inv) { return invoke(self, std::move(inv)); },
       [=](reclaim_atom) { reclaim(self); },

@@ -32,7 +32,11 @@ http_response json_response(int status, std::string body) {
 
 http_response error_response(const api_error& e) {
   json_writer w;
-  w.begin_object().field("Type", "User").field("message", e.message).end_object();
+  // Lambda's body names whose fault it is: the caller's (4xx) or the service's.
+  w.begin_object()
+      .field("Type", e.status >= 500 ? "Service" : "User")
+      .field("message", e.message)
+      .end_object();
   auto r = json_response(e.status, w.take());
   r.set("x-amzn-ErrorType", e.type);
   return r;

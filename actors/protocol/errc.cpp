@@ -22,6 +22,8 @@ const char* to_string(errc x) {
     return "sandbox_failed";
   case errc::instance_lost:
     return "instance_lost";
+  case errc::host_lost:
+    return "host_lost";
   case errc::storage_failed:
     return "storage_failed";
   case errc::deadline_exceeded:
