@@ -89,6 +89,15 @@ caf::result<function_config> remove(controller_ptr self, const std::string& name
   return std::move(*cfg);
 }
 
+/// A package's archive for a host that lacks it (read whole: archives are
+/// bounded by code.max-archive-mb).
+caf::result<std::string> fetch(controller_ptr self, const std::string& sha256_hex) {
+  auto archive = self->state.code->archive(sha256_hex);
+  if (!archive)
+    return make_error(errc::function_not_found, "no code package " + sha256_hex);
+  return std::move(*archive);
+}
+
 controller_actor::behavior_type controller(controller_ptr self, storage::kv_store* store,
                                            storage::code_store* code) {
   self->state.store = store;
@@ -100,6 +109,7 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
       [=](lookup_atom, const std::string& name) { return lookup(self, name); },
       [=](list_atom) { return list_all(self); },
       [=](remove_atom, const std::string& name) { return remove(self, name); },
+      [=](fetch_atom, const std::string& sha256_hex) { return fetch(self, sha256_hex); },
   };
 }
 

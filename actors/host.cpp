@@ -16,6 +16,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 
@@ -31,6 +32,9 @@ struct running {
 struct host_state {
   host_settings cfg;
   scheduler_actor scheduler;
+  controller_actor controller; ///< where missing code packages come from
+  /// Packages on their way from the controller, and what waits for each.
+  std::map<std::string, std::vector<std::function<void(const std::string& error)>>> fetching;
   int32_t free_slots = 0;
   std::map<std::pair<std::string, int32_t>, pool_actor> pools; ///< by (runtime family, memory MB)
   std::vector<template_maker_actor> makers;
@@ -41,7 +45,7 @@ struct host_state {
   static inline const char* name = "troupe.host";
 };
 
-using host_ptr = host_actor::stateful_pointer<host_state>;
+using host_ptr = host_node_actor::stateful_pointer<host_state>;
 
 /// Cgroups of sandboxes whose node died (SIGKILL, crash): their processes
 /// would otherwise run on, unaccounted.
@@ -135,6 +139,42 @@ void start_in(host_ptr self, sandbox_lease lease, std::string id, function_confi
           });
 }
 
+void code_arrived(host_ptr self, const std::string& sha256_hex, const std::string& error) {
+  auto waiting = std::move(self->state.fetching[sha256_hex]);
+  self->state.fetching.erase(sha256_hex);
+  for (auto& then : waiting)
+    then(error);
+}
+
+/// Calls `then` once the package is on this node (error empty), fetching it
+/// from the controller if need be; one fetch per package however many wait.
+void with_code(host_ptr self, const std::string& sha256_hex,
+               std::function<void(const std::string& error)> then) {
+  auto& st = self->state;
+  if (st.cfg.code->contains(sha256_hex))
+    return then({});
+  if (!st.controller)
+    return then("missing, with no controller to fetch it from");
+  auto& waiting = st.fetching[sha256_hex];
+  waiting.push_back(std::move(then));
+  if (waiting.size() > 1)
+    return; // already on its way
+  self->request(st.controller, std::chrono::seconds(30), fetch_atom::value, sha256_hex)
+      .then(
+          [=](const std::string& archive) {
+            // Content-addressed: the digest of what arrived must be the one asked for.
+            auto pkg = self->state.cfg.code->put(archive);
+            std::string error = !pkg ? pkg.error
+                                : pkg.digest_hex != sha256_hex
+                                    ? "the controller sent a package of digest " + pkg.digest_hex
+                                    : "";
+            code_arrived(self, sha256_hex, error);
+          },
+          [=](caf::error& err) {
+            code_arrived(self, sha256_hex, "fetch failed: " + error_message(err));
+          });
+}
+
 caf::result<instance_actor> launch(host_ptr self, std::string id, function_config cfg,
                                    router_actor router) {
   auto& st = self->state;
@@ -143,13 +183,17 @@ caf::result<instance_actor> launch(host_ptr self, std::string id, function_confi
     self->send(st.scheduler, release_atom::value, id);
     return make_error(errc::no_capacity, "host " + st.cfg.id + " has no room for " + cfg.name);
   }
-  if (!st.cfg.code->contains(cfg.code_sha256)) {
-    self->send(st.scheduler, release_atom::value, id);
-    return make_error(errc::sandbox_failed, "code package of " + cfg.name + " is missing");
-  }
   st.free_slots -= slots;
   auto rp = self->make_response_promise<instance_actor>();
-  acquire_and_start(self, std::move(id), std::move(cfg), std::move(router), rp, 0);
+  auto sha = cfg.code_sha256;
+  with_code(self, sha, [=](const std::string& error) mutable {
+    if (!error.empty()) {
+      give_back(self, id, slots);
+      rp.deliver(make_error(errc::sandbox_failed, "code package of " + cfg.name + ": " + error));
+      return;
+    }
+    acquire_and_start(self, id, cfg, router, rp, 0);
+  });
   return rp;
 }
 
@@ -162,7 +206,20 @@ void instance_down(host_ptr self, const caf::down_msg& dm) {
   st.instances.erase(it);
 }
 
-host_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor scheduler) {
+host_info info_of(const host_state& st) {
+  return {st.cfg.id, st.cfg.zone, st.cfg.memory_mb / policy::slot_mb, st.free_slots, st.cfg.cpus};
+}
+
+/// The node (re)joined the control plane: register with its scheduler.
+void join(host_ptr self, scheduler_actor scheduler, controller_actor controller) {
+  auto& st = self->state;
+  st.scheduler = std::move(scheduler);
+  st.controller = std::move(controller);
+  self->send(st.scheduler, host_up_atom::value, info_of(st), caf::actor_cast<host_actor>(self));
+}
+
+host_node_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor scheduler,
+                                    controller_actor controller) {
   auto& st = self->state;
   // Only empty directories are left here by an earlier run (the mounts lived
   // in the sandboxes' own namespaces).
@@ -173,7 +230,8 @@ host_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor
   std::filesystem::create_directories(cfg.log_dir);
   st.free_slots = cfg.memory_mb / 128;
   st.cfg = std::move(cfg);
-  st.scheduler = scheduler;
+  st.scheduler = std::move(scheduler);
+  st.controller = std::move(controller);
   for (size_t i = 0; i < std::max<size_t>(1, st.cfg.template_makers); ++i) {
     st.makers.push_back(spawn_template_maker(self->system()));
     self->link_to(st.makers.back());
@@ -188,22 +246,35 @@ host_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor
   for (const auto& family : st.cfg.warm_runtimes)
     pool_for(self, family, policy::slot_mb);
   self->set_down_handler([=](const caf::down_msg& dm) { instance_down(self, dm); });
+  // The node stops it: its instances go too (they end on their own only when
+  // their router goes, which in a cluster lives on another node).
+  self->set_exit_handler([=](const caf::exit_msg& msg) {
+    for (const auto& [addr, _] : self->state.instances)
+      self->send_exit(addr, msg.reason);
+    self->quit(msg.reason);
+  });
   return {
       [=](launch_atom, std::string id, function_config cfg, router_actor router) {
         return launch(self, std::move(id), std::move(cfg), std::move(router));
+      },
+      [=](join_atom, scheduler_actor scheduler, controller_actor controller) {
+        join(self, std::move(scheduler), std::move(controller));
       },
   };
 }
 
 } // namespace
 
-host_actor spawn_host(caf::actor_system& sys, host_settings settings, scheduler_actor scheduler) {
+host_node_actor spawn_host(caf::actor_system& sys, host_settings settings,
+                           scheduler_actor scheduler, controller_actor controller) {
   // Registered from here, not from the host's init: spawning returns before the
   // actor first runs, and a placement must not find the scheduler without it.
-  auto id = settings.id;
-  auto slots = settings.memory_mb / 128;
-  auto hdl = sys.spawn(host, std::move(settings), scheduler);
-  caf::anon_send(scheduler, host_up_atom::value, id, slots, hdl);
+  auto slots = settings.memory_mb / policy::slot_mb;
+  host_info info{settings.id, settings.zone, slots, slots, settings.cpus};
+  auto hdl = sys.spawn(host, std::move(settings), scheduler, std::move(controller));
+  if (scheduler)
+    caf::anon_send(scheduler, host_up_atom::value, std::move(info),
+                   caf::actor_cast<host_actor>(hdl));
   return hdl;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/protocol/controller.hpp"
 #include "actors/protocol/host.hpp"
 #include "actors/protocol/scheduler.hpp"
 
@@ -20,7 +21,9 @@ namespace troupe {
 /// What a host is made of; the referenced objects must outlive the actor.
 struct host_settings {
   std::string id;
+  std::string zone = "local";
   int32_t memory_mb = 0;
+  int32_t cpus = 0;
   size_t pool_min = 2;
   size_t pool_max = 32;
   double pool_refill_per_s = 200;
@@ -43,8 +46,16 @@ struct host_settings {
   net::io_runtime* io = nullptr;
 };
 
-/// Spawns the host and registers it with `scheduler` (host_up) before returning,
-/// so placements requested after this call see it.
-host_actor spawn_host(caf::actor_system& sys, host_settings settings, scheduler_actor scheduler);
+/// The host as its own node holds it: it also takes the control plane's actors
+/// whenever the node (re)joins the cluster, and registers with that scheduler.
+using host_node_actor =
+    host_actor::extend<caf::reacts_to<join_atom, scheduler_actor, controller_actor>>;
+
+/// Spawns the host. With a scheduler (the controller on the same node), it is
+/// registered (host_up) before this returns, so placements requested after
+/// this call see it; without, it waits for `join`. A host fetches the code
+/// packages it lacks from `controller`.
+host_node_actor spawn_host(caf::actor_system& sys, host_settings settings,
+                           scheduler_actor scheduler = {}, controller_actor controller = {});
 
 } // namespace troupe

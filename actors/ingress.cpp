@@ -225,6 +225,28 @@ void delete_function(ingress_ptr self, const std::string& name, responder respon
           [=](caf::error& err) { reply_error(respond, err); });
 }
 
+/// GET /troupe/hosts: the hosts the scheduler places on now.
+void list_hosts(ingress_ptr self, responder respond) {
+  self->request(self->state.scheduler, std::chrono::seconds(5), hosts_atom::value)
+      .then(
+          [=](std::vector<host_status>& hosts) {
+            net::json_writer w;
+            w.begin_object().key("Hosts").begin_array();
+            for (const auto& h : hosts)
+              w.begin_object()
+                  .field("Id", h.info.id)
+                  .field("Zone", h.info.zone)
+                  .field("Slots", h.info.slots)
+                  .field("FreeSlots", h.info.free_slots)
+                  .field("Cpus", h.info.cpus)
+                  .field("Instances", h.instances)
+                  .end_object();
+            w.end_array().end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
 net::http_response method_not_allowed(const net::http_request& req) {
   return net::error_response(
       {405, "MethodNotAllowedException",
@@ -286,6 +308,9 @@ void route(ingress_ptr self, http_exchange& ex) {
   auto path = req.path();
   if (path == "/healthz")
     return respond(net::json_response(200, "{\"status\":\"ok\"}"));
+  if (path == "/troupe/hosts")
+    return req.method == "GET" ? list_hosts(self, std::move(respond))
+                               : respond(method_not_allowed(req));
   if (path.substr(0, functions_path.size()) == functions_path &&
       (path.size() == functions_path.size() || path[functions_path.size()] == '/'))
     return route_functions(self, path.substr(functions_path.size()), req, std::move(respond));

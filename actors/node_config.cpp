@@ -26,8 +26,16 @@ node_config::node_config() {
       .add(max_body_bytes, "max-body-bytes", "request body limit (413 above)")
       .add(read_timeout, "read-timeout", "time to receive a whole request (408 after)")
       .add(idle_timeout, "idle-timeout", "keep-alive connection idle time before closing");
+  opt_group{custom_options_, "cluster"}
+      .add(cluster_listen, "listen",
+           "host:port where the controller node takes other nodes (port 0 picks one)")
+      .add(cluster_controller, "controller", "host:port of the controller node, to join it")
+      .add(cluster_plaintext, "plaintext",
+           "connect nodes without TLS (development only: anyone reaching the port is in)");
   opt_group{custom_options_, "host"}
       .add(host_id, "id", "name of this host in the cluster")
+      .add(host_zone, "zone", "zone label, for spreading a function's instances")
+      .add(host_cpus, "cpus", "cores this host offers (0: all of this machine's)")
       .add(host_memory_mb, "memory-mb", "memory for instances, sold in 128 MB slots")
       .add(pool_size, "pool-size", "templates per (runtime family, memory size), at least")
       .add(pool_max, "pool-max", "templates per (runtime family, memory size), at most")
@@ -60,6 +68,12 @@ node_config::node_config() {
   // sleep fixes that (7.6 ms) but idles at 5.7% CPU. Sharing idles at 0%.
   // See shared/CAF-0.17.md section 3.
   set("scheduler.policy", caf::atom("sharing"));
+  // A silent node is cut off after the timeout, checked at every heartbeat:
+  // detected within 1.25 s. A TLS handshake on loopback takes about 10 ms, so
+  // a tick rarely lands inside one (which fails that connect: the joiner
+  // retries). Every node must send heartbeats (shared/CAF-0.17.md, section 2).
+  set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(250)});
+  set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(1000)});
   set("scheduler.max-threads", size_t{2});
   register_troupe_types(*this);
 }
@@ -86,6 +100,24 @@ bool node_config::has_role(const std::string& role) const {
   auto all = comma_list(roles);
   return std::any_of(all.begin(), all.end(),
                      [&](const std::string& r) { return r == role || r == "all"; });
+}
+
+std::string node_config::cluster_problem() const {
+  bool controller = has_role("controller");
+  if (has_role("ingress") && !controller)
+    return "the ingress role runs on the controller's node (add the controller role)";
+  if (controller && !cluster_controller.empty())
+    return "cluster.controller is for nodes without the controller role";
+  if (!controller && cluster_controller.empty())
+    return "a node without the controller role needs cluster.controller=host:port";
+  if (!controller && !cluster_listen.empty())
+    return "cluster.listen is for the controller's node";
+  if (clustered() && !cluster_plaintext &&
+      (openssl_certificate.empty() || openssl_key.empty() ||
+       (openssl_cafile.empty() && openssl_capath.empty())))
+    return "a cluster needs TLS: set openssl.certificate, openssl.key and openssl.cafile "
+           "(deploy/make-certs.sh makes them), or cluster.plaintext=true for development";
+  return {};
 }
 
 void node_config::resolve_paths(const std::string& self_exe_dir) {

@@ -28,8 +28,14 @@ struct node_config : caf::actor_system_config {
   size_t max_body_bytes = 70 * 1024 * 1024;
   caf::timespan read_timeout = std::chrono::seconds(10);
   caf::timespan idle_timeout = std::chrono::seconds(60);
+  // [cluster]
+  std::string cluster_listen;     ///< host:port the controller node's door listens on ("": none)
+  std::string cluster_controller; ///< host:port of the controller node's door, for the others
+  bool cluster_plaintext = false; ///< plain BASP without TLS: development only
   // [host]
   std::string host_id = "host-1";
+  std::string host_zone = "local";
+  int32_t host_cpus = 0; ///< 0: the cores this machine has
   int32_t host_memory_mb = 8192;
   size_t pool_size = 2;       ///< templates per (runtime family, memory size), at least
   size_t pool_max = 32;       ///< at most, while cold starts come fast
@@ -55,6 +61,11 @@ struct node_config : caf::actor_system_config {
   node_config();
 
   bool has_role(const std::string& role) const;
+  /// True when the node takes part in a cluster (it listens for or joins one).
+  bool clustered() const { return !cluster_listen.empty() || !cluster_controller.empty(); }
+  /// Why these settings cannot run (empty if they can): roles and cluster
+  /// addresses that do not fit together, TLS without its files.
+  std::string cluster_problem() const;
   /// warm_runtimes as a list.
   std::vector<std::string> warm_runtime_list() const;
   /// Fills the defaults that depend on where the binary lives.

@@ -1,4 +1,5 @@
 // troupe-node: one node of a Troupe cluster, its roles chosen by configuration.
+#include "actors/cluster.hpp"
 #include "actors/controller.hpp"
 #include "actors/host.hpp"
 #include "actors/ingress.hpp"
@@ -12,6 +13,9 @@
 #include "storage/kv_store.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 #include <caf/send.hpp>
 
 #include <algorithm>
@@ -69,7 +73,9 @@ host_settings host_settings_of(const node_config& cfg, storage::code_store& code
   auto data = fs::absolute(cfg.data_dir);
   host_settings h;
   h.id = cfg.host_id;
+  h.zone = cfg.host_zone;
   h.memory_mb = cfg.host_memory_mb;
+  h.cpus = cfg.host_cpus > 0 ? cfg.host_cpus : int32_t(std::thread::hardware_concurrency());
   h.pool_min = cfg.pool_size;
   h.pool_max = cfg.pool_max;
   h.pool_refill_per_s = cfg.pool_refill;
@@ -108,6 +114,23 @@ void raise_open_file_limit() {
   }
 }
 
+/// Publishes the controller node's door at cluster.listen, through TLS unless
+/// plaintext is asked for; the bound port, or 0 with `error` set.
+uint16_t publish_door(caf::actor_system& sys, const node_config& cfg, const cluster_actor& door,
+                      std::string& error) {
+  std::string host;
+  uint16_t port = 0;
+  if (!parse_endpoint(cfg.cluster_listen, host, port, error))
+    return 0;
+  auto bound = cfg.cluster_plaintext ? sys.middleman().publish(door, port, host.c_str(), true)
+                                     : caf::openssl::publish(door, port, host.c_str(), true);
+  if (!bound) {
+    error = sys.render(bound.error());
+    return 0;
+  }
+  return *bound;
+}
+
 /// Ends the process if a clean stop takes too long: a stuck actor must not
 /// keep a stopped node alive.
 void arm_shutdown_watchdog() {
@@ -132,11 +155,39 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   net::io_runtime host_io{1};
   net::io_runtime http_io{cfg.ingress_io_threads};
   caf::actor_system sys{cfg};
-  auto controller = spawn_controller(sys, *store, code);
-  auto scheduler = spawn_scheduler(sys, *store);
-  host_actor host;
+  controller_actor controller;
+  scheduler_actor scheduler;
+  if (cfg.has_role("controller")) {
+    controller = spawn_controller(sys, *store, code);
+    scheduler = spawn_scheduler(sys, *store);
+  }
+  host_node_actor host;
   if (cfg.has_role("host"))
-    host = spawn_host(sys, host_settings_of(cfg, code, host_io), scheduler);
+    host = spawn_host(sys, host_settings_of(cfg, code, host_io), scheduler, controller);
+  cluster_actor door;
+  std::string cluster_line;
+  if (!cfg.cluster_listen.empty()) {
+    door = spawn_cluster_door(sys, controller, scheduler);
+    auto port = publish_door(sys, cfg, door, error);
+    if (!port) {
+      std::cerr << "troupe-node: cannot listen for the cluster on " << cfg.cluster_listen << ": "
+                << error << "\n";
+      for (auto hdl :
+           {caf::actor_cast<caf::actor>(door), caf::actor_cast<caf::actor>(host),
+            caf::actor_cast<caf::actor>(scheduler), caf::actor_cast<caf::actor>(controller)})
+        if (hdl)
+          caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+    cluster_line = ", cluster on " + cfg.cluster_listen.substr(0, cfg.cluster_listen.rfind(':')) +
+                   ":" + std::to_string(port);
+  }
+  caf::actor joiner;
+  if (!cfg.cluster_controller.empty() && host) {
+    join_settings js{cfg.host_id, "", 0, !cfg.cluster_plaintext};
+    parse_endpoint(cfg.cluster_controller, js.host, js.port, error); // checked at start
+    joiner = spawn_joiner(sys, std::move(js), host);
+  }
   ingress_actor ingress;
   std::unique_ptr<net::http_server> http;
   if (cfg.has_role("ingress")) {
@@ -155,9 +206,9 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   std::cerr << "troupe-node: " << cfg.summary() << "\n";
   if (http && ingress)
     std::cout << "troupe-node: ready, ingress on http://" << cfg.ingress_host << ":" << http->port()
-              << std::endl;
+              << cluster_line << std::endl;
   else
-    std::cout << "troupe-node: ready" << std::endl;
+    std::cout << "troupe-node: ready" << cluster_line << std::endl;
   int sig = 0;
   if (!(cfg.has_role("ingress") && !ingress))
     sigwait(&stop_signals, &sig);
@@ -165,8 +216,9 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   arm_shutdown_watchdog();
   if (http)
     http->stop();
-  for (auto hdl : {caf::actor_cast<caf::actor>(ingress), caf::actor_cast<caf::actor>(host),
-                   caf::actor_cast<caf::actor>(scheduler), caf::actor_cast<caf::actor>(controller)})
+  for (auto hdl : {joiner, caf::actor_cast<caf::actor>(door), caf::actor_cast<caf::actor>(ingress),
+                   caf::actor_cast<caf::actor>(host), caf::actor_cast<caf::actor>(scheduler),
+                   caf::actor_cast<caf::actor>(controller)})
     if (hdl)
       caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
   sys.await_all_actors_done();
@@ -198,6 +250,23 @@ int main(int argc, char** argv) {
   if (cfg.cli_helptext_printed)
     return 0;
   cfg.resolve_paths(exe_dir());
+  if (auto problem = cfg.cluster_problem(); !problem.empty()) {
+    std::cerr << "troupe-node: " << problem << "\n";
+    return 2;
+  }
+  for (const auto* endpoint : {&cfg.cluster_listen, &cfg.cluster_controller}) {
+    std::string host, error;
+    uint16_t port = 0;
+    if (!endpoint->empty() && !parse_endpoint(*endpoint, host, port, error)) {
+      std::cerr << "troupe-node: cluster: " << error << "\n";
+      return 2;
+    }
+  }
+  if (cfg.clustered()) { // CAF's network layer, only where nodes talk to each other
+    cfg.load<caf::io::middleman>();
+    if (!cfg.cluster_plaintext)
+      cfg.load<caf::openssl::manager>();
+  }
   for (const auto& family : cfg.warm_runtime_list())
     if (std::count(runtime_families().begin(), runtime_families().end(), family) == 0) {
       std::cerr << "troupe-node: host.warm-runtimes: unknown runtime family '" << family

@@ -21,7 +21,7 @@ namespace {
 
 struct host_entry {
   host_actor handle;
-  int32_t free_slots = 0;
+  host_info info; ///< free_slots kept current
   std::map<std::string, int32_t> instances_by_function;
 };
 
@@ -105,7 +105,7 @@ bool release_reservation(scheduler_ptr self, const std::string& instance_id) {
     return false;
   auto& rec = it->second.record;
   if (auto h = st.hosts.find(rec.host_id); h != st.hosts.end()) {
-    h->second.free_slots += it->second.slots;
+    h->second.info.free_slots += it->second.slots;
     if (--h->second.instances_by_function[rec.function] <= 0)
       h->second.instances_by_function.erase(rec.function);
   }
@@ -117,7 +117,7 @@ std::vector<policy::host_view> views(const scheduler_state& st, const std::strin
   std::vector<policy::host_view> out;
   for (const auto& [id, h] : st.hosts) {
     auto it = h.instances_by_function.find(function);
-    out.push_back({id, h.free_slots, it == h.instances_by_function.end() ? 0 : it->second});
+    out.push_back({id, h.info.free_slots, it == h.instances_by_function.end() ? 0 : it->second});
   }
   return out;
 }
@@ -135,7 +135,7 @@ caf::result<placement, host_actor> place(scheduler_ptr self, const function_conf
   placement p{st.incarnation + "-" + std::to_string(st.next_id++), cfg.name, host_id, "placed",
               now_ms()};
   // Reserved now, so that placements in the same commit see each other.
-  host.free_slots -= slots;
+  host.info.free_slots -= slots;
   host.instances_by_function[cfg.name] += 1;
   st.instances[p.instance_id] = {p, slots};
   auto rp = self->make_response_promise<placement, host_actor>();
@@ -164,9 +164,44 @@ void record_state(scheduler_ptr self, const std::string& instance_id, const std:
   persist(self, it->second.record);
 }
 
-void host_up(scheduler_ptr self, const std::string& id, int32_t slots, host_actor hdl) {
+/// Forgets a host and the instances placed on it: they are lost with it.
+void forget_host(scheduler_ptr self, std::map<std::string, host_entry>::iterator it) {
+  auto& st = self->state;
+  std::vector<std::string> lost;
+  for (auto& [id, inst] : st.instances)
+    if (inst.record.host_id == it->first)
+      lost.push_back(id);
+  for (auto& id : lost)
+    release(self, id);
+  st.hosts.erase(it);
+}
+
+/// A host registers, or registers again after its connection came back (a
+/// new handle): what it ran before is gone from the scheduler's books.
+void host_up(scheduler_ptr self, host_info info, host_actor hdl) {
+  auto& st = self->state;
+  if (auto it = st.hosts.find(info.id); it != st.hosts.end()) {
+    if (it->second.handle == hdl)
+      return;
+    self->demonitor(it->second.handle.address());
+    forget_host(self, it);
+  }
   self->monitor(hdl);
-  self->state.hosts[id] = host_entry{std::move(hdl), slots, {}};
+  std::cerr << "troupe-node: host " << info.id << " joined (zone " << info.zone << ", "
+            << info.slots << " slots)\n";
+  auto id = info.id;
+  st.hosts[id] = host_entry{std::move(hdl), std::move(info), {}};
+}
+
+std::vector<host_status> list_hosts(scheduler_ptr self) {
+  std::vector<host_status> out;
+  for (const auto& [id, h] : self->state.hosts) {
+    int32_t n = 0;
+    for (const auto& [fn, count] : h.instances_by_function)
+      n += count;
+    out.push_back({h.info, n});
+  }
+  return out;
 }
 
 void host_down(scheduler_ptr self, const caf::actor_addr& who) {
@@ -174,13 +209,8 @@ void host_down(scheduler_ptr self, const caf::actor_addr& who) {
   for (auto it = st.hosts.begin(); it != st.hosts.end(); ++it) {
     if (it->second.handle.address() != who)
       continue;
-    std::vector<std::string> lost;
-    for (auto& [id, inst] : st.instances)
-      if (inst.record.host_id == it->first)
-        lost.push_back(id);
-    for (auto& id : lost)
-      release(self, id);
-    st.hosts.erase(it);
+    std::cerr << "troupe-node: host " << it->first << " is gone\n";
+    forget_host(self, it);
     return;
   }
 }
@@ -194,9 +224,10 @@ scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* s
       [=](place_atom, const function_config& cfg) { return place(self, cfg); },
       [=](state_atom, const std::string& id, const std::string& st) { record_state(self, id, st); },
       [=](release_atom, const std::string& id) { release(self, id); },
-      [=](host_up_atom, const std::string& id, int32_t slots, host_actor hdl) {
-        host_up(self, id, slots, std::move(hdl));
+      [=](host_up_atom, host_info info, host_actor hdl) {
+        host_up(self, std::move(info), std::move(hdl));
       },
+      [=](hosts_atom) { return list_hosts(self); },
       [=](flush_atom) { flush(self); },
   };
 }

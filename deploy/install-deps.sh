@@ -7,7 +7,7 @@ packages=(
   libcaf-dev libboost1.74-dev librocksdb-dev libsimdjson-dev
   libfuse3-dev fuse3 libarchive-dev libseccomp-dev libedit-dev libssl-dev
   googletest libgtest-dev
-  python3 nodejs curl zip unzip
+  python3 nodejs curl zip unzip openssl
 )
 
 missing=()

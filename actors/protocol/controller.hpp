@@ -12,11 +12,13 @@ namespace troupe {
 /// in RocksDB. Contract: `create` validates and stores the archive, then the
 /// configuration, and answers only once both are on disk (function_exists,
 /// invalid_parameter or storage_failed otherwise); `lookup` and `remove` answer
-/// function_not_found for unknown names.
+/// function_not_found for unknown names; `fetch` answers a stored package's
+/// archive by its SHA-256 (hex), for hosts that lack it.
 using controller_actor = caf::typed_actor<
     caf::replies_to<create_atom, function_config, std::string /*archive*/>::with<function_config>,
     caf::replies_to<lookup_atom, std::string>::with<function_config>,
     caf::replies_to<list_atom>::with<std::vector<function_config>>,
-    caf::replies_to<remove_atom, std::string>::with<function_config>>;
+    caf::replies_to<remove_atom, std::string>::with<function_config>,
+    caf::replies_to<fetch_atom, std::string /*sha256 hex*/>::with<std::string>>;
 
 } // namespace troupe

@@ -63,6 +63,9 @@ using claim_atom = caf::atom_constant<caf::atom("claim")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using token_atom = caf::atom_constant<caf::atom("token")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
+using hosts_atom = caf::atom_constant<caf::atom("hosts")>;
 
 /// One synchronous invocation on its way to an instance.
 struct invocation {
@@ -101,6 +104,29 @@ struct placement {
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, placement& x) {
   return f(caf::meta::type_name("placement"), x.instance_id, x.function, x.host_id, x.state,
            x.updated_ms);
+}
+
+/// A host as it registers with the scheduler.
+struct host_info {
+  std::string id;
+  std::string zone;
+  int32_t slots = 0;      ///< 128 MB units it sells
+  int32_t free_slots = 0; ///< of those, not taken by instances it runs now
+  int32_t cpus = 0;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_info& x) {
+  return f(caf::meta::type_name("host_info"), x.id, x.zone, x.slots, x.free_slots, x.cpus);
+}
+
+/// A registered host as the scheduler sees it now.
+struct host_status {
+  host_info info;
+  int32_t instances = 0;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_status& x) {
+  return f(caf::meta::type_name("host_status"), x.info, x.instances);
 }
 
 /// A prepared sandbox handed from a pool to its host: process-local only.

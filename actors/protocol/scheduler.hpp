@@ -4,17 +4,22 @@
 
 #include <caf/typed_actor.hpp>
 
+#include <vector>
+
 namespace troupe {
 
 /// The placement decision of the cluster: which host gets a new instance.
 /// Contract: `place` reserves the instance's slots on the chosen host and
 /// records the placement durably before answering (errc::no_capacity when no
 /// host fits); `state` records a transition; `release` returns the slots and
-/// removes the record. Hosts join with `host_up` and leave when they go down.
-using scheduler_actor = caf::typed_actor<
-    caf::replies_to<place_atom, function_config>::with<placement, host_actor>,
-    caf::reacts_to<state_atom, std::string /*instance id*/, std::string /*state*/>,
-    caf::reacts_to<release_atom, std::string /*instance id*/>,
-    caf::reacts_to<host_up_atom, std::string /*host id*/, int32_t /*slots*/, host_actor>>;
+/// removes the record. Hosts join with `host_up` (again after a reconnect: the
+/// newer handle replaces the older) and leave when they go down (the scheduler
+/// monitors them); `hosts` lists them.
+using scheduler_actor =
+    caf::typed_actor<caf::replies_to<place_atom, function_config>::with<placement, host_actor>,
+                     caf::reacts_to<state_atom, std::string /*instance id*/, std::string /*state*/>,
+                     caf::reacts_to<release_atom, std::string /*instance id*/>,
+                     caf::reacts_to<host_up_atom, host_info, host_actor>,
+                     caf::replies_to<hosts_atom>::with<std::vector<host_status>>>;
 
 } // namespace troupe

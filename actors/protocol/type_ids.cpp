@@ -1,5 +1,6 @@
 #include "actors/protocol/type_ids.hpp"
 
+#include "actors/protocol/cluster.hpp"
 #include "actors/protocol/controller.hpp"
 #include "actors/protocol/errc.hpp"
 #include "actors/protocol/host.hpp"
@@ -18,11 +19,15 @@ void register_troupe_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<invocation_result>("troupe::invocation_result");
   cfg.add_message_type<placement>("troupe::placement");
   cfg.add_message_type<pool_stats>("troupe::pool_stats");
+  cfg.add_message_type<host_info>("troupe::host_info");
+  cfg.add_message_type<host_status>("troupe::host_status");
+  cfg.add_message_type<std::vector<host_status>>("std::vector<troupe::host_status>");
   cfg.add_message_type<instance_actor>("troupe::instance_actor");
   cfg.add_message_type<router_actor>("troupe::router_actor");
   cfg.add_message_type<host_actor>("troupe::host_actor");
   cfg.add_message_type<scheduler_actor>("troupe::scheduler_actor");
   cfg.add_message_type<controller_actor>("troupe::controller_actor");
+  cfg.add_message_type<cluster_actor>("troupe::cluster_actor");
   cfg.add_error_category(caf::atom("troupe"),
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            std::string out = "troupe::";

@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -33,11 +34,20 @@ temp_dir::~temp_dir() {
 
 namespace {
 
-/// Reads the child's stdout until the ready line, bounded by `timeout`.
-uint16_t await_ready(int fd, pid_t pid, std::chrono::seconds timeout) {
+/// The port after `marker` in `line`, or 0.
+uint16_t port_after(const std::string& line, const std::string& marker) {
+  auto at = line.find(marker);
+  return at == std::string::npos
+             ? 0
+             : static_cast<uint16_t>(std::stoi(line.substr(at + marker.size())));
+}
+
+/// Reads the child's stdout until the ready line, bounded by `timeout`: the
+/// ingress port (0 without one) and the cluster port (0 without one).
+std::pair<uint16_t, uint16_t> await_ready(int fd, pid_t pid, std::chrono::seconds timeout) {
   std::string seen;
   auto until = std::chrono::steady_clock::now() + timeout;
-  const std::string marker = "ingress on http://127.0.0.1:";
+  const std::string marker = "troupe-node: ready";
   while (std::chrono::steady_clock::now() < until) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 100) > 0) {
@@ -48,8 +58,11 @@ uint16_t await_ready(int fd, pid_t pid, std::chrono::seconds timeout) {
       seen.append(buf, static_cast<size_t>(n));
       if (auto at = seen.find(marker); at != std::string::npos) {
         auto end = seen.find('\n', at);
-        if (end != std::string::npos)
-          return static_cast<uint16_t>(std::stoi(seen.substr(at + marker.size())));
+        if (end != std::string::npos) {
+          auto line = seen.substr(at, end - at);
+          return {port_after(line, "ingress on http://127.0.0.1:"),
+                  port_after(line, "cluster on 127.0.0.1:")};
+        }
       }
     }
     if (waitpid(pid, nullptr, WNOHANG) == pid)
@@ -79,14 +92,15 @@ node_process::node_process(const fs::path& data_dir, std::vector<std::string> ar
   }
   ::close(out[1]);
   try {
-    port_ = await_ready(out[0], pid_, std::chrono::seconds(30));
+    std::tie(port_, cluster_port_) = await_ready(out[0], pid_, std::chrono::seconds(30));
   } catch (...) {
     ::close(out[0]);
     kill9();
     throw;
   }
   ::close(out[0]); // the node writes nothing more to stdout
-  client_ = std::make_unique<net::http_client>("127.0.0.1", port_, std::chrono::seconds(60));
+  if (port_ != 0)
+    client_ = std::make_unique<net::http_client>("127.0.0.1", port_, std::chrono::seconds(60));
 }
 
 node_process::~node_process() {

@@ -31,9 +31,10 @@ public:
   node_process(const std::filesystem::path& data_dir, std::vector<std::string> args = {});
   ~node_process(); // stops the node if still running
 
-  uint16_t port() const { return port_; }
+  uint16_t port() const { return port_; }                 ///< of its ingress (0 without one)
+  uint16_t cluster_port() const { return cluster_port_; } ///< where it takes other nodes (or 0)
   pid_t pid() const { return pid_; }
-  net::http_client& client() { return *client_; }
+  net::http_client& client() { return *client_; } ///< to its ingress (only with one)
 
   /// SIGTERM and a bounded wait; returns the exit status (-1 if it had to be killed).
   int stop();
@@ -43,6 +44,7 @@ public:
 private:
   pid_t pid_ = -1;
   uint16_t port_ = 0;
+  uint16_t cluster_port_ = 0;
   std::unique_ptr<net::http_client> client_;
 };
 

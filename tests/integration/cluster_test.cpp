@@ -1,0 +1,231 @@
+// End-to-end tests of a cluster on loopback: a controller+ingress node and
+// host nodes, joined through CAF's middleman with TLS and mutual certificates
+// made by deploy/make-certs.sh, running real sandboxes.
+#include "node_process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <sys/wait.h>
+#include <thread>
+
+using namespace troupe;
+using namespace troupe::test;
+using namespace std::chrono;
+
+namespace {
+
+const std::string functions = "/2015-03-31/functions";
+
+/// A Python function that sleeps for the event's "sleep" seconds, then echoes it.
+std::string sleepy_zip() {
+  return make_zip({{"sleepy.py", "import time\n"
+                                 "def handler(e, c):\n"
+                                 "  time.sleep(e.get('sleep', 0))\n"
+                                 "  return e\n"}});
+}
+
+/// Runs a command; its exit status and what it printed (stdout and stderr).
+std::pair<int, std::string> run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p)
+    return {-1, "popen failed"};
+  char buf[512];
+  while (auto n = fread(buf, 1, sizeof buf, p))
+    out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+class ClusterTest : public ::testing::Test {
+protected:
+  temp_dir dir;
+
+  void SetUp() override {
+    auto [status, out] = run(std::string(TROUPE_SOURCE_DIR) + "/deploy/make-certs.sh " + certs() +
+                             " ctl host-a host-b");
+    ASSERT_EQ(status, 0) << out;
+  }
+
+  std::string certs() const { return (dir.path() / "certs").string(); }
+
+  /// The TLS settings of node `name`, with certificates under `in`.
+  static std::vector<std::string> tls(const std::string& in, const std::string& name) {
+    return {"--openssl.certificate=" + in + "/" + name + ".pem",
+            "--openssl.key=" + in + "/" + name + ".key", "--openssl.cafile=" + in + "/ca.pem"};
+  }
+
+  std::unique_ptr<node_process> start_controller() {
+    auto args = tls(certs(), "ctl");
+    args.insert(args.end(), {"--node.roles=controller,ingress", "--cluster.listen=127.0.0.1:0"});
+    return std::make_unique<node_process>(dir.path() / "ctl", args);
+  }
+
+  /// A host node joining `ctl`; `extra` replaces or adds settings.
+  std::unique_ptr<node_process> start_host(const node_process& ctl, const std::string& id,
+                                           std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"--node.roles=host", "--host.id=" + id,
+                                  "--host.warm-runtimes=python3", "--host.pool-size=1",
+                                  "--cluster.controller=127.0.0.1:" +
+                                      std::to_string(ctl.cluster_port())};
+    if (extra.empty())
+      extra = tls(certs(), id);
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<node_process>(dir.path() / id, args);
+  }
+
+  /// The body of GET /troupe/hosts.
+  static std::string hosts(node_process& ctl) {
+    auto r = ctl.client().request("GET", "/troupe/hosts");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.body;
+  }
+
+  static size_t count(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+      ++n;
+    return n;
+  }
+
+  /// Waits (bounded) until the controller lists exactly `n` hosts.
+  static bool await_hosts(node_process& ctl, size_t n, seconds limit = seconds(20)) {
+    auto until = steady_clock::now() + limit;
+    while (steady_clock::now() < until) {
+      if (count(hosts(ctl), "\"Id\":") == n)
+        return true;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return false;
+  }
+
+  static void deploy_sleepy(node_process& ctl) {
+    auto r = ctl.client().request(
+        "POST", functions, create_body("sleepy", "python3.11", "sleepy.handler", sleepy_zip()));
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+
+  /// `n` concurrent invocations of sleepy; their statuses and bodies.
+  static std::vector<net::http_response> invoke_together(uint16_t port, int n, double sleep_s,
+                                                         std::function<void()> meanwhile = {}) {
+    std::vector<net::http_response> out(static_cast<size_t>(n));
+    std::vector<std::thread> ts;
+    for (int i = 0; i < n; ++i)
+      ts.emplace_back([&, i] {
+        net::http_client cl{"127.0.0.1", port, seconds(30)};
+        out[size_t(i)] = cl.request("POST", functions + "/sleepy/invocations",
+                                    "{\"sleep\":" + std::to_string(sleep_s) + "}");
+      });
+    if (meanwhile)
+      meanwhile();
+    for (auto& t : ts)
+      t.join();
+    return out;
+  }
+};
+
+TEST_F(ClusterTest, HostsJoinOverTlsAndInstancesSpreadOverThem) {
+  auto ctl = start_controller();
+  ASSERT_NE(ctl->cluster_port(), 0);
+  auto a = start_host(*ctl, "host-a");
+  auto b = start_host(*ctl, "host-b");
+  ASSERT_TRUE(await_hosts(*ctl, 2)) << hosts(*ctl);
+  deploy_sleepy(*ctl);
+  for (const auto& r : invoke_together(ctl->port(), 4, 1.0))
+    EXPECT_EQ(r.status, 200) << r.body;
+  // Four instances, spread two and two; each host fetched the package itself.
+  auto listed = hosts(*ctl);
+  EXPECT_EQ(count(listed, "\"Instances\":2"), 2u) << listed;
+  for (const auto* id : {"host-a", "host-b"}) {
+    size_t packages = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path() / id / "code"))
+      packages += e.is_directory() ? 1 : 0;
+    EXPECT_EQ(packages, 1u) << id;
+  }
+}
+
+TEST_F(ClusterTest, NodeWithoutAValidCertificateReachesNoActor) {
+  auto ctl = start_controller();
+  auto [status, out] = run(std::string(TROUPE_SOURCE_DIR) + "/deploy/make-certs.sh " +
+                           (dir.path() / "rogue").string() + " host-a");
+  ASSERT_EQ(status, 0) << out;
+  // Signed by another CA, and without TLS at all: neither ever joins.
+  auto rogue = start_host(*ctl, "host-a", tls((dir.path() / "rogue").string(), "host-a"));
+  auto plain = start_host(*ctl, "host-b", {"--cluster.plaintext"});
+  std::this_thread::sleep_for(seconds(3)); // several connect attempts each
+  EXPECT_EQ(count(hosts(*ctl), "\"Id\":"), 0u) << hosts(*ctl);
+  // A node with a good certificate still gets in.
+  rogue.reset();
+  auto good = start_host(*ctl, "host-a");
+  EXPECT_TRUE(await_hosts(*ctl, 1)) << hosts(*ctl);
+}
+
+TEST_F(ClusterTest, KilledHostIsDroppedItsRequestsEndAtOnceTheOtherServes) {
+  auto ctl = start_controller();
+  auto a = start_host(*ctl, "host-a");
+  auto b = start_host(*ctl, "host-b");
+  ASSERT_TRUE(await_hosts(*ctl, 2)) << hosts(*ctl);
+  deploy_sleepy(*ctl);
+  for (const auto& r : invoke_together(ctl->port(), 2, 0)) // an instance on each host
+    ASSERT_EQ(r.status, 200) << r.body;
+  // Four requests in flight (two per host) when host-a dies: each gets its
+  // result or an explicit error, none hangs.
+  auto results = invoke_together(ctl->port(), 4, 1.5, [&] {
+    std::this_thread::sleep_for(milliseconds(500));
+    a->kill9();
+  });
+  int ok = 0, lost = 0;
+  for (const auto& r : results) {
+    if (r.status == 200)
+      ++ok;
+    // Those on host-a may have run: an explicit error at once, never a retry
+    // or a wait for the deadline.
+    else if (r.status == 502 && r.body.find("may have run") != std::string::npos)
+      ++lost;
+    else
+      ADD_FAILURE() << r.status << " " << r.body;
+  }
+  EXPECT_EQ(ok, 2) << "host-b's";
+  EXPECT_EQ(lost, 2) << "host-a's";
+  EXPECT_TRUE(await_hosts(*ctl, 1, seconds(5))) << hosts(*ctl);
+  EXPECT_EQ(count(hosts(*ctl), "host-b"), 1u);
+  for (const auto& r : invoke_together(ctl->port(), 3, 0)) // served by host-b alone
+    EXPECT_EQ(r.status, 200) << r.body;
+}
+
+TEST_F(ClusterTest, SilentHostIsDroppedAndJoinsAgainWhenItWakes) {
+  auto ctl = start_controller();
+  auto a = start_host(*ctl, "host-a");
+  ASSERT_TRUE(await_hosts(*ctl, 1)) << hosts(*ctl);
+  ::kill(a->pid(), SIGSTOP); // alive, connected, silent: only heartbeats can tell
+  EXPECT_TRUE(await_hosts(*ctl, 0, seconds(10))) << hosts(*ctl);
+  ::kill(a->pid(), SIGCONT);
+  EXPECT_TRUE(await_hosts(*ctl, 1, seconds(10))) << hosts(*ctl);
+  deploy_sleepy(*ctl);
+  for (const auto& r : invoke_together(ctl->port(), 1, 0))
+    EXPECT_EQ(r.status, 200) << r.body;
+}
+
+TEST_F(ClusterTest, SettingsThatCannotFormAClusterAreRefusedAtStart) {
+  std::string node = TROUPE_NODE_PATH;
+  auto data = " --node.data-dir=" + (dir.path() / "bad").string();
+  struct bad {
+    std::string args, says;
+  } cases[] = {
+      {" --cluster.listen=127.0.0.1:0", "a cluster needs TLS"},
+      {" --node.roles=host", "needs cluster.controller=host:port"},
+      {" --node.roles=ingress,host --cluster.controller=127.0.0.1:1",
+       "the ingress role runs on the controller's node"},
+      {" --cluster.listen=127.0.0.1:99999 --cluster.plaintext", "is not host:port"},
+  };
+  for (const auto& c : cases) {
+    auto [status, out] = run(node + data + c.args);
+    EXPECT_EQ(status, 2) << c.args << ": " << out;
+    EXPECT_NE(out.find(c.says), std::string::npos) << c.args << ": " << out;
+  }
+}
+
+} // namespace
