@@ -8,9 +8,12 @@
 //   launch a burst of 500 concurrent cold starts of distinct functions, with
 //          the pool stocked and empty, beside the rate at which the machine
 //          spawns and reaps the bare program (no sandbox, no platform);
-//   density  idle instances one host holds and the memory each costs.
+//   density  idle instances one host holds and the memory each costs;
+//   cluster  a controller node and TLS-joined host nodes: how fast a dead host
+//          is detected, how fast its function answers again, placements/s.
 #include "../integration/node_process.hpp"
 #include "baseline_server.hpp"
+#include "bench_support.hpp"
 #include "net/lambda_api.hpp"
 
 #include <algorithm>
@@ -28,6 +31,11 @@
 #include <unistd.h>
 
 using namespace troupe;
+using bench::await_sandboxes;
+using bench::children_of;
+using bench::deploy;
+using bench::emit;
+using bench::num;
 using namespace std::chrono;
 
 namespace {
@@ -76,25 +84,6 @@ double throughput(uint16_t port, const std::string& target, int conns, seconds s
   if (failed > 0)
     std::cerr << "bench: " << failed << " requests failed\n";
   return double(done) / duration<double>(span).count();
-}
-
-void emit(const std::string& json) {
-  std::cout << json << std::endl;
-}
-
-std::string num(double x) {
-  char buf[64];
-  snprintf(buf, sizeof buf, "%.1f", x);
-  return buf;
-}
-
-std::string deploy(test::node_process& node, const std::string& name, const std::string& runtime,
-                   const std::string& handler, const std::string& zip) {
-  auto r = node.client().request("POST", "/2015-03-31/functions",
-                                 test::create_body(name, runtime, handler, zip));
-  if (r.status != 201)
-    throw std::runtime_error("deploy " + name + ": " + r.body);
-  return "/2015-03-31/functions/" + name + "/invocations";
 }
 
 /// CPU time (user + system) a process has used, in milliseconds.
@@ -240,19 +229,6 @@ void cold_starts(int n, const std::string& only) {
   }
 }
 
-/// The node's children: the sandboxes' inits.
-std::vector<pid_t> children_of(pid_t pid) {
-  std::vector<pid_t> out;
-  std::error_code ec; // a process may end while we look
-  for (auto& task :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    std::istringstream in{test::read_file(task.path() / "children")};
-    for (pid_t child; in >> child;)
-      out.push_back(child);
-  }
-  return out;
-}
-
 /// A field of /proc/<pid>/smaps_rollup in kB (0 if the process is gone).
 double smaps_kb(pid_t pid, const std::string& field) {
   auto text = test::read_file("/proc/" + std::to_string(pid) + "/smaps_rollup");
@@ -266,15 +242,6 @@ double mem_available_kb() {
     if (line.rfind("MemAvailable:", 0) == 0)
       return std::stod(line.substr(13));
   return 0;
-}
-
-/// Waits (bounded) until the node has at least `n` sandboxes.
-void await_sandboxes(const test::node_process& node, size_t n, seconds limit) {
-  auto until = steady_clock::now() + limit;
-  while (children_of(node.pid()).size() < n && steady_clock::now() < until)
-    std::this_thread::sleep_for(milliseconds(20));
-  if (children_of(node.pid()).size() < n)
-    throw std::runtime_error("the pool did not fill to " + std::to_string(n));
 }
 
 /// An example function as the launch and density benchmarks deploy it, and
@@ -446,10 +413,10 @@ void density(int n) {
 
 } // namespace
 
-/// troupe-bench [N] [warm|cold|launch|density] [instances|function]: N requests
+/// troupe-bench [N] [warm|cold|launch|density|cluster] [instances|function]: N requests
 /// per warm latency run (N cold starts per case when the section is cold, else
-/// 30); one section or all; idle instances for density (5000), or
-/// the one example (cpp-echo, python-echo, node-echo) for cold.
+/// 30; N trials when it is cluster, else 5); one section or all; idle instances for density (5000),
+/// or the one example (cpp-echo, python-echo, node-echo) for cold.
 int main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 2000;
   std::string arg3 = argc > 3 ? argv[3] : "";
@@ -484,6 +451,8 @@ int main(int argc, char** argv) {
     }
     if (run("density"))
       density(idle);
+    if (run("cluster"))
+      bench::cluster_benches(only == "cluster" ? std::max(1, n) : 5);
   } catch (const std::exception& e) {
     std::cerr << "bench: " << e.what() << "\n";
     return 1;

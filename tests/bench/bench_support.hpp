@@ -1,0 +1,31 @@
+#pragma once
+// What every benchmark of troupe-bench shares: JSON-lines output and deploys.
+#include "../integration/node_process.hpp"
+
+#include <chrono>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace troupe::bench {
+
+/// Prints one result line (JSON) on stdout.
+void emit(const std::string& json);
+
+/// `x` with one decimal, for JSON.
+std::string num(double x);
+
+/// CreateFunction through `node`'s ingress; the function's invoke path.
+std::string deploy(test::node_process& node, const std::string& name, const std::string& runtime,
+                   const std::string& handler, const std::string& zip);
+
+/// The node's children: the sandboxes' inits.
+std::vector<pid_t> children_of(pid_t pid);
+
+/// Waits (bounded) until the node has at least `n` sandboxes.
+void await_sandboxes(const test::node_process& node, size_t n, std::chrono::seconds limit);
+
+/// The cluster benchmarks (tests/bench/cluster_bench.cpp).
+void cluster_benches(int trials);
+
+} // namespace troupe::bench

@@ -1,0 +1,270 @@
+// The cluster benchmarks of troupe-bench: a controller+ingress node and host
+// nodes joined over mutual TLS on loopback, and the scheduler on its own.
+#include "actors/protocol/type_ids.hpp"
+#include "actors/scheduler.hpp"
+#include "bench_support.hpp"
+#include "storage/kv_store.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace troupe::bench {
+
+namespace {
+
+using namespace std::chrono;
+
+/// A controller node with TLS and the hosts that join it.
+class local_cluster {
+public:
+  local_cluster() {
+    auto cmd = std::string(TROUPE_SOURCE_DIR) + "/deploy/make-certs.sh " + certs() +
+               " ctl host-a host-b host-c > /dev/null";
+    if (std::system(cmd.c_str()) != 0)
+      throw std::runtime_error("make-certs.sh failed");
+    auto args = tls("ctl");
+    args.insert(args.end(), {"--node.roles=controller,ingress", "--cluster.listen=127.0.0.1:0"});
+    ctl = std::make_unique<test::node_process>(dir_.path() / "ctl", args);
+  }
+
+  /// A host node joining the controller; `extra` settings replace the defaults.
+  std::unique_ptr<test::node_process> start_host(const std::string& id,
+                                                 std::vector<std::string> extra = {}) {
+    auto args = tls(id);
+    std::vector<std::string> defaults{"--node.roles=host", "--host.id=" + id,
+                                      "--host.warm-runtimes=provided", "--host.pool-size=1",
+                                      "--cluster.controller=127.0.0.1:" +
+                                          std::to_string(ctl->cluster_port())};
+    for (const auto& d : defaults) {
+      auto key = d.substr(0, d.find('=') + 1);
+      if (std::none_of(extra.begin(), extra.end(),
+                       [&](const std::string& e) { return e.rfind(key, 0) == 0; }))
+        args.push_back(d);
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<test::node_process>(dir_.path() / id, args);
+  }
+
+  std::string hosts() { return ctl->client().request("GET", "/troupe/hosts").body; }
+
+  bool listed(const std::string& id) { return hosts().find("\"" + id + "\"") != std::string::npos; }
+
+  /// The instances host `id` runs now, as the scheduler lists them.
+  int instances_of(const std::string& id) {
+    auto text = hosts();
+    auto at = text.find("\"" + id + "\"");
+    auto field = text.find("\"Instances\":", at);
+    if (at == std::string::npos || field == std::string::npos)
+      throw std::runtime_error("host " + id + " is not listed: " + text);
+    return std::stoi(text.substr(field + 12));
+  }
+
+  /// Waits (bounded) until host `id` is listed, or not; the time it took.
+  milliseconds await(const std::string& id, bool present, seconds limit = seconds(20)) {
+    auto t0 = steady_clock::now();
+    while (listed(id) != present) {
+      if (steady_clock::now() - t0 > limit)
+        throw std::runtime_error("host " + id + (present ? " never joined" : " never left"));
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return duration_cast<milliseconds>(steady_clock::now() - t0);
+  }
+
+  std::unique_ptr<test::node_process> ctl;
+
+private:
+  std::string certs() const { return (dir_.path() / "certs").string(); }
+  std::vector<std::string> tls(const std::string& name) const {
+    return {"--openssl.certificate=" + certs() + "/" + name + ".pem",
+            "--openssl.key=" + certs() + "/" + name + ".key",
+            "--openssl.cafile=" + certs() + "/ca.pem"};
+  }
+  test::temp_dir dir_;
+};
+
+std::string stats_json(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  return R"("trials":)" + std::to_string(ms.size()) + R"(,"p50_ms":)" + num(ms[ms.size() / 2]) +
+         R"(,"max_ms":)" + num(ms.back());
+}
+
+/// From the signal to the host's removal from the scheduler's list.
+void dead_host_detection(local_cluster& c, int trials) {
+  for (int sig : {SIGKILL, SIGSTOP}) {
+    std::vector<double> ms;
+    for (int i = 0; i < trials; ++i) {
+      auto host = c.start_host("host-a");
+      c.await("host-a", true);
+      ::kill(host->pid(), sig);
+      ms.push_back(double(c.await("host-a", false).count()));
+      host->kill9();
+    }
+    emit(R"({"bench":"dead_host_detect","signal":")" +
+         std::string(sig == SIGKILL ? "SIGKILL" : "SIGSTOP") + R"(",)" + stats_json(ms) +
+         R"(,"heartbeat_ms":250,"connection_timeout_ms":1000})");
+  }
+}
+
+/// From SIGKILL of the host running a function's only instance to the
+/// function's first good answer again (served by the other host).
+void recovery(local_cluster& c, int trials) {
+  auto a = c.start_host("host-a");
+  auto b = c.start_host("host-b");
+  c.await("host-a", true);
+  c.await("host-b", true);
+  std::vector<double> ms;
+  for (int i = 0; i < trials; ++i) {
+    auto before = c.instances_of("host-a");
+    auto target = deploy(*c.ctl, "recover-" + std::to_string(i), "provided", "bootstrap",
+                         test::read_file(test::example_zip("cpp-echo")));
+    if (c.ctl->client().request("POST", target, "{}").status != 200)
+      throw std::runtime_error("recovery: first invoke failed");
+    bool on_a = c.instances_of("host-a") > before;
+    auto& victim = on_a ? a : b;
+    auto victim_id = on_a ? "host-a" : "host-b";
+    auto t0 = steady_clock::now();
+    victim->kill9();
+    while (c.ctl->client().request("POST", target, "{}").status != 200) {
+      if (steady_clock::now() - t0 > seconds(30))
+        throw std::runtime_error("recovery: the function never answered again");
+    }
+    ms.push_back(duration<double, std::milli>(steady_clock::now() - t0).count());
+    victim = c.start_host(victim_id);
+    c.await(victim_id, true);
+  }
+  emit(R"({"bench":"host_loss_recovery",)" + stats_json(ms) + "}");
+}
+
+/// A host that takes placements and never launches: the scheduler alone is measured.
+host_actor::behavior_type idle_host() {
+  return {[](launch_atom, const std::string&, const function_config&,
+             const router_actor&) -> caf::result<instance_actor> {
+    return caf::sec::unexpected_message;
+  }};
+}
+
+/// Placements answered per second with every one written to RocksDB (group
+/// commit: what piles up in the mailbox shares one synced write), `n` of
+/// them `window` at a time.
+void placement_rate(int n, int window) {
+  test::temp_dir data;
+  std::string error;
+  auto store = storage::open_rocksdb_store((data.path() / "db").string(), error);
+  if (!store)
+    throw std::runtime_error("rocksdb: " + error);
+  caf::actor_system_config cfg;
+  register_troupe_types(cfg);
+  cfg.set("scheduler.max-threads", size_t{2});
+  caf::actor_system sys{cfg};
+  auto scheduler = spawn_scheduler(sys, *store);
+  for (int h = 0; h < 8; ++h)
+    caf::anon_send(scheduler, host_up_atom::value,
+                   host_info{"h" + std::to_string(h), "z", 1 << 20, 1 << 20, 2},
+                   sys.spawn(idle_host));
+  std::promise<double> done;
+  sys.spawn([&, n, window](caf::event_based_actor* self) {
+    auto t0 = std::make_shared<steady_clock::time_point>(steady_clock::now());
+    auto sent = std::make_shared<int>(0), answered = std::make_shared<int>(0);
+    auto one = std::make_shared<std::function<void()>>();
+    *one = [=, &done] {
+      function_config fn;
+      fn.name = "f" + std::to_string(*sent % 1000);
+      fn.memory_mb = 128;
+      ++*sent;
+      self->request(scheduler, seconds(30), place_atom::value, fn)
+          .then(
+              [=, &done](const placement&, const host_actor&) {
+                if (++*answered == n)
+                  done.set_value(n / duration<double>(steady_clock::now() - *t0).count());
+                else if (*sent < n)
+                  (*one)();
+              },
+              [=, &done](caf::error& err) {
+                done.set_exception(std::make_exception_ptr(
+                    std::runtime_error("placement failed: " + to_string(err))));
+                self->quit();
+              });
+    };
+    for (int i = 0; i < window; ++i)
+      (*one)();
+  });
+  auto per_s = done.get_future().get();
+  emit(R"({"bench":"placement_rate","placements":)" + std::to_string(n) + R"(,"outstanding":)" +
+       std::to_string(window) + R"(,"durable":true,"per_second":)" + num(per_s) + "}");
+  caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+}
+
+/// `n` cold starts of distinct functions released at once, one connection
+/// each, on three hosts whose pools hold a third of them each: the wall time
+/// until every one has answered.
+void spread_burst(local_cluster& c, int n) {
+  auto per_host = n / 3 + 8;
+  std::vector<std::string> pool{"--host.memory-mb=" + std::to_string(128 * (per_host + 8)),
+                                "--host.pool-size=" + std::to_string(per_host),
+                                "--host.pool-max=" + std::to_string(per_host),
+                                "--host.pool-refill=1"};
+  std::vector<std::unique_ptr<test::node_process>> hosts;
+  for (const auto* id : {"host-a", "host-b", "host-c"}) {
+    hosts.push_back(c.start_host(id, pool));
+    c.await(id, true);
+  }
+  auto zip = test::read_file(test::example_zip("cpp-echo"));
+  std::vector<std::string> targets;
+  for (int i = 0; i < n; ++i)
+    targets.push_back(deploy(*c.ctl, "spread-" + std::to_string(i), "provided", "bootstrap", zip));
+  for (auto& h : hosts)
+    await_sandboxes(*h, size_t(per_host), seconds(300));
+  std::mutex mu;
+  std::condition_variable go;
+  bool released = false;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < n; ++i)
+    ts.emplace_back([&, i] {
+      net::http_client cl{"127.0.0.1", c.ctl->port(), seconds(120)};
+      cl.request("GET", "/healthz"); // connected before the burst
+      std::unique_lock<std::mutex> lock(mu);
+      go.wait(lock, [&] { return released; });
+      lock.unlock();
+      if (cl.request("POST", targets[size_t(i)], "{}").status != 200)
+        ++failed;
+    });
+  std::this_thread::sleep_for(seconds(1));
+  auto t0 = steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+  }
+  go.notify_all();
+  for (auto& t : ts)
+    t.join();
+  auto secs = duration<double>(steady_clock::now() - t0).count();
+  emit(R"({"bench":"cold_starts_over_hosts","hosts":3,"cold_starts":)" + std::to_string(n) +
+       R"(,"failed":)" + std::to_string(failed.load()) + R"(,"seconds":)" + num(secs) +
+       R"(,"per_second":)" + num(n / secs) + R"(,"instances":)" + c.hosts() + "}");
+}
+
+} // namespace
+
+void cluster_benches(int trials) {
+  placement_rate(100'000, 1000);
+  local_cluster c;
+  dead_host_detection(c, trials);
+  recovery(c, trials);
+  spread_burst(c, 1000);
+}
+
+} // namespace troupe::bench
