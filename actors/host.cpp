@@ -207,7 +207,8 @@ void instance_down(host_ptr self, const caf::down_msg& dm) {
 }
 
 host_info info_of(const host_state& st) {
-  return {st.cfg.id, st.cfg.zone, st.cfg.memory_mb / policy::slot_mb, st.free_slots, st.cfg.cpus};
+  return {st.cfg.id,     st.cfg.zone, st.cfg.memory_mb / policy::slot_mb,
+          st.free_slots, st.cfg.cpus, st.cfg.code->list()};
 }
 
 /// The node (re)joined the control plane: register with its scheduler.
@@ -270,7 +271,7 @@ host_node_actor spawn_host(caf::actor_system& sys, host_settings settings,
   // Registered from here, not from the host's init: spawning returns before the
   // actor first runs, and a placement must not find the scheduler without it.
   auto slots = settings.memory_mb / policy::slot_mb;
-  host_info info{settings.id, settings.zone, slots, slots, settings.cpus};
+  host_info info{settings.id, settings.zone, slots, slots, settings.cpus, settings.code->list()};
   auto hdl = sys.spawn(host, std::move(settings), scheduler, std::move(controller));
   if (scheduler)
     caf::anon_send(scheduler, host_up_atom::value, std::move(info),

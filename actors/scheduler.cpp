@@ -13,6 +13,7 @@
 #include <chrono>
 #include <iostream>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 namespace troupe {
@@ -23,6 +24,7 @@ struct host_entry {
   host_actor handle;
   host_info info; ///< free_slots kept current
   std::map<std::string, int32_t> instances_by_function;
+  std::set<std::string> packages; ///< reported at registration, and placed on it since
 };
 
 struct instance_entry {
@@ -113,11 +115,12 @@ bool release_reservation(scheduler_ptr self, const std::string& instance_id) {
   return true;
 }
 
-std::vector<policy::host_view> views(const scheduler_state& st, const std::string& function) {
+std::vector<policy::host_view> views(const scheduler_state& st, const function_config& cfg) {
   std::vector<policy::host_view> out;
   for (const auto& [id, h] : st.hosts) {
-    auto it = h.instances_by_function.find(function);
-    out.push_back({id, h.info.free_slots, it == h.instances_by_function.end() ? 0 : it->second});
+    auto it = h.instances_by_function.find(cfg.name);
+    out.push_back({id, h.info.free_slots, it == h.instances_by_function.end() ? 0 : it->second,
+                   h.info.zone, h.packages.count(cfg.code_sha256) > 0});
   }
   return out;
 }
@@ -125,7 +128,7 @@ std::vector<policy::host_view> views(const scheduler_state& st, const std::strin
 caf::result<placement, host_actor> place(scheduler_ptr self, const function_config& cfg) {
   auto& st = self->state;
   auto slots = policy::slots_for(cfg.memory_mb);
-  auto hosts = views(st, cfg.name);
+  auto hosts = views(st, cfg);
   auto chosen = policy::choose_host(hosts, slots);
   if (!chosen)
     return make_error(errc::no_capacity,
@@ -137,6 +140,7 @@ caf::result<placement, host_actor> place(scheduler_ptr self, const function_conf
   // Reserved now, so that placements in the same commit see each other.
   host.info.free_slots -= slots;
   host.instances_by_function[cfg.name] += 1;
+  host.packages.insert(cfg.code_sha256); // it fetches the package to start the instance
   st.instances[p.instance_id] = {p, slots};
   auto rp = self->make_response_promise<placement, host_actor>();
   persist(self, p, [self, rp, p, handle = host.handle](const std::string& error) mutable {
@@ -190,7 +194,9 @@ void host_up(scheduler_ptr self, host_info info, host_actor hdl) {
   std::cerr << "troupe-node: host " << info.id << " joined (zone " << info.zone << ", "
             << info.slots << " slots)\n";
   auto id = info.id;
-  st.hosts[id] = host_entry{std::move(hdl), std::move(info), {}};
+  std::set<std::string> packages(info.packages.begin(), info.packages.end());
+  info.packages.clear(); // kept as the set
+  st.hosts[id] = host_entry{std::move(hdl), std::move(info), {}, std::move(packages)};
 }
 
 std::vector<host_status> list_hosts(scheduler_ptr self) {

@@ -1,5 +1,6 @@
 #include "storage/code_store.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -136,6 +137,18 @@ bool code_store::contains(const std::string& digest_hex) const {
 
 std::filesystem::path code_store::dir(const std::string& digest_hex) const {
   return root_ / digest_hex;
+}
+
+std::vector<std::string> code_store::list() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (valid_hex(name) && it->is_directory(ec))
+      out.push_back(std::move(name));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::filesystem::path code_store::archive_path(const std::string& digest_hex) const {

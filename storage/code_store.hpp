@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace troupe::storage {
 
@@ -35,6 +36,8 @@ public:
   stored_package put(std::string_view archive);
   bool contains(const std::string& digest_hex) const;
   std::filesystem::path dir(const std::string& digest_hex) const;
+  /// The digests (hex) of every stored package.
+  std::vector<std::string> list() const;
   /// The archive of a stored package; nullopt if the package is unknown.
   std::optional<std::string> archive(const std::string& digest_hex) const;
   void remove(const std::string& digest_hex);

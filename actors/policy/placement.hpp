@@ -12,6 +12,8 @@ struct host_view {
   std::string id;
   int32_t free_slots = 0;         ///< 128 MB units not reserved
   int32_t function_instances = 0; ///< instances of the function being placed
+  std::string zone;               ///< its zone label
+  bool has_code = false;          ///< holds the function's code package already
 };
 
 /// The unit hosts sell memory in.
@@ -22,9 +24,12 @@ inline int32_t slots_for(int32_t memory_mb) {
   return (memory_mb + slot_mb - 1) / slot_mb;
 }
 
-/// The host to place on, or nullopt when none has `slots` free. Prefers the
-/// host with the fewest instances of this function (spreading), then the one
-/// with the fewest free slots that still fit (bin-packing), then the lowest id.
+/// The host to place on, or nullopt when none has `slots` free. Among those
+/// that fit, in this order of precedence: the zone holding the fewest of the
+/// function's instances, then the host holding the fewest (both spread a
+/// function so that losing a host or a zone loses the least of it), then a
+/// host that has the function's code (no fetch), then the fewest free slots
+/// (bin-packing keeps whole hosts free for large instances), then the lowest id.
 std::optional<std::size_t> choose_host(const std::vector<host_view>& hosts, int32_t slots);
 
 } // namespace troupe::policy

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace troupe::runtime {
 class sandbox;
@@ -113,10 +114,12 @@ struct host_info {
   int32_t slots = 0;      ///< 128 MB units it sells
   int32_t free_slots = 0; ///< of those, not taken by instances it runs now
   int32_t cpus = 0;
+  std::vector<std::string> packages; ///< code packages it holds (SHA-256 hex)
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_info& x) {
-  return f(caf::meta::type_name("host_info"), x.id, x.zone, x.slots, x.free_slots, x.cpus);
+  return f(caf::meta::type_name("host_info"), x.id, x.zone, x.slots, x.free_slots, x.cpus,
+           x.packages);
 }
 
 /// A registered host as the scheduler sees it now.

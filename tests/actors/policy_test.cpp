@@ -33,11 +33,12 @@ TEST(PlacementPolicy, SlotsAre128MbUnits) {
 
 TEST(PlacementPolicy, RefusesWhenNothingFits) {
   EXPECT_FALSE(choose_host({}, 1));
-  EXPECT_FALSE(choose_host({{"a", 1, 0}, {"b", 0, 0}}, 2));
+  EXPECT_FALSE(choose_host({{"a", 1, 0, "z", false}, {"b", 0, 0, "z", false}}, 2));
 }
 
 TEST(PlacementPolicy, SpreadsAFunctionThenPacks) {
-  std::vector<host_view> hosts{{"a", 10, 2}, {"b", 50, 0}, {"c", 20, 0}};
+  std::vector<host_view> hosts{
+      {"a", 10, 2, "z", false}, {"b", 50, 0, "z", false}, {"c", 20, 0, "z", false}};
   EXPECT_EQ(choose_host(hosts, 1), 2u); // fewest of this function, then tightest fit
   hosts[2].function_instances = 1;
   EXPECT_EQ(choose_host(hosts, 1), 1u);
@@ -45,7 +46,38 @@ TEST(PlacementPolicy, SpreadsAFunctionThenPacks) {
 }
 
 TEST(PlacementPolicy, TiesBreakByName) {
-  EXPECT_EQ(choose_host({{"b", 5, 0}, {"a", 5, 0}}, 1), 1u);
+  EXPECT_EQ(choose_host({{"b", 5, 0, "z", false}, {"a", 5, 0, "z", false}}, 1), 1u);
+}
+
+TEST(PlacementPolicy, SpreadsAFunctionOverZonesFirst) {
+  // Zone a holds two of the function's instances (one per host), zone b one:
+  // the next goes to zone b even onto the host that already has one there.
+  std::vector<host_view> hosts{{"a1", 10, 1, "a", false},
+                               {"a2", 10, 1, "a", false},
+                               {"b1", 10, 1, "b", false},
+                               {"a3", 10, 0, "a", false}};
+  EXPECT_EQ(choose_host(hosts, 1), 2u);
+  hosts[3].zone = "b"; // zones a and b both hold two: the host with none of it
+  hosts[2].function_instances = 2;
+  EXPECT_EQ(choose_host(hosts, 1), 3u);
+  hosts[2].function_instances = 3; // zone b holds three: back to zone a, by name
+  EXPECT_EQ(choose_host(hosts, 1), 0u);
+}
+
+TEST(PlacementPolicy, PrefersHostsWithTheCodeOverTighterPacking) {
+  std::vector<host_view> hosts{{"a", 5, 0, "z", false}, {"b", 50, 0, "z", true}};
+  EXPECT_EQ(choose_host(hosts, 1), 1u);
+  hosts[1].has_code = false;
+  EXPECT_EQ(choose_host(hosts, 1), 0u); // no one has it: the tighter fit
+  hosts[1].function_instances = 1;
+  hosts[1].has_code = true;
+  EXPECT_EQ(choose_host(hosts, 1), 0u); // spreading comes before the code
+}
+
+TEST(PlacementPolicy, ZonesAndCodeNeverOverrideCapacity) {
+  std::vector<host_view> hosts{{"a", 0, 0, "empty-zone", true}, {"b", 1, 5, "busy", false}};
+  EXPECT_EQ(choose_host(hosts, 1), 1u);
+  EXPECT_FALSE(choose_host(hosts, 2));
 }
 
 #include "actors/policy/pool_sizing.hpp"

@@ -172,7 +172,7 @@ void placement_rate(int n, int window) {
   auto scheduler = spawn_scheduler(sys, *store);
   for (int h = 0; h < 8; ++h)
     caf::anon_send(scheduler, host_up_atom::value,
-                   host_info{"h" + std::to_string(h), "z", 1 << 20, 1 << 20, 2},
+                   host_info{"h" + std::to_string(h), "z", 1 << 20, 1 << 20, 2, {}},
                    sys.spawn(idle_host));
   std::promise<double> done;
   sys.spawn([&, n, window](caf::event_based_actor* self) {

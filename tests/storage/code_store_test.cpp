@@ -60,6 +60,7 @@ TEST_F(CodeStoreTest, KeepsTheArchiveForNodesThatFetchIt) {
   auto p = store.put(zip);
   ASSERT_TRUE(p) << p.error;
   EXPECT_EQ(store.archive(p.digest_hex), zip);
+  EXPECT_EQ(store.list(), std::vector<std::string>{p.digest_hex}); // not the archive file
   EXPECT_EQ(store.archive(to_hex(sha256("other"))), std::nullopt);
   EXPECT_EQ(store.archive("../" + p.digest_hex), std::nullopt);
   code_store other(tmp_.path() / "elsewhere", archive_limits{});
