@@ -40,6 +40,12 @@ struct instance_slot {
 constexpr int max_attempts = 3;
 constexpr auto tick_interval = std::chrono::seconds(1);
 
+/// A launch asked of a host and not answered yet.
+struct launch_ticket {
+  caf::actor_addr host;
+  bool settled = false;
+};
+
 struct router_state {
   std::string function;
   router_settings limits;
@@ -48,6 +54,7 @@ struct router_state {
   std::deque<waiting> queue;
   std::map<caf::actor_addr, instance_slot> instances;
   int32_t starting = 0;
+  std::multimap<caf::actor_addr, std::shared_ptr<launch_ticket>> launching; ///< by host
   bool ticking = false;
   static inline const char* name = "troupe.router";
 };
@@ -108,12 +115,17 @@ void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
           });
 }
 
+void host_down(router_ptr self, const caf::actor_addr& host);
+
 /// An instance went down (ended, or its node was lost): the request it ran,
 /// which may have reached the function, gets an explicit error now.
 void instance_down(router_ptr self, const caf::down_msg& dm) {
   auto it = self->state.instances.find(dm.source);
-  if (it == self->state.instances.end())
+  if (it == self->state.instances.end()) {
+    if (self->state.launching.count(dm.source) > 0)
+      host_down(self, dm.source);
     return;
+  }
   if (auto run = it->second.running; run && run->rp.pending())
     run->rp.deliver(make_error(errc::host_lost, "the instance of " + self->state.function +
                                                     " was lost while it ran the request (" +
@@ -123,31 +135,69 @@ void instance_down(router_ptr self, const caf::down_msg& dm) {
   pump(self);
 }
 
+/// Takes a launch off the books, once: by the host's answer, or by the
+/// host's down message (a request to a lost remote host waits for its timeout).
+bool settle(router_ptr self, const std::shared_ptr<launch_ticket>& t) {
+  if (t->settled)
+    return false;
+  t->settled = true;
+  --self->state.starting;
+  auto& on_host = self->state.launching;
+  for (auto [it, end] = on_host.equal_range(t->host); it != end; ++it)
+    if (it->second == t) {
+      on_host.erase(it);
+      self->demonitor(t->host);
+      break;
+    }
+  return true;
+}
+
 void launch(router_ptr self) {
   auto& st = self->state;
   ++st.starting;
-  auto on_error = [=](caf::error& err) {
-    --self->state.starting;
-    fail_oldest(self, std::move(err));
-    pump(self);
-  };
   auto cfg = st.cfg;
   self->request(st.scheduler, std::chrono::seconds(10), place_atom::value, cfg)
       .then(
           [=](placement& p, host_actor& host) {
+            auto t = std::make_shared<launch_ticket>(launch_ticket{host.address(), false});
+            self->state.launching.emplace(t->host, t);
+            self->monitor(host);
             self->request(host, std::chrono::seconds(30), launch_atom::value, p.instance_id, cfg,
                           caf::actor_cast<router_actor>(self))
                 .then(
                     [=](instance_actor& inst) {
-                      --self->state.starting;
+                      if (!settle(self, t)) { // its host was given up on: not ours any more
+                        self->send_exit(inst, caf::exit_reason::user_shutdown);
+                        return;
+                      }
                       self->monitor(inst);
                       self->state.instances[inst.address()] =
                           instance_slot{inst, false, now_ms(), nullptr};
                       pump(self);
                     },
-                    on_error);
+                    [=](caf::error& err) {
+                      if (!settle(self, t))
+                        return;
+                      fail_oldest(self, std::move(err));
+                      pump(self);
+                    });
           },
-          on_error);
+          [=](caf::error& err) {
+            --self->state.starting;
+            fail_oldest(self, std::move(err));
+            pump(self);
+          });
+}
+
+/// A host with launches on their way went down: they will not come, and no
+/// request has reached them, so the queue simply launches again elsewhere.
+void host_down(router_ptr self, const caf::actor_addr& host) {
+  std::vector<std::shared_ptr<launch_ticket>> lost;
+  for (auto [it, end] = self->state.launching.equal_range(host); it != end; ++it)
+    lost.push_back(it->second);
+  for (auto& t : lost)
+    settle(self, t);
+  pump(self);
 }
 
 void ensure_ticking(router_ptr self) {

@@ -209,6 +209,22 @@ TEST_F(ClusterTest, SilentHostIsDroppedAndJoinsAgainWhenItWakes) {
     EXPECT_EQ(r.status, 200) << r.body;
 }
 
+TEST_F(ClusterTest, HostLostDuringALaunchIsGivenUpAndTheRequestServedElsewhere) {
+  auto ctl = start_controller();
+  auto a = start_host(*ctl, "host-a");
+  ASSERT_TRUE(await_hosts(*ctl, 1)) << hosts(*ctl);
+  deploy_sleepy(*ctl);
+  // host-a hangs before the request comes: the launch placed on it is never
+  // answered. Once host-a is cut off, the router launches on host-b.
+  ::kill(a->pid(), SIGSTOP);
+  std::unique_ptr<node_process> b;
+  auto t0 = steady_clock::now();
+  auto results = invoke_together(ctl->port(), 1, 0, [&] { b = start_host(*ctl, "host-b"); });
+  EXPECT_EQ(results[0].status, 200) << results[0].body;
+  EXPECT_LT(steady_clock::now() - t0, seconds(10)); // not the launch's 30 s timeout
+  ::kill(a->pid(), SIGCONT);
+}
+
 TEST_F(ClusterTest, SettingsThatCannotFormAClusterAreRefusedAtStart) {
   std::string node = TROUPE_NODE_PATH;
   auto data = " --node.data-dir=" + (dir.path() / "bad").string();
