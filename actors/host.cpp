@@ -36,6 +36,7 @@ struct host_state {
   /// Packages on their way from the controller, and what waits for each.
   std::map<std::string, std::vector<std::function<void(const std::string& error)>>> fetching;
   int32_t free_slots = 0;
+  bool draining = false; ///< takes no launches, and its instances end once idle
   std::map<std::pair<std::string, int32_t>, pool_actor> pools; ///< by (runtime family, memory MB)
   std::vector<template_maker_actor> makers;
   std::vector<template_claimer_actor> claimers;
@@ -179,6 +180,10 @@ caf::result<instance_actor> launch(host_ptr self, std::string id, function_confi
                                    router_actor router) {
   auto& st = self->state;
   auto slots = policy::slots_for(cfg.memory_mb);
+  if (st.draining) {
+    self->send(st.scheduler, release_atom::value, id);
+    return make_error(errc::no_capacity, "host " + st.cfg.id + " is draining");
+  }
   if (slots > st.free_slots) {
     self->send(st.scheduler, release_atom::value, id);
     return make_error(errc::no_capacity, "host " + st.cfg.id + " has no room for " + cfg.name);
@@ -208,7 +213,8 @@ void instance_down(host_ptr self, const caf::down_msg& dm) {
 
 host_info info_of(const host_state& st) {
   return {st.cfg.id,     st.cfg.zone, st.cfg.memory_mb / policy::slot_mb,
-          st.free_slots, st.cfg.cpus, st.cfg.code->list()};
+          st.free_slots, st.cfg.cpus, st.cfg.code->list(),
+          st.draining};
 }
 
 /// The node (re)joined the control plane: register with its scheduler.
@@ -258,6 +264,13 @@ host_node_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_
       [=](launch_atom, std::string id, function_config cfg, router_actor router) {
         return launch(self, std::move(id), std::move(cfg), std::move(router));
       },
+      [=](drain_atom, bool on) {
+        self->state.draining = on;
+        if (on)
+          for (const auto& [addr, _] : self->state.instances)
+            if (auto inst = caf::actor_cast<instance_actor>(addr))
+              self->send(inst, drain_atom::value);
+      },
       [=](join_atom, scheduler_actor scheduler, controller_actor controller) {
         join(self, std::move(scheduler), std::move(controller));
       },
@@ -271,7 +284,8 @@ host_node_actor spawn_host(caf::actor_system& sys, host_settings settings,
   // Registered from here, not from the host's init: spawning returns before the
   // actor first runs, and a placement must not find the scheduler without it.
   auto slots = settings.memory_mb / policy::slot_mb;
-  host_info info{settings.id, settings.zone, slots, slots, settings.cpus, settings.code->list()};
+  host_info info{settings.id,   settings.zone,         slots, slots,
+                 settings.cpus, settings.code->list(), false};
   auto hdl = sys.spawn(host, std::move(settings), scheduler, std::move(controller));
   if (scheduler)
     caf::anon_send(scheduler, host_up_atom::value, std::move(info),

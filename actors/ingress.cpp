@@ -240,8 +240,23 @@ void list_hosts(ingress_ptr self, responder respond) {
                   .field("FreeSlots", h.info.free_slots)
                   .field("Cpus", h.info.cpus)
                   .field("Instances", h.instances)
+                  .field("Draining", h.draining)
                   .end_object();
             w.end_array().end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
+/// POST /troupe/hosts/{id}/drain or /undrain.
+void drain_host(ingress_ptr self, const std::string& id, bool on, responder respond) {
+  self->request(self->state.scheduler, std::chrono::seconds(5), drain_atom::value, id, on)
+      .then(
+          [=](bool found) {
+            if (!found)
+              return respond(net::error_response(net::not_found("no host " + id)));
+            net::json_writer w;
+            w.begin_object().field("Id", id).field("Draining", on).end_object();
             respond(net::json_response(200, w.take()));
           },
           [=](caf::error& err) { reply_error(respond, err); });
@@ -297,6 +312,19 @@ void route_url(ingress_ptr self, std::string_view rest, const net::http_request&
   url_invoke(self, name, raw_path, req, std::move(respond));
 }
 
+/// /troupe/hosts/{id}/drain|undrain
+void route_host(ingress_ptr self, std::string_view rest, const net::http_request& req,
+                responder respond) {
+  auto slash = rest.find('/');
+  auto id = std::string{rest.substr(0, slash)};
+  auto action = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+  if (id.empty() || (action != "drain" && action != "undrain"))
+    return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
+  if (req.method != "POST")
+    return respond(method_not_allowed(req));
+  drain_host(self, id, action == "drain", std::move(respond));
+}
+
 void route(ingress_ptr self, http_exchange& ex) {
   auto& req = ex.request;
   if (self->state.in_flight >= self->state.cfg.max_in_flight) {
@@ -311,6 +339,8 @@ void route(ingress_ptr self, http_exchange& ex) {
   if (path == "/troupe/hosts")
     return req.method == "GET" ? list_hosts(self, std::move(respond))
                                : respond(method_not_allowed(req));
+  if (path.substr(0, 14) == "/troupe/hosts/")
+    return route_host(self, path.substr(14), req, std::move(respond));
   if (path.substr(0, functions_path.size()) == functions_path &&
       (path.size() == functions_path.size() || path[functions_path.size()] == '/'))
     return route_functions(self, path.substr(functions_path.size()), req, std::move(respond));

@@ -43,6 +43,7 @@ struct instance_state {
   std::string arn;
   std::optional<in_flight> current;
   bool cold = true;                      ///< the next answer is the first: a cold start
+  bool draining = false;                 ///< ends once the request in hand is answered
   std::optional<std::string> init_error; ///< reported before any invocation arrived
   static inline const char* name = "troupe.instance";
 };
@@ -90,6 +91,8 @@ caf::result<invocation_result> invoke(instance_ptr self, invocation inv) {
   }
   if (st.current)
     return make_error(errc::instance_lost, "instance is busy");
+  if (st.draining)
+    return make_error(errc::instance_lost, "instance is draining");
   runtime::runtime_event ev{inv.request_id, now_ms() + st.cfg.timeout_s * 1000LL, st.arn,
                             "Root=1-" + inv.request_id, std::move(inv.payload)};
   if (!st.api->deliver(std::move(ev)))
@@ -169,18 +172,27 @@ instance_impl::behavior_type instance(instance_ptr self, std::shared_ptr<runtime
       [=](rt_resp_atom, const std::string& id, std::string payload) {
         if (self->state.current && self->state.current->request_id == id)
           finish(self, false, std::move(payload));
+        if (self->state.draining && !self->state.current)
+          end(self);
       },
       [=](rt_error_atom, const std::string& id, const std::string& type, std::string payload) {
         if (payload.empty())
           payload = error_doc(type, "the function reported an error");
         if (self->state.current && self->state.current->request_id == id)
           finish(self, true, std::move(payload));
+        if (self->state.draining && !self->state.current)
+          end(self);
       },
       [=](rt_init_atom, const std::string& type, std::string payload) {
         on_init_error(self, type, std::move(payload));
       },
       [=](rt_exit_atom, int32_t status) { on_exit(self, status); },
       [=](expire_atom, const std::string& id) { on_timeout(self, id); },
+      [=](drain_atom) {
+        self->state.draining = true;
+        if (!self->state.current)
+          end(self);
+      },
   };
 }
 

@@ -25,6 +25,7 @@ struct host_entry {
   host_info info; ///< free_slots kept current
   std::map<std::string, int32_t> instances_by_function;
   std::set<std::string> packages; ///< reported at registration, and placed on it since
+  bool draining = false;          ///< no placements
 };
 
 struct instance_entry {
@@ -118,6 +119,8 @@ bool release_reservation(scheduler_ptr self, const std::string& instance_id) {
 std::vector<policy::host_view> views(const scheduler_state& st, const function_config& cfg) {
   std::vector<policy::host_view> out;
   for (const auto& [id, h] : st.hosts) {
+    if (h.draining)
+      continue;
     auto it = h.instances_by_function.find(cfg.name);
     out.push_back({id, h.info.free_slots, it == h.instances_by_function.end() ? 0 : it->second,
                    h.info.zone, h.packages.count(cfg.code_sha256) > 0});
@@ -196,7 +199,8 @@ void host_up(scheduler_ptr self, host_info info, host_actor hdl) {
   auto id = info.id;
   std::set<std::string> packages(info.packages.begin(), info.packages.end());
   info.packages.clear(); // kept as the set
-  st.hosts[id] = host_entry{std::move(hdl), std::move(info), {}, std::move(packages)};
+  bool draining = info.draining;
+  st.hosts[id] = host_entry{std::move(hdl), std::move(info), {}, std::move(packages), draining};
 }
 
 std::vector<host_status> list_hosts(scheduler_ptr self) {
@@ -205,7 +209,7 @@ std::vector<host_status> list_hosts(scheduler_ptr self) {
     int32_t n = 0;
     for (const auto& [fn, count] : h.instances_by_function)
       n += count;
-    out.push_back({h.info, n});
+    out.push_back({h.info, n, h.draining});
   }
   return out;
 }
@@ -234,6 +238,14 @@ scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* s
         host_up(self, std::move(info), std::move(hdl));
       },
       [=](hosts_atom) { return list_hosts(self); },
+      [=](drain_atom, const std::string& id, bool on) {
+        auto it = self->state.hosts.find(id);
+        if (it == self->state.hosts.end())
+          return false;
+        it->second.draining = on;
+        self->send(it->second.handle, drain_atom::value, on);
+        return true;
+      },
       [=](flush_atom) { flush(self); },
   };
 }

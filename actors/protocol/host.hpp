@@ -12,8 +12,12 @@ namespace troupe {
 /// process is running) or an error (no_capacity, sandbox_failed,
 /// function_not_found when the code package is missing); slots are returned
 /// when an instance ends, and the scheduler is told (release).
+/// `drain` with true: it takes no launches (no_capacity) and drains its
+/// instances (each finishes the request in hand, then ends); with false it
+/// takes launches again.
 using host_actor =
     caf::typed_actor<caf::replies_to<launch_atom, std::string /*instance id*/, function_config,
-                                     router_actor>::with<instance_actor>>;
+                                     router_actor>::with<instance_actor>,
+                     caf::reacts_to<drain_atom, bool>>;
 
 } // namespace troupe

@@ -12,7 +12,10 @@ namespace troupe {
 /// error (its own error, its timeout, its crash: then the instance ends), or
 /// errc::instance_lost when it is busy or ending and never delivered the event
 /// (safe to retry elsewhere). It ends itself when its router goes down.
+/// `drain`: it answers the request in hand, refuses new ones (instance_lost),
+/// and ends once idle.
 using instance_actor =
-    caf::typed_actor<caf::replies_to<invoke_atom, invocation>::with<invocation_result>>;
+    caf::typed_actor<caf::replies_to<invoke_atom, invocation>::with<invocation_result>,
+                     caf::reacts_to<drain_atom>>;
 
 } // namespace troupe

@@ -67,6 +67,7 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using join_atom = caf::atom_constant<caf::atom("join")>;
 using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
 using hosts_atom = caf::atom_constant<caf::atom("hosts")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
 
 /// One synchronous invocation on its way to an instance.
 struct invocation {
@@ -115,21 +116,23 @@ struct host_info {
   int32_t free_slots = 0; ///< of those, not taken by instances it runs now
   int32_t cpus = 0;
   std::vector<std::string> packages; ///< code packages it holds (SHA-256 hex)
+  bool draining = false;             ///< drained before it (re)registered
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_info& x) {
   return f(caf::meta::type_name("host_info"), x.id, x.zone, x.slots, x.free_slots, x.cpus,
-           x.packages);
+           x.packages, x.draining);
 }
 
 /// A registered host as the scheduler sees it now.
 struct host_status {
   host_info info;
   int32_t instances = 0;
+  bool draining = false; ///< takes no placements
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_status& x) {
-  return f(caf::meta::type_name("host_status"), x.info, x.instances);
+  return f(caf::meta::type_name("host_status"), x.info, x.instances, x.draining);
 }
 
 /// A prepared sandbox handed from a pool to its host: process-local only.

@@ -150,10 +150,11 @@ void recovery(local_cluster& c, int trials) {
 
 /// A host that takes placements and never launches: the scheduler alone is measured.
 host_actor::behavior_type idle_host() {
-  return {[](launch_atom, const std::string&, const function_config&,
-             const router_actor&) -> caf::result<instance_actor> {
-    return caf::sec::unexpected_message;
-  }};
+  return {
+      [](launch_atom, const std::string&, const function_config&, const router_actor&)
+          -> caf::result<instance_actor> { return caf::sec::unexpected_message; },
+      [](drain_atom, bool) {},
+  };
 }
 
 /// Placements answered per second with every one written to RocksDB (group
@@ -172,7 +173,7 @@ void placement_rate(int n, int window) {
   auto scheduler = spawn_scheduler(sys, *store);
   for (int h = 0; h < 8; ++h)
     caf::anon_send(scheduler, host_up_atom::value,
-                   host_info{"h" + std::to_string(h), "z", 1 << 20, 1 << 20, 2, {}},
+                   host_info{"h" + std::to_string(h), "z", 1 << 20, 1 << 20, 2, {}, false},
                    sys.spawn(idle_host));
   std::promise<double> done;
   sys.spawn([&, n, window](caf::event_based_actor* self) {

@@ -225,6 +225,34 @@ TEST_F(ClusterTest, HostLostDuringALaunchIsGivenUpAndTheRequestServedElsewhere) 
   ::kill(a->pid(), SIGCONT);
 }
 
+TEST_F(ClusterTest, DrainedHostFinishesItsWorkAndTakesNoMore) {
+  auto ctl = start_controller();
+  auto a = start_host(*ctl, "host-a");
+  auto b = start_host(*ctl, "host-b");
+  ASSERT_TRUE(await_hosts(*ctl, 2)) << hosts(*ctl);
+  deploy_sleepy(*ctl);
+  for (const auto& r : invoke_together(ctl->port(), 2, 0)) // an instance on each host
+    ASSERT_EQ(r.status, 200) << r.body;
+  net::http_response drained;
+  auto results = invoke_together(ctl->port(), 2, 1.5, [&] {
+    std::this_thread::sleep_for(milliseconds(300));
+    drained = ctl->client().request("POST", "/troupe/hosts/host-a/drain");
+  });
+  EXPECT_EQ(drained.status, 200) << drained.body;
+  EXPECT_EQ(drained.body, R"({"Id":"host-a","Draining":true})");
+  for (const auto& r : results) // host-a's request in hand was finished, not cut
+    EXPECT_EQ(r.status, 200) << r.body;
+  for (const auto& r : invoke_together(ctl->port(), 3, 0.2))
+    EXPECT_EQ(r.status, 200) << r.body;
+  auto listed = hosts(*ctl);
+  auto at_a = listed.find("\"host-a\"");
+  EXPECT_NE(listed.find("\"Instances\":0,\"Draining\":true", at_a), std::string::npos) << listed;
+  EXPECT_EQ(ctl->client().request("POST", "/troupe/hosts/host-z/drain").status, 404);
+  EXPECT_EQ(ctl->client().request("GET", "/troupe/hosts/host-a/drain").status, 405);
+  auto undrained = ctl->client().request("POST", "/troupe/hosts/host-a/undrain");
+  EXPECT_EQ(undrained.body, R"({"Id":"host-a","Draining":false})");
+}
+
 TEST_F(ClusterTest, SettingsThatCannotFormAClusterAreRefusedAtStart) {
   std::string node = TROUPE_NODE_PATH;
   auto data = " --node.data-dir=" + (dir.path() / "bad").string();
