@@ -125,6 +125,7 @@ void start_in(host_ptr self, sandbox_lease lease, std::string id, function_confi
   auto& st = self->state;
   spec_inputs in{st.cfg.code->dir(cfg.code_sha256).string(), st.cfg.region,
                  lease.box->runtime_api_address()};
+  self->send(st.scheduler, state_atom::value, id, std::string{"starting"});
   auto claimer = st.claimers[st.next_claimer++ % st.claimers.size()];
   self->request(claimer, std::chrono::seconds(15), claim_atom::value, std::move(lease),
                 make_sandbox_spec(cfg, in), st.cfg.log_dir + "/" + cfg.name + ".log")

@@ -171,16 +171,34 @@ void record_state(scheduler_ptr self, const std::string& instance_id, const std:
   persist(self, it->second.record);
 }
 
-/// Forgets a host and the instances placed on it: they are lost with it.
+/// The instances placed on host `host_id`.
+std::vector<std::string> placed_on(const scheduler_state& st, const std::string& host_id) {
+  std::vector<std::string> out;
+  for (const auto& [id, inst] : st.instances)
+    if (inst.record.host_id == host_id)
+      out.push_back(id);
+  return out;
+}
+
+/// Forgets a host and the instances placed on it: they are lost with it, and
+/// their records say so (until the next start of this node clears them).
 void forget_host(scheduler_ptr self, std::map<std::string, host_entry>::iterator it) {
-  auto& st = self->state;
-  std::vector<std::string> lost;
-  for (auto& [id, inst] : st.instances)
-    if (inst.record.host_id == it->first)
-      lost.push_back(id);
-  for (auto& id : lost)
-    release(self, id);
-  st.hosts.erase(it);
+  for (auto& id : placed_on(self->state, it->first)) {
+    record_state(self, id, "lost");
+    release_reservation(self, id);
+  }
+  self->state.hosts.erase(it);
+}
+
+bool drain(scheduler_ptr self, const std::string& host_id, bool on) {
+  auto it = self->state.hosts.find(host_id);
+  if (it == self->state.hosts.end())
+    return false;
+  it->second.draining = on;
+  for (auto& id : placed_on(self->state, host_id))
+    record_state(self, id, on ? "draining" : "ready");
+  self->send(it->second.handle, drain_atom::value, on);
+  return true;
 }
 
 /// A host registers, or registers again after its connection came back (a
@@ -238,14 +256,7 @@ scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* s
         host_up(self, std::move(info), std::move(hdl));
       },
       [=](hosts_atom) { return list_hosts(self); },
-      [=](drain_atom, const std::string& id, bool on) {
-        auto it = self->state.hosts.find(id);
-        if (it == self->state.hosts.end())
-          return false;
-        it->second.draining = on;
-        self->send(it->second.handle, drain_atom::value, on);
-        return true;
-      },
+      [=](drain_atom, const std::string& id, bool on) { return drain(self, id, on); },
       [=](flush_atom) { flush(self); },
   };
 }

@@ -99,7 +99,7 @@ struct placement {
   std::string instance_id;
   std::string function;
   std::string host_id;
-  std::string state; ///< placed, ready, lost
+  std::string state; ///< placed, starting, ready, draining, lost
   int64_t updated_ms = 0;
 };
 

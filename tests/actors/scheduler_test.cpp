@@ -1,0 +1,148 @@
+// The scheduler actor over a real RocksDB: a placement is on disk before it is
+// answered, and every state transition of an instance is recorded.
+
+#include "actors/protocol/errc.hpp"
+#include "actors/protocol/type_ids.hpp"
+#include "actors/registry_codec.hpp"
+#include "actors/scheduler.hpp"
+#include "storage/kv_store.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+using namespace troupe;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A host that is only placed on: launches are not asked of it here.
+host_actor::behavior_type quiet_host() {
+  return {
+      [](launch_atom, const std::string&, const function_config&, const router_actor&)
+          -> caf::result<instance_actor> { return caf::sec::unexpected_message; },
+      [](drain_atom, bool) {},
+  };
+}
+
+class SchedulerTest : public ::testing::Test {
+protected:
+  struct config : caf::actor_system_config {
+    config() { register_troupe_types(*this); }
+  };
+
+  void SetUp() override {
+    std::string tmpl = "/tmp/troupe-scheduler-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    std::string error;
+    store_ = storage::open_rocksdb_store(dir_ + "/db", error);
+    ASSERT_TRUE(store_) << error;
+    scheduler_ = spawn_scheduler(sys_, *store_);
+    host_ = sys_.spawn(quiet_host);
+    caf::anon_send(scheduler_, host_up_atom::value, host_info{"h1", "z", 4, 4, 2, {}, false},
+                   host_);
+  }
+
+  void TearDown() override {
+    caf::anon_send_exit(scheduler_, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(host_, caf::exit_reason::user_shutdown);
+    sys_.await_all_actors_done();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  /// Places a function of `memory_mb`; the placement, or the error's code.
+  caf::expected<placement> place(int32_t memory_mb) {
+    function_config fn;
+    fn.name = "f";
+    fn.memory_mb = memory_mb;
+    fn.code_sha256 = "abc";
+    caf::expected<placement> out{caf::error{}};
+    caf::scoped_actor self{sys_};
+    self->request(scheduler_, 5s, place_atom::value, fn)
+        .receive([&](placement& p, host_actor&) { out = std::move(p); },
+                 [&](caf::error& err) { out = std::move(err); });
+    return out;
+  }
+
+  /// The state of an instance's record on disk ("" if there is none).
+  std::string on_disk(const std::string& instance_id) {
+    auto bytes = store_->get(placement_key(instance_id));
+    if (!bytes)
+      return "";
+    auto p = decode_placement(sys_, *bytes);
+    return p ? p->state : "unreadable";
+  }
+
+  /// Waits (bounded) until the record's state is `want`.
+  bool await_state(const std::string& instance_id, const std::string& want) {
+    for (int i = 0; i < 200 && on_disk(instance_id) != want; ++i)
+      std::this_thread::sleep_for(10ms);
+    return on_disk(instance_id) == want;
+  }
+
+  config cfg_;
+  caf::actor_system sys_{cfg_};
+  std::string dir_;
+  std::unique_ptr<storage::kv_store> store_;
+  scheduler_actor scheduler_;
+  host_actor host_;
+};
+
+TEST_F(SchedulerTest, PlacementIsOnDiskBeforeItIsAnswered) {
+  auto p = place(256);
+  ASSERT_TRUE(p) << sys_.render(p.error());
+  EXPECT_EQ(p->host_id, "h1");
+  EXPECT_EQ(on_disk(p->instance_id), "placed"); // read right after the answer
+}
+
+TEST_F(SchedulerTest, SlotsAreReservedAndGivenBack) {
+  auto first = place(256), second = place(256); // 2 + 2 of 4 slots
+  ASSERT_TRUE(first && second);
+  auto third = place(128);
+  ASSERT_FALSE(third);
+  EXPECT_EQ(third.error(), errc::no_capacity);
+  caf::anon_send(scheduler_, release_atom::value, first->instance_id);
+  EXPECT_TRUE(await_state(first->instance_id, "")); // the record is removed
+  EXPECT_TRUE(place(128));
+}
+
+TEST_F(SchedulerTest, TransitionsAreRecordedUpToTheHostsLoss) {
+  auto p = place(128);
+  ASSERT_TRUE(p);
+  for (const char* state : {"starting", "ready"}) {
+    caf::anon_send(scheduler_, state_atom::value, p->instance_id, std::string{state});
+    EXPECT_TRUE(await_state(p->instance_id, state)) << on_disk(p->instance_id);
+  }
+  caf::scoped_actor self{sys_};
+  self->request(scheduler_, 5s, drain_atom::value, std::string{"h1"}, true)
+      .receive([](bool found) { EXPECT_TRUE(found); },
+               [](caf::error& err) { FAIL() << to_string(err); });
+  EXPECT_TRUE(await_state(p->instance_id, "draining")) << on_disk(p->instance_id);
+  auto refused = place(128); // a draining host takes no placements
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), errc::no_capacity);
+  caf::anon_send_exit(host_, caf::exit_reason::kill); // the host is lost
+  EXPECT_TRUE(await_state(p->instance_id, "lost")) << on_disk(p->instance_id);
+  self->request(scheduler_, 5s, hosts_atom::value)
+      .receive([](const std::vector<host_status>& hosts) { EXPECT_TRUE(hosts.empty()); },
+               [](caf::error& err) { FAIL() << to_string(err); });
+}
+
+TEST_F(SchedulerTest, DrainingAnUnknownHostIsRefused) {
+  caf::scoped_actor self{sys_};
+  self->request(scheduler_, 5s, drain_atom::value, std::string{"nope"}, true)
+      .receive([](bool found) { EXPECT_FALSE(found); },
+               [](caf::error& err) { FAIL() << to_string(err); });
+}
+
+} // namespace
