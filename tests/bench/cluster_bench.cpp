@@ -208,6 +208,29 @@ void placement_rate(int n, int window) {
   caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
 }
 
+/// Warm invokes through the controller node's ingress of an instance on a
+/// host node (two BASP hops over TLS), one connection, `n` of them.
+void remote_warm(local_cluster& c, int n) {
+  auto host = c.start_host("host-c"); // an id the other benchmarks do not reuse
+  c.await("host-c", true);
+  auto target = deploy(*c.ctl, "remote-warm", "provided", "bootstrap",
+                       test::read_file(test::example_zip("cpp-echo")));
+  net::http_client cl{"127.0.0.1", c.ctl->port(), seconds(30)};
+  std::vector<double> us;
+  for (int i = 0; i < n + 50; ++i) {
+    auto t0 = steady_clock::now();
+    if (cl.request("POST", target, R"({"hello":"world"})").status != 200)
+      throw std::runtime_error("remote warm invoke failed");
+    if (i >= 50) // the first ones include the cold start
+      us.push_back(duration<double, std::micro>(steady_clock::now() - t0).count());
+  }
+  std::sort(us.begin(), us.end());
+  host.reset();
+  c.await("host-c", false);
+  emit(R"({"bench":"warm_invoke_remote_host","n":)" + std::to_string(n) + R"(,"p50_us":)" +
+       num(us[us.size() / 2]) + R"(,"p99_us":)" + num(us[us.size() * 99 / 100]) + "}");
+}
+
 /// `n` cold starts of distinct functions released at once, one connection
 /// each, on three hosts whose pools hold a third of them each: the wall time
 /// until every one has answered.
@@ -263,6 +286,7 @@ void spread_burst(local_cluster& c, int n) {
 void cluster_benches(int trials) {
   placement_rate(100'000, 1000);
   local_cluster c;
+  remote_warm(c, 2000);
   dead_host_detection(c, trials);
   recovery(c, trials);
   spread_burst(c, 1000);
