@@ -1,5 +1,6 @@
 #include "actors/node_config.hpp"
 
+#include "actors/cluster.hpp"
 #include "actors/protocol/type_ids.hpp"
 
 #include <caf/atom.hpp>
@@ -103,6 +104,12 @@ bool node_config::has_role(const std::string& role) const {
 }
 
 std::string node_config::cluster_problem() const {
+  for (const auto* endpoint : {&cluster_listen, &cluster_controller}) {
+    std::string host, error;
+    uint16_t port = 0;
+    if (!endpoint->empty() && !parse_endpoint(*endpoint, host, port, error))
+      return "cluster: " + error;
+  }
   bool controller = has_role("controller");
   if (has_role("ingress") && !controller)
     return "the ingress role runs on the controller's node (add the controller role)";

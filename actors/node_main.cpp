@@ -165,6 +165,16 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   if (cfg.has_role("host"))
     host = spawn_host(sys, host_settings_of(cfg, code, host_io), scheduler, controller);
   cluster_actor door;
+  caf::actor joiner;
+  ingress_actor ingress;
+  auto stop_actors = [&] {
+    for (auto hdl :
+         {joiner, caf::actor_cast<caf::actor>(door), caf::actor_cast<caf::actor>(ingress),
+          caf::actor_cast<caf::actor>(host), caf::actor_cast<caf::actor>(scheduler),
+          caf::actor_cast<caf::actor>(controller)})
+      if (hdl)
+        caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+  };
   std::string cluster_line;
   if (!cfg.cluster_listen.empty()) {
     door = spawn_cluster_door(sys, controller, scheduler);
@@ -172,23 +182,17 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
     if (!port) {
       std::cerr << "troupe-node: cannot listen for the cluster on " << cfg.cluster_listen << ": "
                 << error << "\n";
-      for (auto hdl :
-           {caf::actor_cast<caf::actor>(door), caf::actor_cast<caf::actor>(host),
-            caf::actor_cast<caf::actor>(scheduler), caf::actor_cast<caf::actor>(controller)})
-        if (hdl)
-          caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+      stop_actors();
       return 1;
     }
     cluster_line = ", cluster on " + cfg.cluster_listen.substr(0, cfg.cluster_listen.rfind(':')) +
                    ":" + std::to_string(port);
   }
-  caf::actor joiner;
   if (!cfg.cluster_controller.empty() && host) {
     join_settings js{cfg.host_id, "", 0, !cfg.cluster_plaintext};
     parse_endpoint(cfg.cluster_controller, js.host, js.port, error); // checked at start
     joiner = spawn_joiner(sys, std::move(js), host);
   }
-  ingress_actor ingress;
   std::unique_ptr<net::http_server> http;
   if (cfg.has_role("ingress")) {
     ingress = spawn_ingress(sys, ingress_settings_of(cfg), controller, scheduler);
@@ -216,11 +220,7 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   arm_shutdown_watchdog();
   if (http)
     http->stop();
-  for (auto hdl : {joiner, caf::actor_cast<caf::actor>(door), caf::actor_cast<caf::actor>(ingress),
-                   caf::actor_cast<caf::actor>(host), caf::actor_cast<caf::actor>(scheduler),
-                   caf::actor_cast<caf::actor>(controller)})
-    if (hdl)
-      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+  stop_actors();
   sys.await_all_actors_done();
   http_io.stop();
   host_io.stop();
@@ -253,14 +253,6 @@ int main(int argc, char** argv) {
   if (auto problem = cfg.cluster_problem(); !problem.empty()) {
     std::cerr << "troupe-node: " << problem << "\n";
     return 2;
-  }
-  for (const auto* endpoint : {&cfg.cluster_listen, &cfg.cluster_controller}) {
-    std::string host, error;
-    uint16_t port = 0;
-    if (!endpoint->empty() && !parse_endpoint(*endpoint, host, port, error)) {
-      std::cerr << "troupe-node: cluster: " << error << "\n";
-      return 2;
-    }
   }
   if (cfg.clustered()) { // CAF's network layer, only where nodes talk to each other
     cfg.load<caf::io::middleman>();
