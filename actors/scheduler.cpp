@@ -26,7 +26,13 @@ struct host_entry {
   std::map<std::string, int32_t> instances_by_function;
   std::set<std::string> packages; ///< reported at registration, and placed on it since
   bool draining = false;          ///< no placements
+  int32_t launching = 0;          ///< instances placed here and not ready yet
 };
+
+/// Whether an instance in `state` is still being launched.
+bool launching(const std::string& state) {
+  return state == "placed" || state == "starting";
+}
 
 struct instance_entry {
   placement record;
@@ -109,6 +115,8 @@ bool release_reservation(scheduler_ptr self, const std::string& instance_id) {
   auto& rec = it->second.record;
   if (auto h = st.hosts.find(rec.host_id); h != st.hosts.end()) {
     h->second.info.free_slots += it->second.slots;
+    if (launching(rec.state))
+      --h->second.launching;
     if (--h->second.instances_by_function[rec.function] <= 0)
       h->second.instances_by_function.erase(rec.function);
   }
@@ -123,7 +131,7 @@ std::vector<policy::host_view> views(const scheduler_state& st, const function_c
       continue;
     auto it = h.instances_by_function.find(cfg.name);
     out.push_back({id, h.info.free_slots, it == h.instances_by_function.end() ? 0 : it->second,
-                   h.info.zone, h.packages.count(cfg.code_sha256) > 0});
+                   h.info.zone, h.packages.count(cfg.code_sha256) > 0, h.launching});
   }
   return out;
 }
@@ -143,6 +151,7 @@ caf::result<placement, host_actor> place(scheduler_ptr self, const function_conf
   // Reserved now, so that placements in the same commit see each other.
   host.info.free_slots -= slots;
   host.instances_by_function[cfg.name] += 1;
+  host.launching += 1;
   host.packages.insert(cfg.code_sha256); // it fetches the package to start the instance
   st.instances[p.instance_id] = {p, slots};
   auto rp = self->make_response_promise<placement, host_actor>();
@@ -166,9 +175,13 @@ void record_state(scheduler_ptr self, const std::string& instance_id, const std:
   auto it = self->state.instances.find(instance_id);
   if (it == self->state.instances.end())
     return;
-  it->second.record.state = state;
-  it->second.record.updated_ms = now_ms();
-  persist(self, it->second.record);
+  auto& rec = it->second.record;
+  if (launching(rec.state) && !launching(state))
+    if (auto h = self->state.hosts.find(rec.host_id); h != self->state.hosts.end())
+      --h->second.launching;
+  rec.state = state;
+  rec.updated_ms = now_ms();
+  persist(self, rec);
 }
 
 /// The instances placed on host `host_id`.

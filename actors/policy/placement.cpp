@@ -13,8 +13,8 @@ std::optional<std::size_t> choose_host(const std::vector<host_view>& hosts, int3
   std::optional<std::size_t> best;
   auto key = [&](std::size_t i) {
     const auto& h = hosts[i];
-    return std::make_tuple(in_zone[h.zone], h.function_instances, !h.has_code, h.free_slots,
-                           std::cref(h.id));
+    return std::make_tuple(in_zone[h.zone], h.function_instances, h.launching, !h.has_code,
+                           h.free_slots, std::cref(h.id));
   };
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     if (hosts[i].free_slots < slots)

@@ -14,6 +14,7 @@ struct host_view {
   int32_t function_instances = 0; ///< instances of the function being placed
   std::string zone;               ///< its zone label
   bool has_code = false;          ///< holds the function's code package already
+  int32_t launching = 0;          ///< instances being started on it now (any function)
 };
 
 /// The unit hosts sell memory in.
@@ -27,9 +28,11 @@ inline int32_t slots_for(int32_t memory_mb) {
 /// The host to place on, or nullopt when none has `slots` free. Among those
 /// that fit, in this order of precedence: the zone holding the fewest of the
 /// function's instances, then the host holding the fewest (both spread a
-/// function so that losing a host or a zone loses the least of it), then a
-/// host that has the function's code (no fetch), then the fewest free slots
-/// (bin-packing keeps whole hosts free for large instances), then the lowest id.
+/// function so that losing a host or a zone loses the least of it), then the
+/// host starting the fewest instances now (a burst of cold starts shares out
+/// over the hosts' CPUs), then a host that has the function's code (no
+/// fetch), then the fewest free slots (bin-packing keeps whole hosts free for
+/// large instances), then the lowest id.
 std::optional<std::size_t> choose_host(const std::vector<host_view>& hosts, int32_t slots);
 
 } // namespace troupe::policy

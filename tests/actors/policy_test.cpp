@@ -74,6 +74,19 @@ TEST(PlacementPolicy, PrefersHostsWithTheCodeOverTighterPacking) {
   EXPECT_EQ(choose_host(hosts, 1), 0u); // spreading comes before the code
 }
 
+TEST(PlacementPolicy, ABurstSharesOutOverTheHostsStartingFewest) {
+  // No host has the function: a, the tighter fit, unless it is busier starting others.
+  std::vector<host_view> hosts{{"a", 5, 0, "z", false, 3}, {"b", 50, 0, "z", false, 1}};
+  EXPECT_EQ(choose_host(hosts, 1), 1u);
+  hosts[0].launching = 1;
+  EXPECT_EQ(choose_host(hosts, 1), 0u); // equally busy: bin-packing
+  hosts[1].has_code = true;             // the code is worth less than an idle CPU ...
+  hosts[1].launching = 2;
+  EXPECT_EQ(choose_host(hosts, 1), 0u);
+  hosts[1].launching = 1; // ... and breaks ties between equally busy hosts
+  EXPECT_EQ(choose_host(hosts, 1), 1u);
+}
+
 TEST(PlacementPolicy, ZonesAndCodeNeverOverrideCapacity) {
   std::vector<host_view> hosts{{"a", 0, 0, "empty-zone", true}, {"b", 1, 5, "busy", false}};
   EXPECT_EQ(choose_host(hosts, 1), 1u);
