@@ -117,8 +117,26 @@ void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
 
 void host_down(router_ptr self, const caf::actor_addr& host);
 
-/// An instance went down (ended, or its node was lost): the request it ran,
-/// which may have reached the function, gets an explicit error now.
+/// An instance went down while the router had a request on its way to it.
+/// An instance that ends by itself (drained, timed out, reclaimed) answers
+/// what it holds first, so a normal end means the request never reached it:
+/// it goes back to the queue. Any other end (its node lost, killed) may have
+/// come after the function ran: an explicit error, now.
+void answer_lost_request(router_ptr self, waiting& run, const caf::error& reason) {
+  bool normal = !reason || reason == caf::exit_reason::normal;
+  if (normal && ++run.attempts < max_attempts)
+    self->state.queue.push_front(std::move(run));
+  else if (normal)
+    run.rp.deliver(make_error(errc::instance_lost,
+                              "no instance of " + self->state.function + " took the request"));
+  else
+    run.rp.deliver(make_error(errc::host_lost, "the instance of " + self->state.function +
+                                                   " was lost while it ran the request (" +
+                                                   self->system().render(reason) +
+                                                   "); the function may have run"));
+}
+
+/// An instance went down (ended, or its node was lost).
 void instance_down(router_ptr self, const caf::down_msg& dm) {
   auto it = self->state.instances.find(dm.source);
   if (it == self->state.instances.end()) {
@@ -127,10 +145,7 @@ void instance_down(router_ptr self, const caf::down_msg& dm) {
     return;
   }
   if (auto run = it->second.running; run && run->rp.pending())
-    run->rp.deliver(make_error(errc::host_lost, "the instance of " + self->state.function +
-                                                    " was lost while it ran the request (" +
-                                                    self->system().render(dm.reason) +
-                                                    "); the function may have run"));
+    answer_lost_request(self, *run, dm.reason);
   self->state.instances.erase(it);
   pump(self);
 }
