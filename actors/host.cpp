@@ -212,10 +212,10 @@ void instance_down(host_ptr self, const caf::down_msg& dm) {
   st.instances.erase(it);
 }
 
-host_info info_of(const host_state& st) {
-  return {st.cfg.id,     st.cfg.zone, st.cfg.memory_mb / policy::slot_mb,
-          st.free_slots, st.cfg.cpus, st.cfg.code->list(),
-          st.draining};
+/// What the host registers with: its settings, its packages and how it is now.
+host_info info_of(const host_settings& cfg, int32_t free_slots, bool draining) {
+  return {cfg.id,           cfg.zone, cfg.memory_mb / policy::slot_mb, free_slots, cfg.cpus,
+          cfg.code->list(), draining};
 }
 
 /// The node (re)joined the control plane: register with its scheduler.
@@ -223,7 +223,8 @@ void join(host_ptr self, scheduler_actor scheduler, controller_actor controller)
   auto& st = self->state;
   st.scheduler = std::move(scheduler);
   st.controller = std::move(controller);
-  self->send(st.scheduler, host_up_atom::value, info_of(st), caf::actor_cast<host_actor>(self));
+  self->send(st.scheduler, host_up_atom::value, info_of(st.cfg, st.free_slots, st.draining),
+             caf::actor_cast<host_actor>(self));
 }
 
 host_node_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor scheduler,
@@ -236,7 +237,7 @@ host_node_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_
   std::filesystem::create_directories(cfg.run_dir);
   remove_stale_sandboxes();
   std::filesystem::create_directories(cfg.log_dir);
-  st.free_slots = cfg.memory_mb / 128;
+  st.free_slots = cfg.memory_mb / policy::slot_mb;
   st.cfg = std::move(cfg);
   st.scheduler = std::move(scheduler);
   st.controller = std::move(controller);
@@ -284,9 +285,7 @@ host_node_actor spawn_host(caf::actor_system& sys, host_settings settings,
                            scheduler_actor scheduler, controller_actor controller) {
   // Registered from here, not from the host's init: spawning returns before the
   // actor first runs, and a placement must not find the scheduler without it.
-  auto slots = settings.memory_mb / policy::slot_mb;
-  host_info info{settings.id,   settings.zone,         slots, slots,
-                 settings.cpus, settings.code->list(), false};
+  auto info = info_of(settings, settings.memory_mb / policy::slot_mb, false);
   auto hdl = sys.spawn(host, std::move(settings), scheduler, std::move(controller));
   if (scheduler)
     caf::anon_send(scheduler, host_up_atom::value, std::move(info),

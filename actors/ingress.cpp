@@ -240,7 +240,7 @@ void list_hosts(ingress_ptr self, responder respond) {
                   .field("FreeSlots", h.info.free_slots)
                   .field("Cpus", h.info.cpus)
                   .field("Instances", h.instances)
-                  .field("Draining", h.draining)
+                  .field("Draining", h.info.draining)
                   .end_object();
             w.end_array().end_object();
             respond(net::json_response(200, w.take()));

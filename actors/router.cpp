@@ -30,11 +30,11 @@ struct waiting {
 
 struct instance_slot {
   instance_actor hdl;
-  bool busy = false;
   int64_t idle_since_ms = 0;
-  /// The request it runs, answered once: by its reply, or when the instance
-  /// goes down (a remote one's request would otherwise wait for its timeout).
+  /// The request it runs (none: idle), answered once: by its reply, or when the
+  /// instance goes down (a remote one's request would otherwise wait for its timeout).
   std::shared_ptr<waiting> running;
+  bool busy() const { return running != nullptr; }
 };
 
 constexpr int max_attempts = 3;
@@ -68,7 +68,7 @@ policy::instance_counts counts(const router_state& st) {
   c.queued = static_cast<int32_t>(st.queue.size());
   c.starting = st.starting;
   for (const auto& [_, s] : st.instances)
-    (s.busy ? c.busy : c.idle) += 1;
+    (s.busy() ? c.busy : c.idle) += 1;
   return c;
 }
 
@@ -86,7 +86,6 @@ bool never_delivered(const caf::error& err) {
 
 void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
   auto& slot = self->state.instances[addr];
-  slot.busy = true;
   auto run = std::make_shared<waiting>(std::move(w));
   slot.running = run;
   auto timeout = std::chrono::seconds(self->state.cfg.timeout_s + 5);
@@ -94,7 +93,6 @@ void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
       .then(
           [=](invocation_result& res) {
             if (auto it = self->state.instances.find(addr); it != self->state.instances.end()) {
-              it->second.busy = false;
               it->second.idle_since_ms = now_ms();
               it->second.running.reset();
             }
@@ -187,7 +185,7 @@ void launch(router_ptr self) {
                       }
                       self->monitor(inst);
                       self->state.instances[inst.address()] =
-                          instance_slot{inst, false, now_ms(), nullptr};
+                          instance_slot{inst, now_ms(), nullptr};
                       pump(self);
                     },
                     [=](caf::error& err) {
@@ -226,7 +224,7 @@ void ensure_ticking(router_ptr self) {
 void pump(router_ptr self) {
   auto& st = self->state;
   for (auto it = st.instances.begin(); it != st.instances.end() && !st.queue.empty(); ++it) {
-    if (it->second.busy)
+    if (it->second.busy())
       continue;
     auto w = std::move(st.queue.front());
     st.queue.pop_front();
@@ -245,7 +243,7 @@ void reclaim(router_ptr self) {
   auto now = now_ms();
   for (auto it = st.instances.begin(); it != st.instances.end();) {
     auto& s = it->second;
-    if (!s.busy && policy::keep_alive_expired(s.idle_since_ms, now, st.limits.keep_alive_ms)) {
+    if (!s.busy() && policy::keep_alive_expired(s.idle_since_ms, now, st.limits.keep_alive_ms)) {
       self->demonitor(s.hdl.address());
       self->send_exit(s.hdl, caf::exit_reason::user_shutdown);
       it = st.instances.erase(it);

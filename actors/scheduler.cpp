@@ -22,10 +22,9 @@ namespace {
 
 struct host_entry {
   host_actor handle;
-  host_info info; ///< free_slots kept current
+  host_info info; ///< free_slots and draining kept current
   std::map<std::string, int32_t> instances_by_function;
   std::set<std::string> packages; ///< reported at registration, and placed on it since
-  bool draining = false;          ///< no placements
   int32_t launching = 0;          ///< instances placed here and not ready yet
 };
 
@@ -127,7 +126,7 @@ bool release_reservation(scheduler_ptr self, const std::string& instance_id) {
 std::vector<policy::host_view> views(const scheduler_state& st, const function_config& cfg) {
   std::vector<policy::host_view> out;
   for (const auto& [id, h] : st.hosts) {
-    if (h.draining)
+    if (h.info.draining)
       continue;
     auto it = h.instances_by_function.find(cfg.name);
     out.push_back({id, h.info.free_slots, it == h.instances_by_function.end() ? 0 : it->second,
@@ -207,7 +206,7 @@ bool drain(scheduler_ptr self, const std::string& host_id, bool on) {
   auto it = self->state.hosts.find(host_id);
   if (it == self->state.hosts.end())
     return false;
-  it->second.draining = on;
+  it->second.info.draining = on;
   for (auto& id : placed_on(self->state, host_id))
     record_state(self, id, on ? "draining" : "ready");
   self->send(it->second.handle, drain_atom::value, on);
@@ -230,8 +229,7 @@ void host_up(scheduler_ptr self, host_info info, host_actor hdl) {
   auto id = info.id;
   std::set<std::string> packages(info.packages.begin(), info.packages.end());
   info.packages.clear(); // kept as the set
-  bool draining = info.draining;
-  st.hosts[id] = host_entry{std::move(hdl), std::move(info), {}, std::move(packages), draining};
+  st.hosts[id] = host_entry{std::move(hdl), std::move(info), {}, std::move(packages)};
 }
 
 std::vector<host_status> list_hosts(scheduler_ptr self) {
@@ -240,7 +238,7 @@ std::vector<host_status> list_hosts(scheduler_ptr self) {
     int32_t n = 0;
     for (const auto& [fn, count] : h.instances_by_function)
       n += count;
-    out.push_back({h.info, n, h.draining});
+    out.push_back({h.info, n});
   }
   return out;
 }

@@ -116,7 +116,7 @@ struct host_info {
   int32_t free_slots = 0; ///< of those, not taken by instances it runs now
   int32_t cpus = 0;
   std::vector<std::string> packages; ///< code packages it holds (SHA-256 hex)
-  bool draining = false;             ///< drained before it (re)registered
+  bool draining = false;             ///< takes no placements
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_info& x) {
@@ -128,11 +128,10 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
 struct host_status {
   host_info info;
   int32_t instances = 0;
-  bool draining = false; ///< takes no placements
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_status& x) {
-  return f(caf::meta::type_name("host_status"), x.info, x.instances, x.draining);
+  return f(caf::meta::type_name("host_status"), x.info, x.instances);
 }
 
 /// A prepared sandbox handed from a pool to its host: process-local only.
