@@ -8,6 +8,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <stdexcept>
 #include <sys/wait.h>
 #include <thread>
 
@@ -108,6 +109,25 @@ protected:
     ASSERT_EQ(r.status, 201) << r.body;
   }
 
+  struct two_hosts {
+    std::unique_ptr<node_process> ctl, a, b;
+  };
+
+  /// The controller, host-a and host-b, with sleepy deployed and `per_host`
+  /// idle instances of it on each (made together, so the scheduler spreads them).
+  two_hosts start_two_hosts(int per_host) {
+    two_hosts c{start_controller(), nullptr, nullptr};
+    c.a = start_host(*c.ctl, "host-a");
+    c.b = start_host(*c.ctl, "host-b");
+    if (!await_hosts(*c.ctl, 2))
+      throw std::runtime_error("the hosts did not join: " + hosts(*c.ctl));
+    deploy_sleepy(*c.ctl);
+    for (const auto& r : invoke_together(c.ctl->port(), 2 * per_host, 0.3))
+      if (r.status != 200)
+        throw std::runtime_error("warming up sleepy: " + r.body);
+    return c;
+  }
+
   /// `n` concurrent invocations of sleepy; their statuses and bodies.
   static std::vector<net::http_response> invoke_together(uint16_t port, int n, double sleep_s,
                                                          std::function<void()> meanwhile = {}) {
@@ -164,15 +184,10 @@ TEST_F(ClusterTest, NodeWithoutAValidCertificateReachesNoActor) {
 }
 
 TEST_F(ClusterTest, KilledHostIsDroppedItsRequestsEndAtOnceTheOtherServes) {
-  auto ctl = start_controller();
-  auto a = start_host(*ctl, "host-a");
-  auto b = start_host(*ctl, "host-b");
-  ASSERT_TRUE(await_hosts(*ctl, 2)) << hosts(*ctl);
-  deploy_sleepy(*ctl);
-  for (const auto& r : invoke_together(ctl->port(), 2, 0)) // an instance on each host
-    ASSERT_EQ(r.status, 200) << r.body;
-  // Four requests in flight (two per host) when host-a dies: each gets its
-  // result or an explicit error, none hangs.
+  auto [ctl, a, b] = start_two_hosts(2);
+  // Four requests in flight on the four instances (two per host, none still
+  // launching) when host-a dies: each gets its result or an explicit error,
+  // none hangs.
   auto results = invoke_together(ctl->port(), 4, 1.5, [&] {
     std::this_thread::sleep_for(milliseconds(500));
     a->kill9();
@@ -226,13 +241,7 @@ TEST_F(ClusterTest, HostLostDuringALaunchIsGivenUpAndTheRequestServedElsewhere) 
 }
 
 TEST_F(ClusterTest, DrainedHostFinishesItsWorkAndTakesNoMore) {
-  auto ctl = start_controller();
-  auto a = start_host(*ctl, "host-a");
-  auto b = start_host(*ctl, "host-b");
-  ASSERT_TRUE(await_hosts(*ctl, 2)) << hosts(*ctl);
-  deploy_sleepy(*ctl);
-  for (const auto& r : invoke_together(ctl->port(), 2, 0)) // an instance on each host
-    ASSERT_EQ(r.status, 200) << r.body;
+  auto [ctl, a, b] = start_two_hosts(1);
   net::http_response drained;
   auto results = invoke_together(ctl->port(), 2, 1.5, [&] {
     std::this_thread::sleep_for(milliseconds(300));
