@@ -18,12 +18,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <fcntl.h>
 #include <filesystem>
 #include <iostream>
-#include <mutex>
 #include <spawn.h>
 #include <sstream>
 #include <sys/wait.h>
@@ -327,39 +325,17 @@ void launch_rate(const example_fn& fn, int n, bool stocked, int refill_per_s) {
   auto targets = deploy_many(node, n, "burst-", fn);
   if (stocked)
     await_sandboxes(node, size_t(n), seconds(120));
-  std::mutex mu;
-  std::condition_variable go;
-  bool released = false;
-  std::atomic<int> failed{0};
-  std::vector<std::thread> ts;
-  for (int i = 0; i < n; ++i)
-    ts.emplace_back([&, i] {
-      net::http_client cl{"127.0.0.1", node.port(), seconds(120)};
-      cl.request("GET", "/healthz"); // connected before the burst
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        go.wait(lock, [&] { return released; });
-      }
-      if (cl.request("POST", targets[i], event).status != 200)
-        ++failed;
-    });
-  std::this_thread::sleep_for(seconds(1)); // every client connected and waiting
-  auto t0 = steady_clock::now();
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    released = true;
+  auto b = bench::burst(node.port(), targets, event);
+  auto secs = b.seconds;
+  if (std::getenv(
+          "TROUPE_BENCH_MARKS")) { // for perf report --time (perf record -k CLOCK_MONOTONIC)
+    auto t0 = duration<double>(b.released.time_since_epoch()).count();
+    std::cerr << "bench: burst " << std::fixed << t0 << "," << t0 + secs << "\n";
   }
-  go.notify_all();
-  for (auto& t : ts)
-    t.join();
-  auto secs = duration<double>(steady_clock::now() - t0).count();
-  if (std::getenv("TROUPE_BENCH_MARKS")) // for perf report --time (perf record -k CLOCK_MONOTONIC)
-    std::cerr << "bench: burst " << std::fixed << duration<double>(t0.time_since_epoch()).count()
-              << "," << duration<double>(t0.time_since_epoch()).count() + secs << "\n";
   emit(R"({"bench":"launch_rate","function":")" + fn.example + R"(","templates":")" +
        std::string(stocked ? "stocked" : "empty") + R"(","refill_per_s":)" +
        std::to_string(refill_per_s) + R"(,"cold_starts":)" + std::to_string(n) +
-       R"(,"concurrency":)" + std::to_string(n) + R"(,"failed":)" + std::to_string(failed.load()) +
+       R"(,"concurrency":)" + std::to_string(n) + R"(,"failed":)" + std::to_string(b.failed) +
        R"(,"seconds":)" + num(secs) + R"(,"per_second":)" + num(n / secs) +
        R"(,"spawn_per_second":)" + num(floor) + R"(,"ratio_to_spawn":)" + num(n / secs / floor) +
        "}");

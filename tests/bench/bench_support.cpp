@@ -1,9 +1,12 @@
 #include "bench_support.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -51,6 +54,39 @@ void await_sandboxes(const test::node_process& node, size_t n, seconds limit) {
     std::this_thread::sleep_for(milliseconds(20));
   if (children_of(node.pid()).size() < n)
     throw std::runtime_error("the pool did not fill to " + std::to_string(n));
+}
+
+burst_result burst(uint16_t port, const std::vector<std::string>& targets,
+                   const std::string& body) {
+  std::mutex mu;
+  std::condition_variable go;
+  bool released = false;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> ts;
+  for (const auto& target : targets)
+    ts.emplace_back([&] {
+      net::http_client cl{"127.0.0.1", port, seconds(120)};
+      cl.request("GET", "/healthz"); // connected before the burst
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        go.wait(lock, [&] { return released; });
+      }
+      if (cl.request("POST", target, body).status != 200)
+        ++failed;
+    });
+  std::this_thread::sleep_for(seconds(1)); // every client connected and waiting
+  burst_result out;
+  out.released = steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+  }
+  go.notify_all();
+  for (auto& t : ts)
+    t.join();
+  out.seconds = duration<double>(steady_clock::now() - out.released).count();
+  out.failed = failed.load();
+  return out;
 }
 
 } // namespace troupe::bench

@@ -25,6 +25,17 @@ std::vector<pid_t> children_of(pid_t pid);
 /// Waits (bounded) until the node has at least `n` sandboxes.
 void await_sandboxes(const test::node_process& node, size_t n, std::chrono::seconds limit);
 
+/// A burst of invocations released at the same instant.
+struct burst_result {
+  int failed = 0; ///< answers other than 200
+  std::chrono::steady_clock::time_point released;
+  double seconds = 0; ///< from the release to the last answer
+};
+
+/// POSTs `body` to each of `targets` through `port`, one connection each, all
+/// connected first and released together.
+burst_result burst(uint16_t port, const std::vector<std::string>& targets, const std::string& body);
+
 /// The cluster benchmarks (tests/bench/cluster_bench.cpp).
 void cluster_benches(int trials);
 

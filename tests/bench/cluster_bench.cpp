@@ -12,12 +12,9 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <csignal>
 #include <future>
-#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -251,34 +248,10 @@ void spread_burst(local_cluster& c, int n) {
     targets.push_back(deploy(*c.ctl, "spread-" + std::to_string(i), "provided", "bootstrap", zip));
   for (auto& h : hosts)
     await_sandboxes(*h, size_t(per_host), seconds(300));
-  std::mutex mu;
-  std::condition_variable go;
-  bool released = false;
-  std::atomic<int> failed{0};
-  std::vector<std::thread> ts;
-  for (int i = 0; i < n; ++i)
-    ts.emplace_back([&, i] {
-      net::http_client cl{"127.0.0.1", c.ctl->port(), seconds(120)};
-      cl.request("GET", "/healthz"); // connected before the burst
-      std::unique_lock<std::mutex> lock(mu);
-      go.wait(lock, [&] { return released; });
-      lock.unlock();
-      if (cl.request("POST", targets[size_t(i)], "{}").status != 200)
-        ++failed;
-    });
-  std::this_thread::sleep_for(seconds(1));
-  auto t0 = steady_clock::now();
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    released = true;
-  }
-  go.notify_all();
-  for (auto& t : ts)
-    t.join();
-  auto secs = duration<double>(steady_clock::now() - t0).count();
+  auto b = burst(c.ctl->port(), targets, "{}");
   emit(R"({"bench":"cold_starts_over_hosts","hosts":3,"cold_starts":)" + std::to_string(n) +
-       R"(,"failed":)" + std::to_string(failed.load()) + R"(,"seconds":)" + num(secs) +
-       R"(,"per_second":)" + num(n / secs) + R"(,"instances":)" + c.hosts() + "}");
+       R"(,"failed":)" + std::to_string(b.failed) + R"(,"seconds":)" + num(b.seconds) +
+       R"(,"per_second":)" + num(n / b.seconds) + R"(,"instances":)" + c.hosts() + "}");
 }
 
 } // namespace
