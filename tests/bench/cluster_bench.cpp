@@ -17,6 +17,7 @@
 #include <future>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace troupe::bench {
 
@@ -166,16 +167,17 @@ void placement_rate(int n, int window) {
   caf::actor_system_config cfg;
   register_troupe_types(cfg);
   cfg.set("scheduler.max-threads", size_t{2});
+  std::promise<double> done; // set once, by the driver; outlives the actors
   caf::actor_system sys{cfg};
   auto scheduler = spawn_scheduler(sys, *store);
   for (int h = 0; h < 8; ++h)
     caf::anon_send(scheduler, host_up_atom::value,
                    host_info{"h" + std::to_string(h), "z", 1 << 20, 1 << 20, 2, {}, false},
                    sys.spawn(idle_host));
-  std::promise<double> done;
   sys.spawn([&, n, window](caf::event_based_actor* self) {
     auto t0 = std::make_shared<steady_clock::time_point>(steady_clock::now());
     auto sent = std::make_shared<int>(0), answered = std::make_shared<int>(0);
+    auto failed = std::make_shared<bool>(false);
     auto one = std::make_shared<std::function<void()>>();
     *one = [=, &done] {
       function_config fn;
@@ -191,6 +193,8 @@ void placement_rate(int n, int window) {
                   (*one)();
               },
               [=, &done](caf::error& err) {
+                if (std::exchange(*failed, true))
+                  return;
                 done.set_exception(std::make_exception_ptr(
                     std::runtime_error("placement failed: " + to_string(err))));
                 self->quit();
@@ -199,7 +203,10 @@ void placement_rate(int n, int window) {
     for (int i = 0; i < window; ++i)
       (*one)();
   });
-  auto per_s = done.get_future().get();
+  auto result = done.get_future();
+  if (result.wait_for(seconds(120)) != std::future_status::ready)
+    throw std::runtime_error("placements did not finish within 120 s");
+  auto per_s = result.get();
   emit(R"({"bench":"placement_rate","placements":)" + std::to_string(n) + R"(,"outstanding":)" +
        std::to_string(window) + R"(,"durable":true,"per_second":)" + num(per_s) + "}");
   caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);

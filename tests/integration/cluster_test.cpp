@@ -28,10 +28,11 @@ std::string sleepy_zip() {
                                  "  return e\n"}});
 }
 
-/// Runs a command; its exit status and what it printed (stdout and stderr).
+/// Runs a command, killed after 60 s (a node that should have refused its
+/// settings would otherwise run on); its exit status and what it printed.
 std::pair<int, std::string> run(const std::string& cmd) {
   std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  FILE* p = popen(("timeout -k 5 60 " + cmd + " 2>&1").c_str(), "r");
   if (!p)
     return {-1, "popen failed"};
   char buf[512];
