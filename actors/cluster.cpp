@@ -119,20 +119,4 @@ caf::actor spawn_joiner(caf::actor_system& sys, join_settings settings, host_nod
   return caf::actor_cast<caf::actor>(sys.spawn(joiner, std::move(settings), std::move(host)));
 }
 
-bool parse_endpoint(const std::string& text, std::string& host, uint16_t& port,
-                    std::string& error) {
-  auto colon = text.rfind(':');
-  auto digits = colon == std::string::npos ? std::string{} : text.substr(colon + 1);
-  bool numeric =
-      !digits.empty() && digits.size() <= 5 &&
-      std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (colon == 0 || !numeric || std::stoul(digits) > 65535) {
-    error = "'" + text + "' is not host:port";
-    return false;
-  }
-  host = text.substr(0, colon);
-  port = static_cast<uint16_t>(std::stoul(digits));
-  return true;
-}
-
 } // namespace troupe

@@ -28,7 +28,4 @@ struct join_settings {
 /// (0.1 s doubling to 2 s), whenever the connection is lost or refused.
 caf::actor spawn_joiner(caf::actor_system& sys, join_settings settings, host_node_actor host);
 
-/// Splits "host:port"; false (and `error` set) if it is not one.
-bool parse_endpoint(const std::string& text, std::string& host, uint16_t& port, std::string& error);
-
 } // namespace troupe

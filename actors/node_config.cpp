@@ -1,6 +1,5 @@
 #include "actors/node_config.hpp"
 
-#include "actors/cluster.hpp"
 #include "actors/protocol/type_ids.hpp"
 
 #include <caf/atom.hpp>
@@ -101,6 +100,22 @@ bool node_config::has_role(const std::string& role) const {
   auto all = comma_list(roles);
   return std::any_of(all.begin(), all.end(),
                      [&](const std::string& r) { return r == role || r == "all"; });
+}
+
+bool parse_endpoint(const std::string& text, std::string& host, uint16_t& port,
+                    std::string& error) {
+  auto colon = text.rfind(':');
+  auto digits = colon == std::string::npos ? std::string{} : text.substr(colon + 1);
+  bool numeric =
+      !digits.empty() && digits.size() <= 5 &&
+      std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (colon == 0 || !numeric || std::stoul(digits) > 65535) {
+    error = "'" + text + "' is not host:port";
+    return false;
+  }
+  host = text.substr(0, colon);
+  port = static_cast<uint16_t>(std::stoul(digits));
+  return true;
 }
 
 std::string node_config::cluster_problem() const {

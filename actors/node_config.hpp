@@ -75,4 +75,7 @@ struct node_config : caf::actor_system_config {
   std::string summary() const;
 };
 
+/// Splits "host:port"; false (and `error` set) if it is not one.
+bool parse_endpoint(const std::string& text, std::string& host, uint16_t& port, std::string& error);
+
 } // namespace troupe
