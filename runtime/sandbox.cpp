@@ -282,13 +282,13 @@ std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options& opts, std::stri
   if (!error.empty())
     return nullptr;
   wire::template_frame t{
-      "", opts.runtime_dir, opts.prestart_argv, opts.prestart_env, opts.tmp_bytes, 0, 0, filter};
+      opts.run_dir, opts.runtime_dir, opts.prestart_argv, opts.prestart_env, opts.tmp_bytes, 0, 0,
+      filter};
   if (error = choose_identity(opts, t.uid, t.gid, im.uid_leased); !error.empty())
     return nullptr;
   sb->uid_ = t.uid;
   if (!ensure_run_dir(opts.run_dir, error))
     return nullptr;
-  t.root_dir = opts.run_dir;
   std::string frame = wire::encode(t);
   if (frame.size() > wire::max_payload + sizeof(std::uint32_t)) {
     error = "sandbox template too large";
