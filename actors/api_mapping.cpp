@@ -22,6 +22,7 @@ net::api_error from_errc(errc code, std::string message) {
   case errc::overloaded:
   case errc::no_capacity:
   case errc::shutting_down:
+  case errc::control_plane_down:
     return {503, "ServiceException", std::move(message)};
   case errc::deadline_exceeded:
     return {504, "ServiceException", std::move(message)};

@@ -3,15 +3,19 @@
 #include "actors/protocol/errc.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
 #include <caf/openssl/manager.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
+#include <map>
 #include <set>
 
 namespace troupe {
@@ -32,7 +36,7 @@ using joiner_actor = caf::typed_actor<caf::reacts_to<join_atom>>;
 
 struct joiner_state {
   join_settings cfg;
-  host_node_actor host;
+  std::vector<caf::actor> members;
   cluster_actor door;
   std::chrono::milliseconds backoff{100};
   int failures = 0;
@@ -66,7 +70,8 @@ void ask_door(joiner_ptr self, cluster_actor door) {
             st.backoff = std::chrono::milliseconds{100};
             st.failures = 0;
             self->monitor(door);
-            self->send(st.host, join_atom::value, std::move(scheduler), std::move(controller));
+            for (const auto& m : st.members)
+              caf::anon_send(m, join_atom::value, scheduler, controller);
           },
           [=](caf::error& err) { retry_later(self, self->system().render(err)); });
 }
@@ -85,9 +90,10 @@ void connect(joiner_ptr self) {
           [=](caf::error& err) { retry_later(self, self->system().render(err)); });
 }
 
-joiner_actor::behavior_type joiner(joiner_ptr self, join_settings cfg, host_node_actor host) {
+joiner_actor::behavior_type joiner(joiner_ptr self, join_settings cfg,
+                                   std::vector<caf::actor> members) {
   self->state.cfg = std::move(cfg);
-  self->state.host = std::move(host);
+  self->state.members = std::move(members);
   self->set_down_handler([=](const caf::down_msg& dm) {
     if (dm.source != self->state.door.address())
       return;
@@ -108,15 +114,99 @@ joiner_actor::behavior_type joiner(joiner_ptr self, join_settings cfg, host_node
   };
 }
 
+struct connection {
+  bool up = false;
+  caf::actor_addr peer; ///< what the host published there, monitored
+  std::vector<caf::typed_response_promise<bool>> waiting;
+};
+
+struct connector_state {
+  bool tls = true;
+  std::map<std::string, connection> by_endpoint;
+  static inline const char* name = "troupe.peer_connector";
+};
+
+using connector_ptr = peer_connector_actor::stateful_pointer<connector_state>;
+
+/// Answers everyone waiting on `endpoint`; forgets it unless it is up.
+void settle(connector_ptr self, const std::string& endpoint, bool up) {
+  auto it = self->state.by_endpoint.find(endpoint);
+  if (it == self->state.by_endpoint.end())
+    return;
+  auto waiting = std::move(it->second.waiting);
+  it->second.waiting.clear();
+  if (!up)
+    self->state.by_endpoint.erase(it);
+  for (auto& rp : waiting)
+    rp.deliver(up);
+}
+
+caf::result<bool> connect_to(connector_ptr self, const std::string& endpoint) {
+  auto& c = self->state.by_endpoint[endpoint];
+  if (c.up)
+    return true;
+  auto rp = self->make_response_promise<bool>();
+  c.waiting.push_back(rp);
+  if (c.waiting.size() > 1)
+    return rp; // on its way
+  auto colon = endpoint.rfind(':');
+  auto port = colon == std::string::npos ? 0 : std::atoi(endpoint.c_str() + colon + 1);
+  if (port <= 0 || port > 65535) {
+    settle(self, endpoint, false);
+    return rp;
+  }
+  auto& sys = self->system();
+  auto mm = self->state.tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
+  self->request(mm, std::chrono::seconds(5), caf::connect_atom::value, endpoint.substr(0, colon),
+                static_cast<uint16_t>(port))
+      .then(
+          [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+            auto it = self->state.by_endpoint.find(endpoint);
+            if (!ptr || it == self->state.by_endpoint.end())
+              return settle(self, endpoint, false);
+            it->second.up = true;
+            it->second.peer = ptr->address();
+            self->monitor(ptr);
+            settle(self, endpoint, true);
+          },
+          [=](caf::error& err) {
+            std::cerr << "troupe-node: no direct connection to host " << endpoint << ": "
+                      << self->system().render(err) << "\n";
+            settle(self, endpoint, false);
+          });
+  return rp;
+}
+
+peer_connector_actor::behavior_type peer_connector(connector_ptr self, bool tls) {
+  self->state.tls = tls;
+  // The host went (or its connection did): connect afresh next time.
+  self->set_down_handler([=](const caf::down_msg& dm) {
+    auto& all = self->state.by_endpoint;
+    for (auto it = all.begin(); it != all.end(); ++it)
+      if (it->second.up && it->second.peer == dm.source) {
+        all.erase(it);
+        return;
+      }
+  });
+  return {
+      [=](connect_to_atom, const std::string& endpoint) { return connect_to(self, endpoint); },
+  };
+}
+
 } // namespace
+
+peer_connector_actor spawn_peer_connector(caf::actor_system& sys, bool tls) {
+  return sys.spawn(peer_connector, tls);
+}
 
 cluster_actor spawn_cluster_door(caf::actor_system& sys, controller_actor controller,
                                  scheduler_actor scheduler) {
   return sys.spawn(door, std::move(controller), std::move(scheduler));
 }
 
-caf::actor spawn_joiner(caf::actor_system& sys, join_settings settings, host_node_actor host) {
-  return caf::actor_cast<caf::actor>(sys.spawn(joiner, std::move(settings), std::move(host)));
+caf::actor spawn_joiner(caf::actor_system& sys, join_settings settings,
+                        std::vector<caf::actor> members) {
+  return caf::actor_cast<caf::actor>(sys.spawn(joiner, std::move(settings), std::move(members)));
 }
 
 } // namespace troupe

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace troupe {
 
@@ -22,10 +23,16 @@ struct join_settings {
   bool tls = true;   ///< through caf_openssl (mutual certificates), else plain BASP
 };
 
-/// Spawns the actor that joins `host` to the cluster: it connects to the
-/// controller node's door, hands the control plane's actors to the host
-/// (which registers), monitors the door, and connects again, with backoff
-/// (0.1 s doubling to 2 s), whenever the connection is lost or refused.
-caf::actor spawn_joiner(caf::actor_system& sys, join_settings settings, host_node_actor host);
+/// Spawns the actor that joins this node to the cluster: it connects to the
+/// controller node's door, hands the control plane's actors to `members` (the
+/// node's host, which registers, and its ingress) as `join`, monitors the
+/// door, and connects again, with backoff (0.1 s doubling to 2 s), whenever
+/// the connection is lost or refused.
+caf::actor spawn_joiner(caf::actor_system& sys, join_settings settings,
+                        std::vector<caf::actor> members);
+
+/// Spawns this node's peer connector (see peer_connector_actor), connecting
+/// through caf_openssl when `tls` is set.
+peer_connector_actor spawn_peer_connector(caf::actor_system& sys, bool tls);
 
 } // namespace troupe

@@ -1,5 +1,6 @@
 #include "actors/host.hpp"
 
+#include "actors/clock.hpp"
 #include "actors/instance.hpp"
 #include "actors/instance_env.hpp"
 #include "actors/policy/placement.hpp"
@@ -26,6 +27,7 @@ namespace {
 
 struct running {
   std::string instance_id;
+  std::string function;
   int32_t slots = 0;
 };
 
@@ -115,7 +117,7 @@ void run_instance(host_ptr self, sandbox_lease lease, const std::string& id,
   auto inst = spawn_instance(self->system(), std::move(lease.box), cfg,
                              scope.function_arn(cfg.name), router, *st.cfg.io);
   self->monitor(inst);
-  st.instances[inst.address()] = running{id, policy::slots_for(cfg.memory_mb)};
+  st.instances[inst.address()] = running{id, cfg.name, policy::slots_for(cfg.memory_mb)};
   self->send(st.scheduler, state_atom::value, id, std::string{"ready"});
   rp.deliver(inst);
 }
@@ -214,17 +216,36 @@ void instance_down(host_ptr self, const caf::down_msg& dm) {
 
 /// What the host registers with: its settings, its packages and how it is now.
 host_info info_of(const host_settings& cfg, int32_t free_slots, bool draining) {
-  return {cfg.id,           cfg.zone, cfg.memory_mb / policy::slot_mb, free_slots, cfg.cpus,
-          cfg.code->list(), draining};
+  return {cfg.id,     cfg.zone,     cfg.memory_mb / policy::slot_mb,
+          free_slots, cfg.cpus,     cfg.code->list(),
+          draining,   cfg.endpoint, {}};
 }
 
-/// The node (re)joined the control plane: register with its scheduler.
+/// The node (re)joined the control plane: register with its scheduler, and
+/// say what runs here, so that it can be reconciled with the placements.
 void join(host_ptr self, scheduler_actor scheduler, controller_actor controller) {
   auto& st = self->state;
   st.scheduler = std::move(scheduler);
   st.controller = std::move(controller);
-  self->send(st.scheduler, host_up_atom::value, info_of(st.cfg, st.free_slots, st.draining),
-             caf::actor_cast<host_actor>(self));
+  auto info = info_of(st.cfg, st.free_slots, st.draining);
+  for (const auto& [_, r] : st.instances)
+    info.running.push_back(placement{r.instance_id, r.function, st.cfg.id,
+                                     st.draining ? "draining" : "ready", now_ms(), r.slots,
+                                     st.cfg.endpoint});
+  self->send(st.scheduler, host_up_atom::value, std::move(info), caf::actor_cast<host_actor>(self));
+}
+
+/// The scheduler has no placement for this instance: it finishes what it
+/// holds and ends (its router, if any, takes that as a normal end).
+void drain_orphan(host_ptr self, const std::string& instance_id) {
+  for (const auto& [addr, r] : self->state.instances)
+    if (r.instance_id == instance_id) {
+      std::cerr << "troupe-node: instance " << instance_id << " of " << r.function
+                << " has no placement: draining it\n";
+      if (auto inst = caf::actor_cast<instance_actor>(addr))
+        self->send(inst, drain_atom::value);
+      return;
+    }
 }
 
 host_node_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor scheduler,
@@ -273,9 +294,11 @@ host_node_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_
             if (auto inst = caf::actor_cast<instance_actor>(addr))
               self->send(inst, drain_atom::value);
       },
+      [=](orphan_atom, const std::string& instance_id) { drain_orphan(self, instance_id); },
       [=](join_atom, scheduler_actor scheduler, controller_actor controller) {
         join(self, std::move(scheduler), std::move(controller));
       },
+      [=](endpoint_atom, std::string endpoint) { self->state.cfg.endpoint = std::move(endpoint); },
   };
 }
 

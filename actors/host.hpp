@@ -42,14 +42,18 @@ struct host_settings {
   std::string log_dir; ///< <function>.log: stdout and stderr of its instances
   std::string region;
   std::string account = "000000000000";
+  std::string endpoint; ///< host:port of its direct connections, once published ("": none)
   storage::code_store* code = nullptr;
   net::io_runtime* io = nullptr;
 };
 
 /// The host as its own node holds it: it also takes the control plane's actors
-/// whenever the node (re)joins the cluster, and registers with that scheduler.
+/// whenever the node (re)joins the cluster, and registers with that scheduler
+/// (reporting the instances it runs); `endpoint` is the host:port where the
+/// node published it for direct connections, reported from then on.
 using host_node_actor =
-    host_actor::extend<caf::reacts_to<join_atom, scheduler_actor, controller_actor>>;
+    host_actor::extend<caf::reacts_to<join_atom, scheduler_actor, controller_actor>,
+                       caf::reacts_to<endpoint_atom, std::string>>;
 
 /// Spawns the host. With a scheduler (the controller on the same node), it is
 /// registered (host_up) before this returns, so placements requested after

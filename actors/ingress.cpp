@@ -11,6 +11,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -22,6 +23,7 @@ namespace {
 
 constexpr std::string_view functions_path = "/2015-03-31/functions";
 
+using responder = net::http_responder;
 /// An invocation on its way from HTTP to a router.
 struct pending_invoke {
   std::string id;
@@ -33,17 +35,19 @@ struct pending_invoke {
 struct ingress_state {
   ingress_settings cfg;
   net::arn_scope scope;
-  controller_actor controller;
+  controller_actor controller; ///< both null while the control plane is away
   scheduler_actor scheduler;
-  std::map<std::string, router_actor> routers;
+  peer_connector_actor connector;
+  std::map<std::string, managed_router_actor> routers;
   std::map<std::string, std::vector<pending_invoke>> looking_up; ///< waiting for a router
+  /// Answers that wait on the control plane: given a 503 if it is lost first.
+  std::vector<std::weak_ptr<responder>> on_control_plane;
   size_t in_flight = 0;
   std::mt19937_64 rng{std::random_device{}()};
   static inline const char* name = "troupe.ingress";
 };
 
 using ingress_ptr = ingress_actor::stateful_pointer<ingress_state>;
-using responder = net::http_responder;
 
 /// A random UUID (version 4), as Lambda request ids are.
 std::string new_request_id(std::mt19937_64& rng) {
@@ -72,6 +76,38 @@ void reply_error(const responder& respond, const caf::error& err) {
   if (api.status == 429 || api.status == 503)
     r.set("Retry-After", "1");
   respond(std::move(r));
+}
+
+caf::error control_plane_down() {
+  return make_error(errc::control_plane_down,
+                    "the cluster's controller is unreachable; try again shortly");
+}
+
+/// Whether the control plane is here; if not, `respond` got a 503.
+bool control_plane_up(ingress_ptr self, const responder& respond) {
+  if (self->state.controller && self->state.scheduler)
+    return true;
+  reply_error(respond, control_plane_down());
+  return false;
+}
+
+/// Wraps a responder whose answer comes from the control plane: it is
+/// answered once, by that answer or with a 503 when the control plane is
+/// lost first (a request to a lost remote actor waits for its whole timeout).
+responder awaiting_control_plane(ingress_ptr self, responder respond) {
+  auto slot = std::make_shared<responder>(std::move(respond));
+  auto& all = self->state.on_control_plane;
+  if (all.size() >= 64) // now and then, forget the answered ones
+    all.erase(std::remove_if(all.begin(), all.end(), [](auto& w) { return w.expired(); }),
+              all.end());
+  all.push_back(slot);
+  return [slot](net::http_response r) {
+    if (!*slot)
+      return;
+    auto once = std::move(*slot);
+    *slot = nullptr;
+    once(std::move(r));
+  };
 }
 
 /// Forgets (and stops) the router of a function whose configuration changed.
@@ -110,6 +146,8 @@ void invoke(ingress_ptr self, const std::string& name, pending_invoke p) {
   auto& st = self->state;
   if (auto it = st.routers.find(name); it != st.routers.end())
     return send_to_router(self, it->second, std::move(p));
+  if (!control_plane_up(self, p.respond))
+    return;
   auto [it, first] = st.looking_up.try_emplace(name);
   it->second.push_back(std::move(p));
   if (!first)
@@ -117,12 +155,15 @@ void invoke(ingress_ptr self, const std::string& name, pending_invoke p) {
   self->request(st.controller, std::chrono::seconds(10), lookup_atom::value, name)
       .then(
           [=](function_config& cfg) {
+            auto waiting = take_waiting(self, name);
+            if (waiting.empty() || !self->state.scheduler)
+              return; // answered when the control plane was lost
             auto r = spawn_router(self->system(), std::move(cfg), self->state.cfg.routers,
-                                  self->state.scheduler);
+                                  self->state.scheduler, self->state.connector);
             self->monitor(r); // not linked: a router's end is not the ingress's
             self->state.routers.emplace(name, r);
-            for (auto& waiting : take_waiting(self, name))
-              send_to_router(self, r, std::move(waiting));
+            for (auto& w : waiting)
+              send_to_router(self, r, std::move(w));
           },
           [=](caf::error& err) {
             for (auto& waiting : take_waiting(self, name))
@@ -144,6 +185,9 @@ void api_invoke(ingress_ptr self, const std::string& name, net::http_request& re
     return respond(net::error_response(
         {400, "InvalidRequestContentException", "Could not parse request body into json"}));
   if (type == "DryRun") {
+    if (!control_plane_up(self, respond))
+      return;
+    respond = awaiting_control_plane(self, std::move(respond));
     self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, name)
         .then([=](function_config&) { respond(net::json_response(204, "")); },
               [=](caf::error& err) { reply_error(respond, err); });
@@ -175,6 +219,9 @@ void create_function(ingress_ptr self, const net::http_request& req, responder r
   if (auto err = net::parse_create_function(req.body, parsed))
     return respond(net::error_response(*err));
   auto name = parsed.config.name;
+  if (!control_plane_up(self, respond))
+    return;
+  respond = awaiting_control_plane(self, std::move(respond));
   self->request(self->state.controller, std::chrono::seconds(60), create_atom::value,
                 std::move(parsed.config), std::move(parsed.archive))
       .then(
@@ -187,6 +234,9 @@ void create_function(ingress_ptr self, const net::http_request& req, responder r
 }
 
 void list_functions(ingress_ptr self, responder respond) {
+  if (!control_plane_up(self, respond))
+    return;
+  respond = awaiting_control_plane(self, std::move(respond));
   self->request(self->state.controller, std::chrono::seconds(10), list_atom::value)
       .then(
           [=](std::vector<function_config>& all) {
@@ -201,6 +251,9 @@ void list_functions(ingress_ptr self, responder respond) {
 }
 
 void get_function(ingress_ptr self, const std::string& name, responder respond) {
+  if (!control_plane_up(self, respond))
+    return;
+  respond = awaiting_control_plane(self, std::move(respond));
   self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, name)
       .then(
           [=](function_config& cfg) {
@@ -216,6 +269,9 @@ void get_function(ingress_ptr self, const std::string& name, responder respond) 
 }
 
 void delete_function(ingress_ptr self, const std::string& name, responder respond) {
+  if (!control_plane_up(self, respond))
+    return;
+  respond = awaiting_control_plane(self, std::move(respond));
   self->request(self->state.controller, std::chrono::seconds(10), remove_atom::value, name)
       .then(
           [=](function_config&) {
@@ -227,6 +283,9 @@ void delete_function(ingress_ptr self, const std::string& name, responder respon
 
 /// GET /troupe/hosts: the hosts the scheduler places on now.
 void list_hosts(ingress_ptr self, responder respond) {
+  if (!control_plane_up(self, respond))
+    return;
+  respond = awaiting_control_plane(self, std::move(respond));
   self->request(self->state.scheduler, std::chrono::seconds(5), hosts_atom::value)
       .then(
           [=](std::vector<host_status>& hosts) {
@@ -241,6 +300,7 @@ void list_hosts(ingress_ptr self, responder respond) {
                   .field("Cpus", h.info.cpus)
                   .field("Instances", h.instances)
                   .field("Draining", h.info.draining)
+                  .field("Endpoint", h.info.endpoint)
                   .end_object();
             w.end_array().end_object();
             respond(net::json_response(200, w.take()));
@@ -250,6 +310,9 @@ void list_hosts(ingress_ptr self, responder respond) {
 
 /// POST /troupe/hosts/{id}/drain or /undrain.
 void drain_host(ingress_ptr self, const std::string& id, bool on, responder respond) {
+  if (!control_plane_up(self, respond))
+    return;
+  respond = awaiting_control_plane(self, std::move(respond));
   self->request(self->state.scheduler, std::chrono::seconds(5), drain_atom::value, id, on)
       .then(
           [=](bool found) {
@@ -349,17 +412,57 @@ void route(ingress_ptr self, http_exchange& ex) {
   respond(net::error_response(net::not_found("unknown route " + std::string{path})));
 }
 
+/// The controller's node went: what waits on it is answered now, and what
+/// needs it is refused until it is back (the routers see it go themselves).
+void lose_control_plane(ingress_ptr self) {
+  auto& st = self->state;
+  for (const auto& hdl : {caf::actor_cast<caf::actor_addr>(st.controller),
+                          caf::actor_cast<caf::actor_addr>(st.scheduler)})
+    if (hdl)
+      self->demonitor(hdl);
+  st.controller = nullptr;
+  st.scheduler = nullptr;
+  auto waiting = std::move(st.on_control_plane);
+  st.on_control_plane.clear();
+  for (auto& w : waiting)
+    if (auto slot = w.lock(); slot && *slot)
+      reply_error(std::exchange(*slot, nullptr), control_plane_down());
+  auto lookups = std::move(st.looking_up);
+  st.looking_up.clear();
+  for (auto& [_, invokes] : lookups)
+    for (auto& p : invokes)
+      reply_error(p.respond, control_plane_down());
+}
+
+/// The node (re)joined: the control plane's actors, for it and its routers.
+void join(ingress_ptr self, scheduler_actor scheduler, controller_actor controller) {
+  lose_control_plane(self);
+  auto& st = self->state;
+  st.controller = std::move(controller);
+  st.scheduler = std::move(scheduler);
+  self->monitor(st.controller);
+  self->monitor(st.scheduler);
+  for (const auto& [_, r] : st.routers)
+    self->send(r, join_atom::value, st.scheduler);
+}
+
 ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
-                                     controller_actor controller, scheduler_actor scheduler) {
+                                     controller_actor controller, scheduler_actor scheduler,
+                                     peer_connector_actor connector) {
   auto& st = self->state;
   st.scope.region = cfg.region;
   st.cfg = std::move(cfg);
   st.controller = std::move(controller);
   st.scheduler = std::move(scheduler);
+  st.connector = std::move(connector);
   self->set_down_handler([=](const caf::down_msg& dm) {
-    for (auto it = self->state.routers.begin(); it != self->state.routers.end(); ++it)
+    auto& st = self->state;
+    if ((st.controller && dm.source == st.controller.address()) ||
+        (st.scheduler && dm.source == st.scheduler.address()))
+      return lose_control_plane(self);
+    for (auto it = st.routers.begin(); it != st.routers.end(); ++it)
       if (it->second.address() == dm.source) {
-        self->state.routers.erase(it);
+        st.routers.erase(it);
         return;
       }
   });
@@ -372,14 +475,19 @@ ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
   });
   return {
       [=](http_atom, http_exchange& ex) { route(self, ex); },
+      [=](join_atom, scheduler_actor scheduler, controller_actor controller) {
+        join(self, std::move(scheduler), std::move(controller));
+      },
   };
 }
 
 } // namespace
 
 ingress_actor spawn_ingress(caf::actor_system& sys, ingress_settings settings,
-                            controller_actor controller, scheduler_actor scheduler) {
-  return sys.spawn(ingress, std::move(settings), std::move(controller), std::move(scheduler));
+                            controller_actor controller, scheduler_actor scheduler,
+                            peer_connector_actor connector) {
+  return sys.spawn(ingress, std::move(settings), std::move(controller), std::move(scheduler),
+                   std::move(connector));
 }
 
 } // namespace troupe

@@ -18,8 +18,11 @@ struct ingress_settings {
 };
 
 /// Spawns the ingress: routes HTTP exchanges to the controller (management
-/// API) and to one router per function (invocations), which it creates on demand.
+/// API) and to one router per function (invocations), which it creates on
+/// demand. On a node without the controller, the control plane's actors come
+/// with `join`, and routers connect to hosts directly through `connector`.
 ingress_actor spawn_ingress(caf::actor_system& sys, ingress_settings settings,
-                            controller_actor controller, scheduler_actor scheduler);
+                            controller_actor controller, scheduler_actor scheduler,
+                            peer_connector_actor connector = {});
 
 } // namespace troupe

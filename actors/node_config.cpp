@@ -28,10 +28,13 @@ node_config::node_config() {
       .add(idle_timeout, "idle-timeout", "keep-alive connection idle time before closing");
   opt_group{custom_options_, "cluster"}
       .add(cluster_listen, "listen",
-           "host:port where the controller node takes other nodes (port 0 picks one)")
+           "host:port where the controller node takes other nodes, or where a host takes "
+           "direct connections from ingress nodes (port 0 picks one)")
       .add(cluster_controller, "controller", "host:port of the controller node, to join it")
       .add(cluster_plaintext, "plaintext",
-           "connect nodes without TLS (development only: anyone reaching the port is in)");
+           "connect nodes without TLS (development only: anyone reaching the port is in)")
+      .add(reconcile_grace, "reconcile-grace",
+           "how long a restarted controller waits for hosts to report their instances");
   opt_group{custom_options_, "host"}
       .add(host_id, "id", "name of this host in the cluster")
       .add(host_zone, "zone", "zone label, for spreading a function's instances")
@@ -52,7 +55,7 @@ node_config::node_config() {
       .add(init_path, "init-path", "path of troupe-sandbox-init (default: beside troupe-node)")
       .add(runtimes_dir, "runtimes-dir", "runtime files (default: runtimes/ beside troupe-node)");
   opt_group{custom_options_, "router"}
-      .add(max_instances, "max-instances", "instances per function")
+      .add(max_instances, "max-instances", "instances per function (across the cluster)")
       .add(max_queue, "max-queue", "waiting requests per function before 429")
       .add(max_wait, "max-wait", "longest a request waits for an instance")
       .add(keep_alive, "keep-alive", "idle time before an instance is reclaimed");
@@ -126,14 +129,25 @@ std::string node_config::cluster_problem() const {
       return "cluster: " + error;
   }
   bool controller = has_role("controller");
-  if (has_role("ingress") && !controller)
-    return "the ingress role runs on the controller's node (add the controller role)";
   if (controller && !cluster_controller.empty())
     return "cluster.controller is for nodes without the controller role";
   if (!controller && cluster_controller.empty())
     return "a node without the controller role needs cluster.controller=host:port";
-  if (!controller && !cluster_listen.empty())
-    return "cluster.listen is for the controller's node";
+  bool host = has_role("host");
+  if (!controller && !host && !cluster_listen.empty())
+    return "cluster.listen is for the controller's node and for hosts";
+  if (!controller && host) {
+    std::string address, error;
+    uint16_t port = 0;
+    if (cluster_listen.empty())
+      return "a host joining a cluster needs cluster.listen=address:port, where ingress nodes "
+             "connect to it directly";
+    parse_endpoint(cluster_listen, address, port, error);
+    if (address.empty() || address == "0.0.0.0" || address == "::" || address == "[::]")
+      return "cluster.listen of a host is told to ingress nodes: name an address they reach, "
+             "not '" +
+             address + "'";
+  }
   if (clustered() && !cluster_plaintext &&
       (openssl_certificate.empty() || openssl_key.empty() ||
        (openssl_cafile.empty() && openssl_capath.empty())))

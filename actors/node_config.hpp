@@ -29,9 +29,14 @@ struct node_config : caf::actor_system_config {
   caf::timespan read_timeout = std::chrono::seconds(10);
   caf::timespan idle_timeout = std::chrono::seconds(60);
   // [cluster]
-  std::string cluster_listen;     ///< host:port the controller node's door listens on ("": none)
+  /// host:port the controller node's door, or a host's direct connections,
+  /// listen on ("": none)
+  std::string cluster_listen;
   std::string cluster_controller; ///< host:port of the controller node's door, for the others
   bool cluster_plaintext = false; ///< plain BASP without TLS: development only
+  /// How long a restarted controller waits for hosts to report the instances
+  /// placed on them before it marks them lost.
+  caf::timespan reconcile_grace = std::chrono::seconds(10);
   // [host]
   std::string host_id = "host-1";
   std::string host_zone = "local";
@@ -50,7 +55,7 @@ struct node_config : caf::actor_system_config {
   std::string init_path;      ///< troupe-sandbox-init; default: beside troupe-node
   std::string runtimes_dir;   ///< runtime files; default: runtimes/ beside troupe-node
   // [router]
-  int32_t max_instances = 32; ///< per function
+  int32_t max_instances = 32; ///< per function (the scheduler holds it cluster-wide)
   int32_t max_queue = 64;     ///< waiting requests per function; more get 429
   caf::timespan max_wait = std::chrono::seconds(10);
   caf::timespan keep_alive = std::chrono::seconds(300);

@@ -114,16 +114,18 @@ void raise_open_file_limit() {
   }
 }
 
-/// Publishes the controller node's door at cluster.listen, through TLS unless
-/// plaintext is asked for; the bound port, or 0 with `error` set.
-uint16_t publish_door(caf::actor_system& sys, const node_config& cfg, const cluster_actor& door,
-                      std::string& error) {
+/// Publishes the controller node's door (or a host, for direct connections)
+/// at cluster.listen, through TLS unless plaintext is asked for; the bound
+/// port, or 0 with `error` set.
+template <class Handle>
+uint16_t publish_at_listen(caf::actor_system& sys, const node_config& cfg, const Handle& hdl,
+                           std::string& error) {
   std::string host;
   uint16_t port = 0;
   if (!parse_endpoint(cfg.cluster_listen, host, port, error))
     return 0;
-  auto bound = cfg.cluster_plaintext ? sys.middleman().publish(door, port, host.c_str(), true)
-                                     : caf::openssl::publish(door, port, host.c_str(), true);
+  auto bound = cfg.cluster_plaintext ? sys.middleman().publish(hdl, port, host.c_str(), true)
+                                     : caf::openssl::publish(hdl, port, host.c_str(), true);
   if (!bound) {
     error = sys.render(bound.error());
     return 0;
@@ -159,43 +161,48 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   scheduler_actor scheduler;
   if (cfg.has_role("controller")) {
     controller = spawn_controller(sys, *store, code);
-    scheduler = spawn_scheduler(sys, *store);
+    scheduler = spawn_scheduler(sys, *store, {cfg.max_instances, to_ms(cfg.reconcile_grace)});
   }
   host_node_actor host;
   if (cfg.has_role("host"))
     host = spawn_host(sys, host_settings_of(cfg, code, host_io), scheduler, controller);
   cluster_actor door;
   caf::actor joiner;
+  peer_connector_actor connector;
   ingress_actor ingress;
   auto stop_actors = [&] {
     for (auto hdl :
          {joiner, caf::actor_cast<caf::actor>(door), caf::actor_cast<caf::actor>(ingress),
-          caf::actor_cast<caf::actor>(host), caf::actor_cast<caf::actor>(scheduler),
-          caf::actor_cast<caf::actor>(controller)})
+          caf::actor_cast<caf::actor>(connector), caf::actor_cast<caf::actor>(host),
+          caf::actor_cast<caf::actor>(scheduler), caf::actor_cast<caf::actor>(controller)})
       if (hdl)
         caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
   };
   std::string cluster_line;
   if (!cfg.cluster_listen.empty()) {
-    door = spawn_cluster_door(sys, controller, scheduler);
-    auto port = publish_door(sys, cfg, door, error);
+    // The controller's node takes joining nodes there; a host, the direct
+    // connections of ingress nodes (it tells the scheduler where).
+    if (controller)
+      door = spawn_cluster_door(sys, controller, scheduler);
+    auto port = controller ? publish_at_listen(sys, cfg, door, error)
+                           : publish_at_listen(sys, cfg, host, error);
     if (!port) {
       std::cerr << "troupe-node: cannot listen for the cluster on " << cfg.cluster_listen << ": "
                 << error << "\n";
       stop_actors();
       return 1;
     }
-    cluster_line = ", cluster on " + cfg.cluster_listen.substr(0, cfg.cluster_listen.rfind(':')) +
-                   ":" + std::to_string(port);
+    auto address = cfg.cluster_listen.substr(0, cfg.cluster_listen.rfind(':'));
+    if (!controller)
+      caf::anon_send(host, endpoint_atom::value, address + ":" + std::to_string(port));
+    cluster_line = ", cluster on " + address + ":" + std::to_string(port);
   }
-  if (!cfg.cluster_controller.empty() && host) {
-    join_settings js{cfg.host_id, "", 0, !cfg.cluster_plaintext};
-    parse_endpoint(cfg.cluster_controller, js.host, js.port, error); // checked at start
-    joiner = spawn_joiner(sys, std::move(js), host);
-  }
+  bool joins = !cfg.cluster_controller.empty();
   std::unique_ptr<net::http_server> http;
   if (cfg.has_role("ingress")) {
-    ingress = spawn_ingress(sys, ingress_settings_of(cfg), controller, scheduler);
+    if (joins)
+      connector = spawn_peer_connector(sys, !cfg.cluster_plaintext);
+    ingress = spawn_ingress(sys, ingress_settings_of(cfg), controller, scheduler, connector);
     http = std::make_unique<net::http_server>(
         http_io, http_limits_of(cfg), [ingress](net::http_request req, net::http_responder r) {
           caf::anon_send(ingress, http_atom::value, http_exchange{std::move(req), std::move(r)});
@@ -206,6 +213,17 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
       caf::anon_send_exit(ingress, caf::exit_reason::user_shutdown);
       ingress = nullptr;
     }
+  }
+  if (joins) {
+    auto name =
+        host ? cfg.host_id : "ingress " + cfg.ingress_host + ":" + std::to_string(cfg.ingress_port);
+    join_settings js{name, "", 0, !cfg.cluster_plaintext};
+    parse_endpoint(cfg.cluster_controller, js.host, js.port, error); // checked at start
+    std::vector<caf::actor> members;
+    for (auto m : {caf::actor_cast<caf::actor>(host), caf::actor_cast<caf::actor>(ingress)})
+      if (m)
+        members.push_back(m);
+    joiner = spawn_joiner(sys, std::move(js), std::move(members));
   }
   std::cerr << "troupe-node: " << cfg.summary() << "\n";
   if (http && ingress)

@@ -49,7 +49,13 @@ struct launch_ticket {
 struct router_state {
   std::string function;
   router_settings limits;
-  scheduler_actor scheduler;
+  scheduler_actor scheduler; ///< null while the control plane is away
+  /// Placements asked of the scheduler and not answered, under `epoch`: a
+  /// scheduler lost or replaced counts as answering them all, so the late
+  /// answers (of another epoch) are ignored.
+  int32_t placing = 0;
+  uint64_t epoch = 0;
+  peer_connector_actor connector;
   function_config cfg;
   std::deque<waiting> queue;
   std::map<caf::actor_addr, instance_slot> instances;
@@ -59,7 +65,7 @@ struct router_state {
   static inline const char* name = "troupe.router";
 };
 
-using router_ptr = router_actor::stateful_pointer<router_state>;
+using router_ptr = managed_router_actor::stateful_pointer<router_state>;
 
 void pump(router_ptr self);
 
@@ -106,6 +112,12 @@ void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
               return pump(self);
             if (never_delivered(err) && ++run->attempts < max_attempts) {
               self->state.queue.push_front(std::move(*run)); // safe: no runtime saw it
+            } else if (err == caf::sec::request_receiver_down) {
+              // Said as Troupe's own error: to the ingress, this one from the
+              // router itself would mean the router (the function) is gone.
+              run->rp.deliver(
+                  make_error(errc::instance_lost,
+                             "no instance of " + self->state.function + " took the request"));
             } else {
               run->rp.deliver(std::move(err));
             }
@@ -114,6 +126,7 @@ void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
 }
 
 void host_down(router_ptr self, const caf::actor_addr& host);
+void use_scheduler(router_ptr self, scheduler_actor scheduler);
 
 /// An instance went down while the router had a request on its way to it.
 /// An instance that ends by itself (drained, timed out, reclaimed) answers
@@ -134,8 +147,11 @@ void answer_lost_request(router_ptr self, waiting& run, const caf::error& reason
                                                    "); the function may have run"));
 }
 
-/// An instance went down (ended, or its node was lost).
+/// An instance went down (ended, or its node was lost), or a host with
+/// launches on their way, or the scheduler.
 void instance_down(router_ptr self, const caf::down_msg& dm) {
+  if (self->state.scheduler && dm.source == self->state.scheduler.address())
+    return use_scheduler(self, scheduler_actor{});
   auto it = self->state.instances.find(dm.source);
   if (it == self->state.instances.end()) {
     if (self->state.launching.count(dm.source) > 0)
@@ -165,41 +181,88 @@ bool settle(router_ptr self, const std::shared_ptr<launch_ticket>& t) {
   return true;
 }
 
-void launch(router_ptr self) {
-  auto& st = self->state;
-  ++st.starting;
-  auto cfg = st.cfg;
-  self->request(st.scheduler, std::chrono::seconds(10), place_atom::value, cfg)
+/// Asks `host` for the instance the scheduler placed there.
+void launch_on(router_ptr self, const placement& p, host_actor host) {
+  auto t = std::make_shared<launch_ticket>(launch_ticket{host.address(), false});
+  self->state.launching.emplace(t->host, t);
+  self->monitor(host);
+  self->request(host, std::chrono::seconds(30), launch_atom::value, p.instance_id, self->state.cfg,
+                caf::actor_cast<router_actor>(self))
       .then(
-          [=](placement& p, host_actor& host) {
-            auto t = std::make_shared<launch_ticket>(launch_ticket{host.address(), false});
-            self->state.launching.emplace(t->host, t);
-            self->monitor(host);
-            self->request(host, std::chrono::seconds(30), launch_atom::value, p.instance_id, cfg,
-                          caf::actor_cast<router_actor>(self))
-                .then(
-                    [=](instance_actor& inst) {
-                      if (!settle(self, t)) { // its host was given up on: not ours any more
-                        self->send_exit(inst, caf::exit_reason::user_shutdown);
-                        return;
-                      }
-                      self->monitor(inst);
-                      self->state.instances[inst.address()] =
-                          instance_slot{inst, now_ms(), nullptr};
-                      pump(self);
-                    },
-                    [=](caf::error& err) {
-                      if (!settle(self, t))
-                        return;
-                      fail_oldest(self, std::move(err));
-                      pump(self);
-                    });
+          [=](instance_actor& inst) {
+            if (!settle(self, t)) { // its host was given up on: not ours any more
+              self->send_exit(inst, caf::exit_reason::user_shutdown);
+              return;
+            }
+            self->monitor(inst);
+            self->state.instances[inst.address()] = instance_slot{inst, now_ms(), nullptr};
+            pump(self);
           },
           [=](caf::error& err) {
+            if (!settle(self, t))
+              return;
+            fail_oldest(self, std::move(err));
+            pump(self);
+          });
+}
+
+/// The placement's host, reached directly when this node can connect to it
+/// (the launch and every invocation then skip the controller's node).
+void start_on(router_ptr self, const placement& p, host_actor host) {
+  if (p.host_endpoint.empty() || !self->state.connector)
+    return launch_on(self, p, std::move(host));
+  self->request(self->state.connector, std::chrono::seconds(6), connect_to_atom::value,
+                p.host_endpoint)
+      .then([=](bool) { launch_on(self, p, host); },
+            [=](caf::error&) { launch_on(self, p, host); });
+}
+
+void launch(router_ptr self) {
+  auto& st = self->state;
+  if (!st.scheduler)
+    return fail_oldest(self,
+                       make_error(errc::control_plane_down,
+                                  "no instance of " + st.function +
+                                      " is free and no controller is reachable to start one"));
+  ++st.starting;
+  ++st.placing;
+  auto epoch = st.epoch;
+  self->request(st.scheduler, std::chrono::seconds(10), place_atom::value, st.cfg)
+      .then(
+          [=](placement& p, host_actor& host) {
+            if (epoch != self->state.epoch)
+              return; // counted as failed when its scheduler went
+            --self->state.placing;
+            start_on(self, p, std::move(host));
+          },
+          [=](caf::error& err) {
+            if (epoch != self->state.epoch)
+              return;
+            --self->state.placing;
             --self->state.starting;
             fail_oldest(self, std::move(err));
             pump(self);
           });
+}
+
+/// The scheduler went or was replaced: placements asked of it will not be
+/// answered (a request to a lost remote actor waits for its whole timeout).
+void forget_scheduler(router_ptr self) {
+  auto& st = self->state;
+  if (st.scheduler)
+    self->demonitor(st.scheduler.address());
+  st.scheduler = nullptr;
+  st.starting -= st.placing;
+  st.placing = 0;
+  ++st.epoch;
+}
+
+void use_scheduler(router_ptr self, scheduler_actor scheduler) {
+  forget_scheduler(self);
+  self->state.scheduler = std::move(scheduler);
+  if (self->state.scheduler)
+    self->monitor(self->state.scheduler);
+  pump(self); // launches what the lost placements were for, or refuses them
 }
 
 /// A host with launches on their way went down: they will not come, and no
@@ -271,25 +334,32 @@ caf::result<invocation_result> invoke(router_ptr self, invocation inv) {
   return rp;
 }
 
-router_actor::behavior_type router(router_ptr self, function_config cfg, router_settings limits,
-                                   scheduler_actor scheduler) {
+managed_router_actor::behavior_type router(router_ptr self, function_config cfg,
+                                           router_settings limits, scheduler_actor scheduler,
+                                           peer_connector_actor connector) {
   auto& st = self->state;
   st.function = cfg.name;
   st.cfg = std::move(cfg);
   st.limits = limits;
-  st.scheduler = std::move(scheduler);
+  st.connector = std::move(connector);
+  if (scheduler) {
+    st.scheduler = std::move(scheduler);
+    self->monitor(st.scheduler);
+  }
   self->set_down_handler([=](const caf::down_msg& dm) { instance_down(self, dm); });
   return {
       [=](invoke_atom, invocation inv) { return invoke(self, std::move(inv)); },
       [=](reclaim_atom) { reclaim(self); },
+      [=](join_atom, scheduler_actor scheduler) { use_scheduler(self, std::move(scheduler)); },
   };
 }
 
 } // namespace
 
-router_actor spawn_router(caf::actor_system& sys, function_config cfg, router_settings settings,
-                          scheduler_actor scheduler) {
-  return sys.spawn(router, std::move(cfg), settings, std::move(scheduler));
+managed_router_actor spawn_router(caf::actor_system& sys, function_config cfg,
+                                  router_settings settings, scheduler_actor scheduler,
+                                  peer_connector_actor connector) {
+  return sys.spawn(router, std::move(cfg), settings, std::move(scheduler), std::move(connector));
 }
 
 } // namespace troupe

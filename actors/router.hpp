@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/protocol/cluster.hpp"
 #include "actors/protocol/router.hpp"
 #include "actors/protocol/scheduler.hpp"
 
@@ -17,9 +18,16 @@ struct router_settings {
   int64_t keep_alive_ms = 300'000;
 };
 
+/// The router as its ingress holds it: `join` hands it the scheduler to place
+/// new instances with (again after the controller's node came back; a null
+/// one while there is none: then cold starts are refused, warm ones go on).
+using managed_router_actor = router_actor::extend<caf::reacts_to<join_atom, scheduler_actor>>;
+
 /// Spawns the router of one function, whose configuration the caller looked up.
-/// It lives until its owner (the ingress) sends it an exit.
-router_actor spawn_router(caf::actor_system& sys, function_config cfg, router_settings settings,
-                          scheduler_actor scheduler);
+/// It lives until its owner (the ingress) sends it an exit. With a connector,
+/// it connects this node to a host directly before launching there.
+managed_router_actor spawn_router(caf::actor_system& sys, function_config cfg,
+                                  router_settings settings, scheduler_actor scheduler,
+                                  peer_connector_actor connector = {});
 
 } // namespace troupe

@@ -38,11 +38,14 @@ struct instance_entry {
   int32_t slots = 0;
 };
 
-/// The scheduler's full interface: the public one plus its own flush.
-using scheduler_impl = scheduler_actor::extend<caf::reacts_to<flush_atom>>;
+/// The scheduler's full interface: the public one plus its own flush and the
+/// end of the reconciliation grace time.
+using scheduler_impl =
+    scheduler_actor::extend<caf::reacts_to<flush_atom>, caf::reacts_to<expire_atom>>;
 
 struct scheduler_state {
   storage::kv_store* store = nullptr;
+  scheduler_settings cfg;
   /// Changes not written yet, and what waits for them (a placement's answer).
   /// Written together when the mailbox has been drained: a group commit, so a
   /// burst of placements costs one disk flush, not one each.
@@ -51,6 +54,8 @@ struct scheduler_state {
   bool flush_scheduled = false;
   std::map<std::string, host_entry> hosts;
   std::unordered_map<std::string, instance_entry> instances;
+  /// Placements of an earlier run whose host has not registered again, by host.
+  std::map<std::string, std::vector<placement>> unconfirmed;
   uint64_t next_id = 1;
   std::string incarnation;
   static inline const char* name = "troupe.scheduler";
@@ -90,19 +95,32 @@ void flush(scheduler_ptr self) {
     fn(error);
 }
 
-/// Placements from an earlier run: their processes are gone, so they are lost.
-void mark_previous_lost(scheduler_ptr self) {
-  std::vector<placement> stale;
-  self->state.store->scan("pl/", [&](std::string_view, std::string_view v) {
-    if (auto p = decode_placement(self->system(), v))
-      stale.push_back(std::move(*p));
+/// Placements of an earlier run of the controller: their instances may
+/// still run on hosts, which say so when they register again. Records of
+/// lost instances are dropped now.
+void load_previous(scheduler_ptr self) {
+  auto& st = self->state;
+  std::vector<std::string> lost;
+  size_t kept = 0;
+  st.store->scan("pl/", [&](std::string_view, std::string_view v) {
+    auto p = decode_placement(self->system(), v);
+    if (!p)
+      return true;
+    if (p->state == "lost") {
+      lost.push_back(p->instance_id);
+    } else {
+      st.unconfirmed[p->host_id].push_back(std::move(*p));
+      ++kept;
+    }
     return true;
   });
-  for (auto& p : stale)
-    self->state.store->erase(placement_key(p.instance_id));
-  if (!stale.empty())
-    std::cerr << "troupe-node: " << stale.size()
-              << " placements of an earlier run were lost with it\n";
+  for (auto& id : lost)
+    st.store->erase(placement_key(id));
+  if (kept > 0) {
+    std::cerr << "troupe-node: " << kept << " placements of an earlier run wait for their hosts\n";
+    self->delayed_send(self, std::chrono::milliseconds(st.cfg.reconcile_grace_ms),
+                       expire_atom::value);
+  }
 }
 
 /// Gives an instance's slots back and forgets it; false if it was unknown.
@@ -135,8 +153,22 @@ std::vector<policy::host_view> views(const scheduler_state& st, const function_c
   return out;
 }
 
+/// Instances of `function` on every host, launching ones included.
+int32_t instances_of(const scheduler_state& st, const std::string& function) {
+  int32_t n = 0;
+  for (const auto& [_, h] : st.hosts)
+    if (auto it = h.instances_by_function.find(function); it != h.instances_by_function.end())
+      n += it->second;
+  return n;
+}
+
 caf::result<placement, host_actor> place(scheduler_ptr self, const function_config& cfg) {
   auto& st = self->state;
+  if (instances_of(st, cfg.name) >= st.cfg.max_instances_per_function)
+    return make_error(errc::too_many_requests,
+                      "Rate Exceeded: " + cfg.name + " has its limit of " +
+                          std::to_string(st.cfg.max_instances_per_function) +
+                          " instances across the cluster");
   auto slots = policy::slots_for(cfg.memory_mb);
   auto hosts = views(st, cfg);
   auto chosen = policy::choose_host(hosts, slots);
@@ -145,8 +177,13 @@ caf::result<placement, host_actor> place(scheduler_ptr self, const function_conf
                       "no host has " + std::to_string(slots * 128) + " MB free for " + cfg.name);
   auto host_id = hosts[*chosen].id;
   auto& host = st.hosts[host_id];
-  placement p{st.incarnation + "-" + std::to_string(st.next_id++), cfg.name, host_id, "placed",
-              now_ms()};
+  placement p{st.incarnation + "-" + std::to_string(st.next_id++),
+              cfg.name,
+              host_id,
+              "placed",
+              now_ms(),
+              slots,
+              host.info.endpoint};
   // Reserved now, so that placements in the same commit see each other.
   host.info.free_slots -= slots;
   host.instances_by_function[cfg.name] += 1;
@@ -192,13 +229,19 @@ std::vector<std::string> placed_on(const scheduler_state& st, const std::string&
   return out;
 }
 
+/// Marks a placement lost on disk and forgets it (its slots were the host's).
+void lose(scheduler_ptr self, placement rec) {
+  self->state.instances.erase(rec.instance_id);
+  rec.state = "lost";
+  rec.updated_ms = now_ms();
+  persist(self, rec);
+}
+
 /// Forgets a host and the instances placed on it: they are lost with it, and
-/// their records say so (until the next start of this node clears them).
+/// their records say so (until the next start of the controller clears them).
 void forget_host(scheduler_ptr self, std::map<std::string, host_entry>::iterator it) {
-  for (auto& id : placed_on(self->state, it->first)) {
-    record_state(self, id, "lost");
-    release_reservation(self, id);
-  }
+  for (auto& id : placed_on(self->state, it->first))
+    lose(self, self->state.instances.at(id).record);
   self->state.hosts.erase(it);
 }
 
@@ -213,23 +256,91 @@ bool drain(scheduler_ptr self, const std::string& host_id, bool on) {
   return true;
 }
 
+/// Recomputes what the scheduler counts on a host from the instances placed there.
+void recount(scheduler_state& st, host_entry& h) {
+  h.instances_by_function.clear();
+  h.launching = 0;
+  for (const auto& [_, inst] : st.instances)
+    if (inst.record.host_id == h.info.id) {
+      h.instances_by_function[inst.record.function] += 1;
+      h.launching += launching(inst.record.state) ? 1 : 0;
+    }
+}
+
+/// Squares the placements recorded for a host that (re)registers with what
+/// it reports running: reported and recorded ones are kept (ready, or
+/// draining), reported ones without a placement are orphans and are drained,
+/// recorded ones it does not run are lost. Launches of this run still on
+/// their way to it are left alone.
+void reconcile(scheduler_ptr self, host_entry& h, const std::vector<placement>& running) {
+  auto& st = self->state;
+  std::map<std::string, placement> recorded;
+  for (auto& p : st.unconfirmed[h.info.id])
+    recorded.emplace(p.instance_id, std::move(p));
+  st.unconfirmed.erase(h.info.id);
+  for (const auto& [id, inst] : st.instances)
+    if (inst.record.host_id == h.info.id)
+      recorded.emplace(id, inst.record);
+  size_t kept = 0, orphans = 0, lost = 0;
+  for (const auto& r : running) {
+    auto rec = r;
+    rec.host_id = h.info.id;
+    rec.host_endpoint = h.info.endpoint;
+    rec.updated_ms = now_ms();
+    if (recorded.erase(r.instance_id) > 0) {
+      ++kept;
+    } else {
+      rec.state = "draining";
+      self->send(h.handle, orphan_atom::value, r.instance_id);
+      ++orphans;
+    }
+    st.instances[rec.instance_id] = {rec, rec.slots};
+    persist(self, rec);
+  }
+  for (auto& [id, rec] : recorded) {
+    auto it = st.instances.find(id);
+    if (it != st.instances.end() && launching(it->second.record.state))
+      continue; // placed in this run: its launch is on its way
+    lose(self, std::move(rec));
+    ++lost;
+  }
+  recount(st, h);
+  if (kept + orphans + lost > 0)
+    std::cerr << "troupe-node: host " << h.info.id << " reconciled: " << kept << " kept, "
+              << orphans << " orphans drained, " << lost << " lost\n";
+}
+
 /// A host registers, or registers again after its connection came back (a
-/// new handle): what it ran before is gone from the scheduler's books.
+/// new handle), reporting what it runs.
 void host_up(scheduler_ptr self, host_info info, host_actor hdl) {
   auto& st = self->state;
   if (auto it = st.hosts.find(info.id); it != st.hosts.end()) {
     if (it->second.handle == hdl)
       return;
     self->demonitor(it->second.handle.address());
-    forget_host(self, it);
   }
   self->monitor(hdl);
   std::cerr << "troupe-node: host " << info.id << " joined (zone " << info.zone << ", "
             << info.slots << " slots)\n";
   auto id = info.id;
+  auto running = std::move(info.running);
   std::set<std::string> packages(info.packages.begin(), info.packages.end());
   info.packages.clear(); // kept as the set
-  st.hosts[id] = host_entry{std::move(hdl), std::move(info), {}, std::move(packages)};
+  info.running.clear();
+  auto& h = st.hosts[id] = host_entry{std::move(hdl), std::move(info), {}, std::move(packages)};
+  reconcile(self, h, running);
+}
+
+/// The grace time is over: hosts that have not come back lost their instances.
+void expire_unconfirmed(scheduler_ptr self) {
+  auto waiting = std::move(self->state.unconfirmed);
+  self->state.unconfirmed.clear();
+  for (auto& [host, placements] : waiting) {
+    std::cerr << "troupe-node: host " << host << " did not come back: " << placements.size()
+              << " placements lost\n";
+    for (auto& p : placements)
+      lose(self, std::move(p));
+  }
 }
 
 std::vector<host_status> list_hosts(scheduler_ptr self) {
@@ -254,10 +365,12 @@ void host_down(scheduler_ptr self, const caf::actor_addr& who) {
   }
 }
 
-scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* store) {
+scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* store,
+                                        scheduler_settings cfg) {
   self->state.store = store;
+  self->state.cfg = cfg;
   self->state.incarnation = std::to_string(now_ms());
-  mark_previous_lost(self);
+  load_previous(self);
   self->set_down_handler([=](const caf::down_msg& dm) { host_down(self, dm.source); });
   return {
       [=](place_atom, const function_config& cfg) { return place(self, cfg); },
@@ -269,13 +382,15 @@ scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* s
       [=](hosts_atom) { return list_hosts(self); },
       [=](drain_atom, const std::string& id, bool on) { return drain(self, id, on); },
       [=](flush_atom) { flush(self); },
+      [=](expire_atom) { expire_unconfirmed(self); },
   };
 }
 
 } // namespace
 
-scheduler_actor spawn_scheduler(caf::actor_system& sys, storage::kv_store& store) {
-  return sys.spawn(scheduler, &store);
+scheduler_actor spawn_scheduler(caf::actor_system& sys, storage::kv_store& store,
+                                scheduler_settings settings) {
+  return sys.spawn(scheduler, &store, settings);
 }
 
 } // namespace troupe

@@ -10,8 +10,22 @@ class kv_store;
 
 namespace troupe {
 
-/// Spawns the scheduler. Placements left in `store` by an earlier run of this
-/// node are marked lost at start (their processes died with that run).
-scheduler_actor spawn_scheduler(caf::actor_system& sys, storage::kv_store& store);
+/// The scheduler's limits.
+struct scheduler_settings {
+  /// Instances of one function across the cluster, however many ingress
+  /// nodes' routers ask for them (more: errc::too_many_requests).
+  int32_t max_instances_per_function = 32;
+  /// How long placements of an earlier run wait for their host to register
+  /// again and report them before they are marked lost.
+  int64_t reconcile_grace_ms = 10'000;
+};
+
+/// Spawns the scheduler. Placements left in `store` by an earlier run are
+/// reconciled with what hosts report when they register again: the ones a
+/// host still runs are kept, the ones it does not (or whose host stays away
+/// past the grace time) are marked lost, and instances a host runs without a
+/// placement (orphans) are drained.
+scheduler_actor spawn_scheduler(caf::actor_system& sys, storage::kv_store& store,
+                                scheduler_settings settings = {});
 
 } // namespace troupe

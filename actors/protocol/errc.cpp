@@ -30,6 +30,8 @@ const char* to_string(errc x) {
     return "deadline_exceeded";
   case errc::shutting_down:
     return "shutting_down";
+  case errc::control_plane_down:
+    return "control_plane_down";
   }
   return "unknown";
 }

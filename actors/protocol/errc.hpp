@@ -19,10 +19,11 @@ enum class errc : uint8_t {
   no_capacity,            ///< no host has room for the instance (503)
   sandbox_failed,         ///< a sandbox could not be started (502)
   instance_lost,          ///< the instance vanished before the request reached it (retried)
-  host_lost,         ///< the instance's host was lost while it ran the request (502: not retried)
-  storage_failed,    ///< the registry could not be written (500)
-  deadline_exceeded, ///< the request's deadline passed before an answer (504)
-  shutting_down,     ///< the node is stopping (503)
+  host_lost,          ///< the instance's host was lost while it ran the request (502: not retried)
+  storage_failed,     ///< the registry could not be written (500)
+  deadline_exceeded,  ///< the request's deadline passed before an answer (504)
+  shutting_down,      ///< the node is stopping (503)
+  control_plane_down, ///< no controller reachable: deploys and cold starts wait for it (503)
 };
 
 const char* to_string(errc x);

@@ -14,10 +14,12 @@ namespace troupe {
 /// when an instance ends, and the scheduler is told (release).
 /// `drain` with true: it takes no launches (no_capacity) and drains its
 /// instances (each finishes the request in hand, then ends); with false it
-/// takes launches again.
+/// takes launches again. `orphan` names an instance the scheduler has no
+/// placement for (found when the host registered again): it is drained.
 using host_actor =
     caf::typed_actor<caf::replies_to<launch_atom, std::string /*instance id*/, function_config,
                                      router_actor>::with<instance_actor>,
-                     caf::reacts_to<drain_atom, bool>>;
+                     caf::reacts_to<drain_atom, bool>,
+                     caf::reacts_to<orphan_atom, std::string /*instance id*/>>;
 
 } // namespace troupe

@@ -1,6 +1,8 @@
 #pragma once
 
+#include "actors/protocol/controller.hpp"
 #include "actors/protocol/messages.hpp"
+#include "actors/protocol/scheduler.hpp"
 
 #include <caf/typed_actor.hpp>
 
@@ -8,7 +10,11 @@ namespace troupe {
 
 /// The HTTP front of an ingress node. Contract: every exchange's responder is
 /// called exactly once, with a Lambda-shaped answer; nothing on the HTTP
-/// threads waits for an actor.
-using ingress_actor = caf::typed_actor<caf::reacts_to<http_atom, http_exchange>>;
+/// threads waits for an actor. `join` hands it the control plane's actors
+/// (again after the controller's node came back); while it has none, what
+/// needs them (deploys, lookups, cold starts) is refused with 503 at once.
+using ingress_actor =
+    caf::typed_actor<caf::reacts_to<http_atom, http_exchange>,
+                     caf::reacts_to<join_atom, scheduler_actor, controller_actor>>;
 
 } // namespace troupe

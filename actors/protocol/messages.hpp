@@ -68,6 +68,9 @@ using join_atom = caf::atom_constant<caf::atom("join")>;
 using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
 using hosts_atom = caf::atom_constant<caf::atom("hosts")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using orphan_atom = caf::atom_constant<caf::atom("orphan")>;
+using connect_to_atom = caf::atom_constant<caf::atom("connect_to")>;
+using endpoint_atom = caf::atom_constant<caf::atom("endpoint")>;
 
 /// One synchronous invocation on its way to an instance.
 struct invocation {
@@ -94,18 +97,20 @@ typename Inspector::result_type inspect(Inspector& f, invocation_result& x) {
   return f(caf::meta::type_name("invocation_result"), x.function_error, x.payload, x.cold_start);
 }
 
-/// Where the scheduler put a new instance.
+/// Where the scheduler put a new instance (also how a host reports one it runs).
 struct placement {
   std::string instance_id;
   std::string function;
   std::string host_id;
   std::string state; ///< placed, starting, ready, draining, lost
   int64_t updated_ms = 0;
+  int32_t slots = 0;         ///< 128 MB units reserved for it
+  std::string host_endpoint; ///< host:port where its host takes direct connections ("": none)
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, placement& x) {
   return f(caf::meta::type_name("placement"), x.instance_id, x.function, x.host_id, x.state,
-           x.updated_ms);
+           x.updated_ms, x.slots, x.host_endpoint);
 }
 
 /// A host as it registers with the scheduler.
@@ -117,11 +122,15 @@ struct host_info {
   int32_t cpus = 0;
   std::vector<std::string> packages; ///< code packages it holds (SHA-256 hex)
   bool draining = false;             ///< takes no placements
+  /// host:port where it takes direct connections from ingress nodes, so that
+  /// warm invocations do not pass through (and depend on) the controller's node.
+  std::string endpoint;
+  std::vector<placement> running; ///< the instances it runs, for reconciliation
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_info& x) {
   return f(caf::meta::type_name("host_info"), x.id, x.zone, x.slots, x.free_slots, x.cpus,
-           x.packages, x.draining);
+           x.packages, x.draining, x.endpoint, x.running);
 }
 
 /// A registered host as the scheduler sees it now.

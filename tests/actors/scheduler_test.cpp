@@ -1,5 +1,6 @@
 // The scheduler actor over a real RocksDB: a placement is on disk before it is
-// answered, and every state transition of an instance is recorded.
+// answered, every state transition of an instance is recorded, and a
+// restarted scheduler squares its records with what hosts report.
 
 #include "actors/protocol/errc.hpp"
 #include "actors/protocol/type_ids.hpp"
@@ -9,6 +10,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/after.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -30,7 +32,23 @@ host_actor::behavior_type quiet_host() {
       [](launch_atom, const std::string&, const function_config&, const router_actor&)
           -> caf::result<instance_actor> { return caf::sec::unexpected_message; },
       [](drain_atom, bool) {},
+      [](orphan_atom, const std::string&) {},
   };
+}
+
+/// A host that passes on the orphans it is told of, to `sink`.
+host_actor::behavior_type reporting_host(caf::actor sink) {
+  return {
+      [](launch_atom, const std::string&, const function_config&, const router_actor&)
+          -> caf::result<instance_actor> { return caf::sec::unexpected_message; },
+      [](drain_atom, bool) {},
+      [=](orphan_atom, const std::string& id) { caf::anon_send(sink, orphan_atom::value, id); },
+  };
+}
+
+/// A host of 4 slots, all free, running nothing.
+host_info fresh_host(std::string id) {
+  return {std::move(id), "z", 4, 4, 2, {}, false, "", {}};
 }
 
 class SchedulerTest : public ::testing::Test {
@@ -48,8 +66,7 @@ protected:
     ASSERT_TRUE(store_) << error;
     scheduler_ = spawn_scheduler(sys_, *store_);
     host_ = sys_.spawn(quiet_host);
-    caf::anon_send(scheduler_, host_up_atom::value, host_info{"h1", "z", 4, 4, 2, {}, false},
-                   host_);
+    caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h1"), host_);
   }
 
   void TearDown() override {
@@ -60,10 +77,29 @@ protected:
     std::filesystem::remove_all(dir_);
   }
 
+  /// Stops the scheduler and starts another over the same store, as a
+  /// restarted controller does.
+  void restart(scheduler_settings settings) {
+    caf::scoped_actor self{sys_};
+    self->send_exit(scheduler_, caf::exit_reason::user_shutdown);
+    self->wait_for(scheduler_);
+    scheduler_ = spawn_scheduler(sys_, *store_, settings);
+  }
+
+  /// The scheduler's view of its hosts.
+  std::vector<host_status> hosts() {
+    std::vector<host_status> out;
+    caf::scoped_actor self{sys_};
+    self->request(scheduler_, 5s, hosts_atom::value)
+        .receive([&](std::vector<host_status>& hs) { out = std::move(hs); },
+                 [](caf::error& err) { FAIL() << to_string(err); });
+    return out;
+  }
+
   /// Places a function of `memory_mb`; the placement, or the error's code.
-  caf::expected<placement> place(int32_t memory_mb) {
+  caf::expected<placement> place(int32_t memory_mb, const std::string& name = "f") {
     function_config fn;
-    fn.name = "f";
+    fn.name = name;
     fn.memory_mb = memory_mb;
     fn.code_sha256 = "abc";
     caf::expected<placement> out{caf::error{}};
@@ -136,6 +172,65 @@ TEST_F(SchedulerTest, TransitionsAreRecordedUpToTheHostsLoss) {
   self->request(scheduler_, 5s, hosts_atom::value)
       .receive([](const std::vector<host_status>& hosts) { EXPECT_TRUE(hosts.empty()); },
                [](caf::error& err) { FAIL() << to_string(err); });
+}
+
+TEST_F(SchedulerTest, OneFunctionsInstancesAreLimitedAcrossTheCluster) {
+  restart({2, 10'000});
+  caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h1"), host_);
+  auto a = place(128), b = place(128);
+  ASSERT_TRUE(a && b);
+  auto third = place(128); // room on the host, but the function is at its limit
+  ASSERT_FALSE(third);
+  EXPECT_EQ(third.error(), errc::too_many_requests);
+  EXPECT_TRUE(place(128, "g")) << "another function has its own limit";
+  caf::anon_send(scheduler_, release_atom::value, a->instance_id);
+  EXPECT_TRUE(place(128));
+}
+
+TEST_F(SchedulerTest, RestartedSchedulerKeepsWhatHostsReportAndLosesTheRest) {
+  auto kept = place(128), gone = place(128);
+  ASSERT_TRUE(kept && gone);
+  for (const auto& p : {*kept, *gone})
+    caf::anon_send(scheduler_, state_atom::value, p.instance_id, std::string{"ready"});
+  ASSERT_TRUE(await_state(kept->instance_id, "ready") && await_state(gone->instance_id, "ready"));
+  // A host that never comes back after the restart.
+  auto h2 = fresh_host("h2");
+  h2.slots = h2.free_slots = 1; // the tightest fit for g
+  h2.packages = {"abc"};         // as h1 holds it now
+  caf::anon_send(scheduler_, host_up_atom::value, h2, sys_.spawn(quiet_host));
+  auto away = place(128, "g");
+  ASSERT_TRUE(away);
+  EXPECT_EQ(away->host_id, "h2");
+  ASSERT_TRUE(await_state(away->instance_id, "placed"));
+
+  restart({32, 300});
+  // h1 registers again, reporting the kept instance and one without a placement.
+  caf::scoped_actor self{sys_};
+  auto h1 = sys_.spawn(reporting_host, caf::actor{self});
+  auto report = [](std::string id, int32_t slots) {
+    return placement{std::move(id), "f", "h1", "ready", 0, slots, ""};
+  };
+  host_info info{
+      "h1", "z", 4, 1, 2, {}, false, "", {report(kept->instance_id, 1), report("x-1", 2)}};
+  caf::anon_send(scheduler_, host_up_atom::value, info, h1);
+  std::string orphan;
+  self->receive([&](orphan_atom, const std::string& id) { orphan = id; },
+                caf::after(5s) >> [] { FAIL() << "no orphan was reported"; });
+  EXPECT_EQ(orphan, "x-1");
+  EXPECT_EQ(on_disk(kept->instance_id), "ready");
+  EXPECT_TRUE(await_state(gone->instance_id, "lost")) << "h1 does not run it";
+  EXPECT_TRUE(await_state("x-1", "draining"));
+  auto listed = hosts();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].instances, 2);
+  EXPECT_EQ(listed[0].info.free_slots, 1);
+  // The orphan ends: its slots come back and its record goes.
+  caf::anon_send(scheduler_, release_atom::value, std::string{"x-1"});
+  EXPECT_TRUE(await_state("x-1", ""));
+  EXPECT_EQ(hosts()[0].info.free_slots, 3);
+  // h2 stayed away past the grace time.
+  EXPECT_TRUE(await_state(away->instance_id, "lost"));
+  self->send_exit(h1, caf::exit_reason::user_shutdown);
 }
 
 TEST_F(SchedulerTest, DrainingAnUnknownHostIsRefused) {

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <csignal>
 #include <future>
+#include <limits>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -42,8 +43,11 @@ public:
   std::unique_ptr<test::node_process> start_host(const std::string& id,
                                                  std::vector<std::string> extra = {}) {
     auto args = tls(id);
-    std::vector<std::string> defaults{"--node.roles=host", "--host.id=" + id,
-                                      "--host.warm-runtimes=provided", "--host.pool-size=1",
+    std::vector<std::string> defaults{"--node.roles=host",
+                                      "--host.id=" + id,
+                                      "--host.warm-runtimes=provided",
+                                      "--host.pool-size=1",
+                                      "--cluster.listen=127.0.0.1:0",
                                       "--cluster.controller=127.0.0.1:" +
                                           std::to_string(ctl->cluster_port())};
     for (const auto& d : defaults) {
@@ -152,6 +156,7 @@ host_actor::behavior_type idle_host() {
       [](launch_atom, const std::string&, const function_config&, const router_actor&)
           -> caf::result<instance_actor> { return caf::sec::unexpected_message; },
       [](drain_atom, bool) {},
+      [](orphan_atom, const std::string&) {},
   };
 }
 
@@ -169,10 +174,11 @@ void placement_rate(int n, int window) {
   cfg.set("scheduler.max-threads", size_t{2});
   std::promise<double> done; // set once, by the driver; outlives the actors
   caf::actor_system sys{cfg};
-  auto scheduler = spawn_scheduler(sys, *store);
+  // No per-function limit here: the rate of placing is measured, not the limit.
+  auto scheduler = spawn_scheduler(sys, *store, {std::numeric_limits<int32_t>::max(), 10'000});
   for (int h = 0; h < 8; ++h)
     caf::anon_send(scheduler, host_up_atom::value,
-                   host_info{"h" + std::to_string(h), "z", 1 << 20, 1 << 20, 2, {}, false},
+                   host_info{"h" + std::to_string(h), "z", 1 << 20, 1 << 20, 2, {}, false, "", {}},
                    sys.spawn(idle_host));
   sys.spawn([&, n, window](caf::event_based_actor* self) {
     auto t0 = std::make_shared<steady_clock::time_point>(steady_clock::now());

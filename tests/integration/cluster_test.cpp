@@ -1,13 +1,17 @@
-// End-to-end tests of a cluster on loopback: a controller+ingress node and
-// host nodes, joined through CAF's middleman with TLS and mutual certificates
-// made by deploy/make-certs.sh, running real sandboxes.
+// End-to-end tests of a cluster on loopback: a controller node (with or
+// without the ingress), ingress nodes and host nodes, joined through CAF's
+// middleman with TLS and mutual certificates made by deploy/make-certs.sh,
+// running real sandboxes.
 #include "node_process.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <map>
+#include <sstream>
 #include <stdexcept>
 #include <sys/wait.h>
 #include <thread>
@@ -48,7 +52,7 @@ protected:
 
   void SetUp() override {
     auto [status, out] = run(std::string(TROUPE_SOURCE_DIR) + "/deploy/make-certs.sh " + certs() +
-                             " ctl host-a host-b");
+                             " ctl host-a host-b ing-1 ing-2");
     ASSERT_EQ(status, 0) << out;
   }
 
@@ -60,19 +64,40 @@ protected:
             "--openssl.key=" + in + "/" + name + ".key", "--openssl.cafile=" + in + "/ca.pem"};
   }
 
-  std::unique_ptr<node_process> start_controller() {
+  /// The controller's node, with the ingress unless `roles` says otherwise;
+  /// `extra` settings are added.
+  std::unique_ptr<node_process> start_controller(const std::string& roles = "controller,ingress",
+                                                 uint16_t port = 0,
+                                                 std::vector<std::string> extra = {}) {
     auto args = tls(certs(), "ctl");
-    args.insert(args.end(), {"--node.roles=controller,ingress", "--cluster.listen=127.0.0.1:0"});
+    args.insert(args.end(),
+                {"--node.roles=" + roles, "--cluster.listen=127.0.0.1:" + std::to_string(port)});
+    args.insert(args.end(), extra.begin(), extra.end());
     return std::make_unique<node_process>(dir.path() / "ctl", args);
+  }
+
+  /// An ingress node of its own, joining the controller at `ctl_port`.
+  std::unique_ptr<node_process> start_ingress(uint16_t ctl_port, const std::string& name) {
+    auto args = tls(certs(), name);
+    args.insert(args.end(), {"--node.roles=ingress",
+                             "--cluster.controller=127.0.0.1:" + std::to_string(ctl_port)});
+    return std::make_unique<node_process>(dir.path() / name, args);
   }
 
   /// A host node joining `ctl`; `extra` replaces or adds settings.
   std::unique_ptr<node_process> start_host(const node_process& ctl, const std::string& id,
                                            std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"--node.roles=host", "--host.id=" + id,
-                                  "--host.warm-runtimes=python3", "--host.pool-size=1",
-                                  "--cluster.controller=127.0.0.1:" +
-                                      std::to_string(ctl.cluster_port())};
+    return start_host(ctl.cluster_port(), id, std::move(extra));
+  }
+
+  std::unique_ptr<node_process> start_host(uint16_t ctl_port, const std::string& id,
+                                           std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"--node.roles=host",
+                                  "--host.id=" + id,
+                                  "--host.warm-runtimes=python3",
+                                  "--host.pool-size=1",
+                                  "--cluster.listen=127.0.0.1:0",
+                                  "--cluster.controller=127.0.0.1:" + std::to_string(ctl_port)};
     if (extra.empty())
       extra = tls(certs(), id);
     args.insert(args.end(), extra.begin(), extra.end());
@@ -108,6 +133,17 @@ protected:
     auto r = ctl.client().request(
         "POST", functions, create_body("sleepy", "python3.11", "sleepy.handler", sleepy_zip()));
     ASSERT_EQ(r.status, 201) << r.body;
+  }
+
+  /// Waits (bounded) until `ingress` has the control plane again: it lists hosts.
+  static bool await_control_plane(node_process& ingress, seconds limit = seconds(20)) {
+    auto until = steady_clock::now() + limit;
+    while (steady_clock::now() < until) {
+      if (ingress.client().request("GET", "/troupe/hosts").status == 200)
+        return true;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return false;
   }
 
   struct two_hosts {
@@ -271,8 +307,14 @@ TEST_F(ClusterTest, SettingsThatCannotFormAClusterAreRefusedAtStart) {
   } cases[] = {
       {" --cluster.listen=127.0.0.1:0", "a cluster needs TLS"},
       {" --node.roles=host", "needs cluster.controller=host:port"},
-      {" --node.roles=ingress,host --cluster.controller=127.0.0.1:1",
-       "the ingress role runs on the controller's node"},
+      {" --node.roles=ingress,host --cluster.controller=127.0.0.1:1 --cluster.plaintext",
+       "a host joining a cluster needs cluster.listen"},
+      {" --node.roles=host --cluster.controller=127.0.0.1:1 --cluster.listen=0.0.0.0:0 "
+       "--cluster.plaintext",
+       "name an address they reach"},
+      {" --node.roles=ingress --cluster.controller=127.0.0.1:1 --cluster.listen=127.0.0.1:0 "
+       "--cluster.plaintext",
+       "cluster.listen is for the controller's node and for hosts"},
       {" --cluster.listen=127.0.0.1:99999 --cluster.plaintext", "is not host:port"},
   };
   for (const auto& c : cases) {
@@ -280,6 +322,114 @@ TEST_F(ClusterTest, SettingsThatCannotFormAClusterAreRefusedAtStart) {
     EXPECT_EQ(status, 2) << c.args << ": " << out;
     EXPECT_NE(out.find(c.says), std::string::npos) << c.args << ": " << out;
   }
+}
+
+/// A Python function that answers which instance ran it and when:
+/// "<instance uuid> <start> <end>" (seconds), after sleeping the event's "sleep".
+std::string whoami_zip() {
+  return make_zip({{"whoami.py", "import time, uuid\n"
+                                 "ID = str(uuid.uuid4())\n"
+                                 "def handler(e, c):\n"
+                                 "  start = time.time()\n"
+                                 "  time.sleep(e.get('sleep', 0))\n"
+                                 "  return '%s %.6f %.6f' % (ID, start, time.time())\n"}});
+}
+
+TEST_F(ClusterTest, WarmInvocationsOutliveTheControllerWhichReconcilesOnItsReturn) {
+  auto ctl = start_controller("controller");
+  auto ctl_port = ctl->cluster_port();
+  auto ing = start_ingress(ctl_port, "ing-1");
+  auto a = start_host(ctl_port, "host-a");
+  ASSERT_TRUE(await_hosts(*ing, 1)) << hosts(*ing);
+  deploy_sleepy(*ing);
+  for (const auto& r : invoke_together(ing->port(), 2, 0.3)) // two warm instances on host-a
+    ASSERT_EQ(r.status, 200) << r.body;
+
+  ctl->kill9(); // the control plane is gone; ingress and host stay
+  auto t0 = steady_clock::now();
+  auto refused = ing->client().request(
+      "POST", functions, create_body("other", "python3.11", "sleepy.handler", sleepy_zip()));
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.body.find("controller is unreachable"), std::string::npos) << refused.body;
+  // Warm invocations keep flowing, and a third at once needs a cold start:
+  // refused at once, not after a timeout.
+  for (int round = 0; round < 3; ++round) {
+    auto results = invoke_together(ing->port(), 3, 0.5);
+    int ok = 0, unavailable = 0;
+    for (const auto& r : results) {
+      ok += r.status == 200;
+      unavailable += r.status == 503;
+    }
+    EXPECT_EQ(ok, 2) << results[0].body << results[1].body << results[2].body;
+    EXPECT_EQ(unavailable, 1);
+  }
+  EXPECT_LT(steady_clock::now() - t0, seconds(10)); // the place request's timeout is 10 s
+
+  // Back on the same port and data: the host reports its two instances, which
+  // are kept; the deploy acknowledged before the crash is there.
+  ctl = start_controller("controller", ctl_port);
+  ASSERT_TRUE(await_control_plane(*ing)) << "the ingress did not join again";
+  ASSERT_TRUE(await_hosts(*ing, 1)) << hosts(*ing);
+  auto until = steady_clock::now() + seconds(10);
+  while (hosts(*ing).find("\"Instances\":2") == std::string::npos && steady_clock::now() < until)
+    std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_NE(hosts(*ing).find("\"Instances\":2"), std::string::npos) << hosts(*ing);
+  EXPECT_EQ(ing->client().request("GET", functions + "/sleepy").status, 200);
+  for (const auto& r : invoke_together(ing->port(), 3, 0.2)) // two warm, one cold start
+    EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(hosts(*ing).find("\"Instances\":3"), std::string::npos) << hosts(*ing);
+  auto created = ing->client().request(
+      "POST", functions, create_body("other", "python3.11", "sleepy.handler", sleepy_zip()));
+  EXPECT_EQ(created.status, 201) << created.body;
+}
+
+TEST_F(ClusterTest, TwoIngressNodesHoldTheFunctionsLimitAndOneRequestPerInstance) {
+  auto ctl = start_controller("controller", 0, {"--router.max-instances=2"});
+  auto one = start_ingress(ctl->cluster_port(), "ing-1");
+  auto two = start_ingress(ctl->cluster_port(), "ing-2");
+  auto a = start_host(*ctl, "host-a");
+  auto b = start_host(*ctl, "host-b");
+  ASSERT_TRUE(await_hosts(*one, 2)) << hosts(*one);
+  auto r = one->client().request(
+      "POST", functions, create_body("whoami", "python3.11", "whoami.handler", whoami_zip()));
+  ASSERT_EQ(r.status, 201) << r.body;
+  // Both ingress nodes at once, more than the two instances the function may have.
+  std::vector<net::http_response> results(8);
+  std::vector<std::thread> ts;
+  for (size_t i = 0; i < results.size(); ++i)
+    ts.emplace_back([&, i] {
+      net::http_client cl{"127.0.0.1", (i % 2 ? one : two)->port(), seconds(30)};
+      results[i] = cl.request("POST", functions + "/whoami/invocations", "{\"sleep\":0.5}");
+    });
+  for (auto& t : ts)
+    t.join();
+  struct run {
+    double start, end;
+  };
+  std::map<std::string, std::vector<run>> by_instance;
+  int ok = 0;
+  for (const auto& res : results) {
+    if (res.status == 429) {
+      EXPECT_NE(res.body.find("Rate Exceeded"), std::string::npos) << res.body;
+      continue;
+    }
+    ASSERT_EQ(res.status, 200) << res.body;
+    ++ok;
+    std::istringstream in{res.body.substr(1, res.body.size() - 2)}; // a JSON string
+    std::string id;
+    run x{};
+    in >> id >> x.start >> x.end;
+    by_instance[id].push_back(x);
+  }
+  EXPECT_GE(ok, 2);
+  EXPECT_LE(by_instance.size(), 2u) << "the limit holds across both ingress nodes";
+  for (auto& [id, runs] : by_instance) { // never two requests in one instance at once
+    std::sort(runs.begin(), runs.end(), [](auto& x, auto& y) { return x.start < y.start; });
+    for (size_t i = 1; i < runs.size(); ++i)
+      EXPECT_GE(runs[i].start, runs[i - 1].end) << id;
+  }
+  auto listed = hosts(*two);
+  EXPECT_EQ(count(listed, "\"Instances\":1"), 2u) << listed; // spread over both hosts
 }
 
 } // namespace
