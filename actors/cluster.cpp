@@ -3,10 +3,10 @@
 #include "actors/protocol/errc.hpp"
 
 #include <caf/actor_system.hpp>
-#include <caf/send.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
 #include <caf/openssl/manager.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>

@@ -28,6 +28,7 @@ namespace {
 struct running {
   std::string instance_id;
   std::string function;
+  std::string tenant;
   int32_t slots = 0;
 };
 
@@ -117,7 +118,8 @@ void run_instance(host_ptr self, sandbox_lease lease, const std::string& id,
   auto inst = spawn_instance(self->system(), std::move(lease.box), cfg,
                              scope.function_arn(cfg.name), router, *st.cfg.io);
   self->monitor(inst);
-  st.instances[inst.address()] = running{id, cfg.name, policy::slots_for(cfg.memory_mb)};
+  st.instances[inst.address()] =
+      running{id, cfg.name, cfg.tenant, policy::slots_for(cfg.memory_mb)};
   self->send(st.scheduler, state_atom::value, id, std::string{"ready"});
   rp.deliver(inst);
 }
@@ -231,7 +233,7 @@ void join(host_ptr self, scheduler_actor scheduler, controller_actor controller)
   for (const auto& [_, r] : st.instances)
     info.running.push_back(placement{r.instance_id, r.function, st.cfg.id,
                                      st.draining ? "draining" : "ready", now_ms(), r.slots,
-                                     st.cfg.endpoint});
+                                     st.cfg.endpoint, r.tenant});
   self->send(st.scheduler, host_up_atom::value, std::move(info), caf::actor_cast<host_actor>(self));
 }
 

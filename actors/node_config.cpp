@@ -35,6 +35,9 @@ node_config::node_config() {
            "connect nodes without TLS (development only: anyone reaching the port is in)")
       .add(reconcile_grace, "reconcile-grace",
            "how long a restarted controller waits for hosts to report their instances");
+  opt_group{custom_options_, "placement"}.add(
+      dedicated_tenants, "dedicated-tenants",
+      "comma-separated tenants whose instances run on hosts of their own (the others share)");
   opt_group{custom_options_, "host"}
       .add(host_id, "id", "name of this host in the cluster")
       .add(host_zone, "zone", "zone label, for spreading a function's instances")
@@ -97,6 +100,11 @@ std::vector<std::string> comma_list(const std::string& text) {
 
 std::vector<std::string> node_config::warm_runtime_list() const {
   return comma_list(warm_runtimes);
+}
+
+std::set<std::string> node_config::dedicated_tenant_set() const {
+  auto all = comma_list(dedicated_tenants);
+  return {all.begin(), all.end()};
 }
 
 bool node_config::has_role(const std::string& role) const {

@@ -4,6 +4,7 @@
 #include <caf/timespan.hpp>
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,8 @@ struct node_config : caf::actor_system_config {
   /// How long a restarted controller waits for hosts to report the instances
   /// placed on them before it marks them lost.
   caf::timespan reconcile_grace = std::chrono::seconds(10);
+  // [placement]
+  std::string dedicated_tenants; ///< comma-separated tenants with hosts of their own
   // [host]
   std::string host_id = "host-1";
   std::string host_zone = "local";
@@ -74,6 +77,8 @@ struct node_config : caf::actor_system_config {
   std::string cluster_problem() const;
   /// warm_runtimes as a list.
   std::vector<std::string> warm_runtime_list() const;
+  /// dedicated_tenants as a set.
+  std::set<std::string> dedicated_tenant_set() const;
   /// Fills the defaults that depend on where the binary lives.
   void resolve_paths(const std::string& self_exe_dir);
   /// The effective settings, one per line, for the start-up log.

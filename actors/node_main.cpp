@@ -161,7 +161,8 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   scheduler_actor scheduler;
   if (cfg.has_role("controller")) {
     controller = spawn_controller(sys, *store, code);
-    scheduler = spawn_scheduler(sys, *store, {cfg.max_instances, to_ms(cfg.reconcile_grace)});
+    scheduler = spawn_scheduler(
+        sys, *store, {cfg.max_instances, to_ms(cfg.reconcile_grace), cfg.dedicated_tenant_set()});
   }
   host_node_actor host;
   if (cfg.has_role("host"))

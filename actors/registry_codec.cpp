@@ -10,7 +10,23 @@ namespace troupe {
 
 namespace {
 
-constexpr char format_version = 1;
+/// 2: function configurations carry their tenant, placements their slots,
+/// host endpoint and tenant. Functions of version 1 are still read (as the
+/// default tenant's); placements of version 1 belong to a run that is gone.
+constexpr char format_version = 2;
+
+/// A function configuration as version 1 wrote it: without its tenant.
+struct function_config_v1 {
+  function_config x;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, function_config_v1& v) {
+  auto& x = v.x;
+  return f(caf::meta::type_name("function_config"), x.name, x.runtime, x.handler, x.description,
+           x.memory_mb, x.timeout_s, x.environment, x.code_sha256, x.code_size, x.last_modified_ms,
+           x.revision_id);
+}
 
 template <class T> std::string encode_record(caf::actor_system& sys, const T& x) {
   std::vector<char> buf;
@@ -23,8 +39,10 @@ template <class T> std::string encode_record(caf::actor_system& sys, const T& x)
   return out;
 }
 
-template <class T> std::optional<T> decode_record(caf::actor_system& sys, std::string_view bytes) {
-  if (bytes.empty() || bytes[0] != format_version)
+template <class T>
+std::optional<T> decode_record(caf::actor_system& sys, std::string_view bytes,
+                               char version = format_version) {
+  if (bytes.empty() || bytes[0] != version)
     return std::nullopt;
   T x;
   caf::binary_deserializer source{sys, bytes.data() + 1, bytes.size() - 1};
@@ -44,6 +62,8 @@ std::string encode(caf::actor_system& sys, const placement& x) {
 }
 
 std::optional<function_config> decode_function(caf::actor_system& sys, std::string_view bytes) {
+  if (auto old = decode_record<function_config_v1>(sys, bytes, 1))
+    return std::move(old->x);
   return decode_record<function_config>(sys, bytes);
 }
 

@@ -24,6 +24,7 @@ struct host_entry {
   host_actor handle;
   host_info info; ///< free_slots and draining kept current
   std::map<std::string, int32_t> instances_by_function;
+  std::map<std::string, int32_t> instances_by_tenant;
   std::set<std::string> packages; ///< reported at registration, and placed on it since
   int32_t launching = 0;          ///< instances placed here and not ready yet
 };
@@ -123,6 +124,14 @@ void load_previous(scheduler_ptr self) {
   }
 }
 
+/// Counts an instance in (+1) or out (-1) of its host's tallies.
+void tally(host_entry& h, const placement& rec, int32_t delta) {
+  for (auto [counts, key] : {std::pair{&h.instances_by_function, &rec.function},
+                             std::pair{&h.instances_by_tenant, &rec.tenant}})
+    if (((*counts)[*key] += delta) <= 0)
+      counts->erase(*key);
+}
+
 /// Gives an instance's slots back and forgets it; false if it was unknown.
 bool release_reservation(scheduler_ptr self, const std::string& instance_id) {
   auto& st = self->state;
@@ -134,8 +143,7 @@ bool release_reservation(scheduler_ptr self, const std::string& instance_id) {
     h->second.info.free_slots += it->second.slots;
     if (launching(rec.state))
       --h->second.launching;
-    if (--h->second.instances_by_function[rec.function] <= 0)
-      h->second.instances_by_function.erase(rec.function);
+    tally(h->second, rec, -1);
   }
   st.instances.erase(it);
   return true;
@@ -147,8 +155,20 @@ std::vector<policy::host_view> views(const scheduler_state& st, const function_c
     if (h.info.draining)
       continue;
     auto it = h.instances_by_function.find(cfg.name);
-    out.push_back({id, h.info.free_slots, it == h.instances_by_function.end() ? 0 : it->second,
-                   h.info.zone, h.packages.count(cfg.code_sha256) > 0, h.launching});
+    policy::host_view v{id,
+                        h.info.free_slots,
+                        it == h.instances_by_function.end() ? 0 : it->second,
+                        h.info.zone,
+                        h.packages.count(cfg.code_sha256) > 0,
+                        h.launching,
+                        {},
+                        {}};
+    for (const auto& [tenant, _] : h.instances_by_tenant) {
+      v.tenants.insert(tenant);
+      if (st.cfg.dedicated_tenants.count(tenant) > 0)
+        v.dedicated_to = tenant;
+    }
+    out.push_back(std::move(v));
   }
   return out;
 }
@@ -171,10 +191,13 @@ caf::result<placement, host_actor> place(scheduler_ptr self, const function_conf
                           " instances across the cluster");
   auto slots = policy::slots_for(cfg.memory_mb);
   auto hosts = views(st, cfg);
-  auto chosen = policy::choose_host(hosts, slots);
+  policy::tenancy tenancy{cfg.tenant, st.cfg.dedicated_tenants.count(cfg.tenant) > 0};
+  auto chosen = policy::choose_host(hosts, slots, tenancy);
   if (!chosen)
     return make_error(errc::no_capacity,
-                      "no host has " + std::to_string(slots * 128) + " MB free for " + cfg.name);
+                      "no host has " + std::to_string(slots * 128) + " MB free for " + cfg.name +
+                          (tenancy.dedicated ? " among those that run nothing of other tenants"
+                                             : " among those it may share"));
   auto host_id = hosts[*chosen].id;
   auto& host = st.hosts[host_id];
   placement p{st.incarnation + "-" + std::to_string(st.next_id++),
@@ -183,10 +206,11 @@ caf::result<placement, host_actor> place(scheduler_ptr self, const function_conf
               "placed",
               now_ms(),
               slots,
-              host.info.endpoint};
+              host.info.endpoint,
+              cfg.tenant};
   // Reserved now, so that placements in the same commit see each other.
   host.info.free_slots -= slots;
-  host.instances_by_function[cfg.name] += 1;
+  tally(host, p, +1);
   host.launching += 1;
   host.packages.insert(cfg.code_sha256); // it fetches the package to start the instance
   st.instances[p.instance_id] = {p, slots};
@@ -259,10 +283,11 @@ bool drain(scheduler_ptr self, const std::string& host_id, bool on) {
 /// Recomputes what the scheduler counts on a host from the instances placed there.
 void recount(scheduler_state& st, host_entry& h) {
   h.instances_by_function.clear();
+  h.instances_by_tenant.clear();
   h.launching = 0;
   for (const auto& [_, inst] : st.instances)
     if (inst.record.host_id == h.info.id) {
-      h.instances_by_function[inst.record.function] += 1;
+      tally(h, inst.record, +1);
       h.launching += launching(inst.record.state) ? 1 : 0;
     }
 }
@@ -327,7 +352,8 @@ void host_up(scheduler_ptr self, host_info info, host_actor hdl) {
   std::set<std::string> packages(info.packages.begin(), info.packages.end());
   info.packages.clear(); // kept as the set
   info.running.clear();
-  auto& h = st.hosts[id] = host_entry{std::move(hdl), std::move(info), {}, std::move(packages)};
+  auto& h = st.hosts[id] =
+      host_entry{std::move(hdl), std::move(info), {}, {}, std::move(packages)};
   reconcile(self, h, running);
 }
 

@@ -4,6 +4,9 @@
 
 #include <caf/fwd.hpp>
 
+#include <set>
+#include <string>
+
 namespace troupe::storage {
 class kv_store;
 }
@@ -18,6 +21,9 @@ struct scheduler_settings {
   /// How long placements of an earlier run wait for their host to register
   /// again and report them before they are marked lost.
   int64_t reconcile_grace_ms = 10'000;
+  /// Tenants whose instances run on hosts of their own (the `dedicated`
+  /// isolation mode); every other tenant is `shared`.
+  std::set<std::string> dedicated_tenants;
 };
 
 /// Spawns the scheduler. Placements left in `store` by an earlier run are

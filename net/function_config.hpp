@@ -21,6 +21,7 @@ struct function_config {
   int64_t code_size = 0;   ///< archive bytes
   int64_t last_modified_ms = 0;
   std::string revision_id;
+  std::string tenant = "default"; ///< whose function it is
 };
 
 /// Limits the API enforces on configurations (Lambda's values).

@@ -29,7 +29,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, function_config& x) {
   return f(caf::meta::type_name("function_config"), x.name, x.runtime, x.handler, x.description,
            x.memory_mb, x.timeout_s, x.environment, x.code_sha256, x.code_size, x.last_modified_ms,
-           x.revision_id);
+           x.revision_id, x.tenant);
 }
 
 } // namespace troupe::net
@@ -106,11 +106,12 @@ struct placement {
   int64_t updated_ms = 0;
   int32_t slots = 0;         ///< 128 MB units reserved for it
   std::string host_endpoint; ///< host:port where its host takes direct connections ("": none)
+  std::string tenant;        ///< the function's tenant
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, placement& x) {
   return f(caf::meta::type_name("placement"), x.instance_id, x.function, x.host_id, x.state,
-           x.updated_ms, x.slots, x.host_endpoint);
+           x.updated_ms, x.slots, x.host_endpoint, x.tenant);
 }
 
 /// A host as it registers with the scheduler.

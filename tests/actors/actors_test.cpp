@@ -5,9 +5,11 @@
 #include "actors/registry_codec.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/binary_serializer.hpp>
 #include <caf/sec.hpp>
 
 #include <algorithm>
+
 #include <gtest/gtest.h>
 
 using namespace troupe;
@@ -138,10 +140,32 @@ TEST(RegistryCodec, RoundTripsAndRejectsGarbage) {
   EXPECT_EQ(out->memory_mb, 256);
   EXPECT_FALSE(decode_function(sys, ""));
   EXPECT_FALSE(decode_function(sys, "\x07garbage"));
-  placement p{"i-1", "f", "host-1", "ready", 5};
+  placement p{"i-1", "f", "host-1", "ready", 5, 2, "127.0.0.1:7701", "t"};
   auto back = decode_placement(sys, encode(sys, p));
   ASSERT_TRUE(back);
   EXPECT_EQ(back->state, "ready");
+  EXPECT_EQ(back->slots, 2);
+  EXPECT_EQ(back->tenant, "t");
+}
+
+TEST(RegistryCodec, FunctionsOfTheFirstFormatAreReadAsTheDefaultTenants) {
+  node_config cfg;
+  caf::actor_system sys{cfg};
+  auto in = sample();
+  std::vector<char> buf; // as version 1 wrote it: every field but the tenant
+  caf::binary_serializer sink{sys, buf};
+  ASSERT_FALSE(sink(in.name, in.runtime, in.handler, in.description, in.memory_mb, in.timeout_s,
+                    in.environment, in.code_sha256, in.code_size, in.last_modified_ms,
+                    in.revision_id));
+  auto out = decode_function(sys, std::string(1, '\x01') + std::string(buf.begin(), buf.end()));
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->name, in.name);
+  EXPECT_EQ(out->revision_id, in.revision_id);
+  EXPECT_EQ(out->tenant, "default");
+  in.tenant = "acme";
+  auto now = decode_function(sys, encode(sys, in));
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->tenant, "acme");
 }
 
 TEST(NodeConfig, RolesAndDefaults) {

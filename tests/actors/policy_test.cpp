@@ -87,6 +87,36 @@ TEST(PlacementPolicy, ABurstSharesOutOverTheHostsStartingFewest) {
   EXPECT_EQ(choose_host(hosts, 1), 1u);
 }
 
+TEST(PlacementPolicy, SharedTenantsMixButNotOnAHostADedicatedTenantHolds) {
+  host_view mixed{"a", 10, 0, "z", false, 0, {"t1", "t2"}, ""};
+  host_view held{"b", 50, 0, "z", false, 0, {"d"}, "d"};
+  host_view empty{"c", 60, 0, "z", false, 0, {}, ""};
+  tenancy t3{"t3", false};
+  EXPECT_TRUE(admits(mixed, t3));
+  EXPECT_FALSE(admits(held, t3));
+  EXPECT_TRUE(admits(held, {"d", true}));
+  EXPECT_EQ(choose_host({mixed, held, empty}, 1, t3), 0u); // the tightest fit it may use
+  EXPECT_EQ(choose_host({held}, 1, t3), std::nullopt);
+}
+
+TEST(PlacementPolicy, ADedicatedTenantTakesOnlyHostsWithNobodyElse) {
+  host_view mixed{"a", 10, 0, "z", false, 0, {"t1"}, ""};
+  host_view own{"b", 50, 0, "z", false, 0, {"d"}, "d"};
+  host_view empty{"c", 5, 0, "z", false, 0, {}, ""};
+  tenancy d{"d", true};
+  EXPECT_FALSE(admits(mixed, d));
+  EXPECT_TRUE(admits(empty, d));
+  // A host it holds already before a fresh one, though the fresh one packs tighter ...
+  EXPECT_EQ(choose_host({mixed, own, empty}, 1, d), 1u);
+  // ... but spreading the function comes first.
+  own.function_instances = 1;
+  EXPECT_EQ(choose_host({mixed, own, empty}, 1, d), 2u);
+  EXPECT_EQ(choose_host({mixed}, 1, d), std::nullopt);
+  // Another dedicated tenant's host is closed to it.
+  host_view others{"e", 50, 0, "z", false, 0, {"x"}, "x"};
+  EXPECT_FALSE(admits(others, d));
+}
+
 TEST(PlacementPolicy, ZonesAndCodeNeverOverrideCapacity) {
   std::vector<host_view> hosts{{"a", 0, 0, "empty-zone", true}, {"b", 1, 5, "busy", false}};
   EXPECT_EQ(choose_host(hosts, 1), 1u);

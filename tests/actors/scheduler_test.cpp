@@ -97,9 +97,11 @@ protected:
   }
 
   /// Places a function of `memory_mb`; the placement, or the error's code.
-  caf::expected<placement> place(int32_t memory_mb, const std::string& name = "f") {
+  caf::expected<placement> place(int32_t memory_mb, const std::string& name = "f",
+                                 const std::string& tenant = "default") {
     function_config fn;
     fn.name = name;
+    fn.tenant = tenant;
     fn.memory_mb = memory_mb;
     fn.code_sha256 = "abc";
     caf::expected<placement> out{caf::error{}};
@@ -175,7 +177,7 @@ TEST_F(SchedulerTest, TransitionsAreRecordedUpToTheHostsLoss) {
 }
 
 TEST_F(SchedulerTest, OneFunctionsInstancesAreLimitedAcrossTheCluster) {
-  restart({2, 10'000});
+  restart({2, 10'000, {}});
   caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h1"), host_);
   auto a = place(128), b = place(128);
   ASSERT_TRUE(a && b);
@@ -187,6 +189,36 @@ TEST_F(SchedulerTest, OneFunctionsInstancesAreLimitedAcrossTheCluster) {
   EXPECT_TRUE(place(128));
 }
 
+TEST_F(SchedulerTest, ADedicatedTenantGetsHostsOfItsOwnSharedOnesMix) {
+  restart({32, 10'000, {"d"}});
+  caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h1"), host_);
+  auto h2 = sys_.spawn(quiet_host);
+  caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h2"), h2);
+  auto shared = place(128, "f", "t1");
+  ASSERT_TRUE(shared);
+  auto dedicated = place(128, "g", "d"); // not beside t1's instance
+  ASSERT_TRUE(dedicated) << sys_.render(dedicated.error());
+  EXPECT_NE(dedicated->host_id, shared->host_id);
+  EXPECT_EQ(dedicated->tenant, "d");
+  auto other = place(128, "h", "t2"); // shared tenants mix, but not on d's host
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->host_id, shared->host_id);
+  auto more = place(128, "g2", "d"); // d's own host before spreading onto others'
+  ASSERT_TRUE(more);
+  EXPECT_EQ(more->host_id, dedicated->host_id);
+  ASSERT_TRUE(place(256, "f2", "t1"));   // fills the shared host (4 slots)
+  auto refused = place(128, "f3", "t1"); // d's host has room, but not for t1
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), errc::no_capacity);
+  // Once d's instances end, its host is open to everyone again.
+  caf::anon_send(scheduler_, release_atom::value, dedicated->instance_id);
+  caf::anon_send(scheduler_, release_atom::value, more->instance_id);
+  auto after = place(128, "f3", "t1");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->host_id, dedicated->host_id);
+  caf::anon_send_exit(h2, caf::exit_reason::user_shutdown);
+}
+
 TEST_F(SchedulerTest, RestartedSchedulerKeepsWhatHostsReportAndLosesTheRest) {
   auto kept = place(128), gone = place(128);
   ASSERT_TRUE(kept && gone);
@@ -196,19 +228,19 @@ TEST_F(SchedulerTest, RestartedSchedulerKeepsWhatHostsReportAndLosesTheRest) {
   // A host that never comes back after the restart.
   auto h2 = fresh_host("h2");
   h2.slots = h2.free_slots = 1; // the tightest fit for g
-  h2.packages = {"abc"};         // as h1 holds it now
+  h2.packages = {"abc"};        // as h1 holds it now
   caf::anon_send(scheduler_, host_up_atom::value, h2, sys_.spawn(quiet_host));
   auto away = place(128, "g");
   ASSERT_TRUE(away);
   EXPECT_EQ(away->host_id, "h2");
   ASSERT_TRUE(await_state(away->instance_id, "placed"));
 
-  restart({32, 300});
+  restart({32, 300, {}});
   // h1 registers again, reporting the kept instance and one without a placement.
   caf::scoped_actor self{sys_};
   auto h1 = sys_.spawn(reporting_host, caf::actor{self});
   auto report = [](std::string id, int32_t slots) {
-    return placement{std::move(id), "f", "h1", "ready", 0, slots, ""};
+    return placement{std::move(id), "f", "h1", "ready", 0, slots, "", "default"};
   };
   host_info info{
       "h1", "z", 4, 1, 2, {}, false, "", {report(kept->instance_id, 1), report("x-1", 2)}};
