@@ -7,7 +7,10 @@
 #include <caf/settings.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <sstream>
+#include <unistd.h>
 
 namespace troupe {
 
@@ -161,6 +164,13 @@ std::string node_config::cluster_problem() const {
        (openssl_cafile.empty() && openssl_capath.empty())))
     return "a cluster needs TLS: set openssl.certificate, openssl.key and openssl.cafile "
            "(deploy/make-certs.sh makes them), or cluster.plaintext=true for development";
+  // CAF would start without them and fail every handshake later.
+  if (clustered() && !cluster_plaintext)
+    for (const auto& [key, path] :
+         {std::pair{"openssl.certificate", &openssl_certificate},
+          std::pair{"openssl.key", &openssl_key}, std::pair{"openssl.cafile", &openssl_cafile}})
+      if (!path->empty() && access(path->c_str(), R_OK) != 0)
+        return std::string{key} + ": cannot read " + *path + " (" + std::strerror(errno) + ")";
   return {};
 }
 

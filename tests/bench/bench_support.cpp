@@ -1,5 +1,6 @@
 #include "bench_support.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -10,6 +11,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <unistd.h>
 
 namespace troupe::bench {
 
@@ -47,6 +49,45 @@ std::vector<pid_t> children_of(pid_t pid) {
   return out;
 }
 
+double process_cpu_ms(pid_t pid) {
+  auto stat = test::read_file("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')'); // the name may hold spaces
+  std::istringstream in{close == std::string::npos ? "" : stat.substr(close + 2)};
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) // fields 14 and 15: utime, stime
+    if (i == 14)
+      utime = std::stod(field);
+    else if (i == 15)
+      stime = std::stod(field);
+  return (utime + stime) * 1000.0 / double(sysconf(_SC_CLK_TCK));
+}
+
+double machine_busy_ms() {
+  std::istringstream in{test::read_file("/proc/stat")};
+  std::string cpu;
+  in >> cpu; // "cpu": the sum over all cores
+  double total = 0, idle = 0, x = 0;
+  for (int i = 0; i < 8 && in >> x; ++i) {
+    total += x;
+    if (i == 3 || i == 4) // idle, iowait
+      idle += x;
+  }
+  return (total - idle) * 1000.0 / double(sysconf(_SC_CLK_TCK));
+}
+
+double await_quiet_machine(seconds limit) {
+  auto t0 = steady_clock::now();
+  auto cores = double(std::max(1u, std::thread::hardware_concurrency()));
+  while (steady_clock::now() - t0 < limit) {
+    auto busy0 = machine_busy_ms();
+    std::this_thread::sleep_for(milliseconds(500));
+    if (machine_busy_ms() - busy0 < 0.1 * 500 * cores)
+      break;
+  }
+  return duration<double>(steady_clock::now() - t0).count();
+}
+
 /// Waits (bounded) until the node has at least `n` sandboxes.
 void await_sandboxes(const test::node_process& node, size_t n, seconds limit) {
   auto until = steady_clock::now() + limit;
@@ -56,8 +97,8 @@ void await_sandboxes(const test::node_process& node, size_t n, seconds limit) {
     throw std::runtime_error("the pool did not fill to " + std::to_string(n));
 }
 
-burst_result burst(uint16_t port, const std::vector<std::string>& targets,
-                   const std::string& body) {
+burst_result burst(uint16_t port, const std::vector<std::string>& targets, const std::string& body,
+                   const std::function<void()>& at_release) {
   std::mutex mu;
   std::condition_variable go;
   bool released = false;
@@ -75,6 +116,8 @@ burst_result burst(uint16_t port, const std::vector<std::string>& targets,
         ++failed;
     });
   std::this_thread::sleep_for(seconds(1)); // every client connected and waiting
+  if (at_release)
+    at_release();
   burst_result out;
   out.released = steady_clock::now();
   {

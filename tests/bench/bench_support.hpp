@@ -3,6 +3,7 @@
 #include "../integration/node_process.hpp"
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -22,6 +23,19 @@ std::string deploy(test::node_process& node, const std::string& name, const std:
 /// The node's children: the sandboxes' inits.
 std::vector<pid_t> children_of(pid_t pid);
 
+/// CPU time (user + system, ms) process `pid` has used so far.
+double process_cpu_ms(pid_t pid);
+
+/// CPU time (ms, all cores) the machine has spent busy so far.
+double machine_busy_ms();
+
+/// Waits (bounded by `limit`) until the machine is quiet: under 10% busy
+/// over half a second. Filling pools leaves the kernel work to do for a while
+/// (memory cgroups of earlier sandboxes going offline, each walking every
+/// superblock's LRU lists), which a measurement must not include. The seconds
+/// it waited.
+double await_quiet_machine(std::chrono::seconds limit);
+
 /// Waits (bounded) until the node has at least `n` sandboxes.
 void await_sandboxes(const test::node_process& node, size_t n, std::chrono::seconds limit);
 
@@ -33,8 +47,9 @@ struct burst_result {
 };
 
 /// POSTs `body` to each of `targets` through `port`, one connection each, all
-/// connected first and released together.
-burst_result burst(uint16_t port, const std::vector<std::string>& targets, const std::string& body);
+/// connected first and released together (`at_release` runs just before).
+burst_result burst(uint16_t port, const std::vector<std::string>& targets, const std::string& body,
+                   const std::function<void()>& at_release = {});
 
 /// The cluster benchmarks (tests/bench/cluster_bench.cpp).
 void cluster_benches(int trials);

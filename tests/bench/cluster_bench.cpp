@@ -31,7 +31,7 @@ class local_cluster {
 public:
   local_cluster() {
     auto cmd = std::string(TROUPE_SOURCE_DIR) + "/deploy/make-certs.sh " + certs() +
-               " ctl host-a host-b host-c > /dev/null";
+               " ctl host-a host-b host-c host-d ing-1 > /dev/null";
     if (std::system(cmd.c_str()) != 0)
       throw std::runtime_error("make-certs.sh failed");
     auto args = tls("ctl");
@@ -58,6 +58,14 @@ public:
     }
     args.insert(args.end(), extra.begin(), extra.end());
     return std::make_unique<test::node_process>(dir_.path() / id, args);
+  }
+
+  /// An ingress node of its own, joining the controller.
+  std::unique_ptr<test::node_process> start_ingress(const std::string& name) {
+    auto args = tls(name);
+    args.insert(args.end(), {"--node.roles=ingress", "--cluster.controller=127.0.0.1:" +
+                                                         std::to_string(ctl->cluster_port())});
+    return std::make_unique<test::node_process>(dir_.path() / name, args);
   }
 
   std::string hosts() { return ctl->client().request("GET", "/troupe/hosts").body; }
@@ -241,6 +249,53 @@ void remote_warm(local_cluster& c, int n) {
        num(us[us.size() / 2]) + R"(,"p99_us":)" + num(us[us.size() * 99 / 100]) + "}");
 }
 
+/// p50 and p99 (µs) of `n` warm invokes of `target` through `port`, one
+/// connection; `failed` counts answers other than 200.
+std::pair<double, double> warm_latency(uint16_t port, const std::string& target, int n,
+                                       int& failed) {
+  net::http_client cl{"127.0.0.1", port, seconds(30)};
+  std::vector<double> us;
+  for (int i = 0; i < n; ++i) {
+    auto t0 = steady_clock::now();
+    failed += cl.request("POST", target, R"({"hello":"world"})").status != 200;
+    us.push_back(duration<double, std::micro>(steady_clock::now() - t0).count());
+  }
+  std::sort(us.begin(), us.end());
+  return {us[us.size() / 2], us[us.size() * 99 / 100]};
+}
+
+/// Warm invokes through an ingress node of its own (connected to the host
+/// directly), with the controller's node up, and then killed: the data plane
+/// must not notice. Ends the controller: the last cluster benchmark.
+void controller_down(local_cluster& c, int n) {
+  // Tearing down the burst's 1000 sandboxes keeps the kernel busy for tens of
+  // seconds; a node joining meanwhile is refused by the heartbeat-cut handshakes.
+  await_quiet_machine(seconds(120));
+  auto host = c.start_host("host-d");
+  c.await("host-d", true);
+  auto ing = c.start_ingress("ing-1");
+  std::string target;
+  for (int i = 0; i < 200 && target.empty(); ++i) { // until it has joined
+    try {
+      target = deploy(*ing, "via-ingress", "provided", "bootstrap",
+                      test::read_file(test::example_zip("cpp-echo")));
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+  }
+  if (target.empty())
+    throw std::runtime_error("the ingress node did not join");
+  int failed = 0;
+  warm_latency(ing->port(), target, 50, failed); // the cold start, and warming up
+  auto up = warm_latency(ing->port(), target, n, failed);
+  c.ctl->kill9();
+  auto down = warm_latency(ing->port(), target, n, failed);
+  emit(R"({"bench":"warm_invoke_via_ingress_node","n":)" + std::to_string(n) +
+       R"(,"controller_up":{"p50_us":)" + num(up.first) + R"(,"p99_us":)" + num(up.second) +
+       R"(},"controller_down":{"p50_us":)" + num(down.first) + R"(,"p99_us":)" + num(down.second) +
+       R"(},"failed":)" + std::to_string(failed) + "}");
+}
+
 /// `n` cold starts of distinct functions released at once, one connection
 /// each, on three hosts whose pools hold a third of them each: the wall time
 /// until every one has answered.
@@ -261,10 +316,29 @@ void spread_burst(local_cluster& c, int n) {
     targets.push_back(deploy(*c.ctl, "spread-" + std::to_string(i), "provided", "bootstrap", zip));
   for (auto& h : hosts)
     await_sandboxes(*h, size_t(per_host), seconds(300));
-  auto b = burst(c.ctl->port(), targets, "{}");
+  auto settled = await_quiet_machine(seconds(120));
+  // Where the CPU goes: the controller+ingress node, the host nodes, and the
+  // rest (the sandboxes, this client's threads, the kernel).
+  auto hosts_cpu = [&] {
+    double ms = 0;
+    for (auto& h : hosts)
+      ms += process_cpu_ms(h->pid());
+    return ms;
+  };
+  double ctl0 = 0, hosts0 = 0, all0 = 0;
+  auto b = burst(c.ctl->port(), targets, "{}", [&] {
+    ctl0 = process_cpu_ms(c.ctl->pid());
+    hosts0 = hosts_cpu();
+    all0 = machine_busy_ms();
+  });
+  auto ctl_ms = process_cpu_ms(c.ctl->pid()) - ctl0, hosts_ms = hosts_cpu() - hosts0;
+  auto all_ms = machine_busy_ms() - all0;
   emit(R"({"bench":"cold_starts_over_hosts","hosts":3,"cold_starts":)" + std::to_string(n) +
        R"(,"failed":)" + std::to_string(b.failed) + R"(,"seconds":)" + num(b.seconds) +
-       R"(,"per_second":)" + num(n / b.seconds) + R"(,"instances":)" + c.hosts() + "}");
+       R"(,"per_second":)" + num(n / b.seconds) + R"(,"settled_s":)" + num(settled) +
+       R"(,"cpu_ms":{"controller_node":)" + num(ctl_ms) + R"(,"host_nodes":)" + num(hosts_ms) +
+       R"(,"rest":)" + num(all_ms - ctl_ms - hosts_ms) + R"(,"machine":)" + num(all_ms) +
+       R"(},"instances":)" + c.hosts() + "}");
 }
 
 } // namespace
@@ -276,6 +350,7 @@ void cluster_benches(int trials) {
   dead_host_detection(c, trials);
   recovery(c, trials);
   spread_burst(c, 1000);
+  controller_down(c, 2000);
 }
 
 } // namespace troupe::bench

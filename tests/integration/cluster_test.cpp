@@ -7,14 +7,20 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <map>
+#include <netinet/in.h>
 #include <sstream>
 #include <stdexcept>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 using namespace troupe;
 using namespace troupe::test;
@@ -184,6 +190,33 @@ protected:
   }
 };
 
+TEST_F(ClusterTest, APeerThatStallsItsTlsHandshakeIsCutOff) {
+  // A TCP connection to the door that never says anything: caf_openssl would
+  // wait for it for good (spinning on the writable socket); the node's guard
+  // ends the handshake after 10 s and the connection is closed.
+  auto ctl = start_controller();
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(ctl->cluster_port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval limit{30, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) // whatever the server sent first
+    ;
+  int err = errno;
+  ::close(fd);
+  EXPECT_TRUE(n == 0 || (n < 0 && err == ECONNRESET))
+      << "still open after 30 s: " << std::strerror(err);
+  // The door still takes well-behaved nodes.
+  auto a = start_host(*ctl, "host-a");
+  EXPECT_TRUE(await_hosts(*ctl, 1)) << hosts(*ctl);
+}
+
 TEST_F(ClusterTest, HostsJoinOverTlsAndInstancesSpreadOverThem) {
   auto ctl = start_controller();
   ASSERT_NE(ctl->cluster_port(), 0);
@@ -316,6 +349,9 @@ TEST_F(ClusterTest, SettingsThatCannotFormAClusterAreRefusedAtStart) {
        "--cluster.plaintext",
        "cluster.listen is for the controller's node and for hosts"},
       {" --cluster.listen=127.0.0.1:99999 --cluster.plaintext", "is not host:port"},
+      {" --cluster.listen=127.0.0.1:0 --openssl.certificate=/nonexistent.pem "
+       "--openssl.key=/nonexistent.key --openssl.cafile=/nonexistent-ca.pem",
+       "openssl.certificate: cannot read /nonexistent.pem"},
   };
   for (const auto& c : cases) {
     auto [status, out] = run(node + data + c.args);
