@@ -133,6 +133,15 @@ bool parse_endpoint(const std::string& text, std::string& host, uint16_t& port,
 }
 
 std::string node_config::cluster_problem() const {
+  auto roles_given = comma_list(roles);
+  if (roles_given.empty())
+    return "node.roles is empty: name one or more of ingress, controller, host";
+  for (const auto& r : roles_given) {
+    if (r == "gateway")
+      return "node.roles: the gateway role (tenant network access) does not exist yet";
+    if (r != "ingress" && r != "controller" && r != "host" && r != "all")
+      return "node.roles: unknown role '" + r + "' (known: ingress, controller, host)";
+  }
   for (const auto* endpoint : {&cluster_listen, &cluster_controller}) {
     std::string host, error;
     uint16_t port = 0;

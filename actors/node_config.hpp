@@ -71,9 +71,9 @@ struct node_config : caf::actor_system_config {
   bool has_role(const std::string& role) const;
   /// True when the node takes part in a cluster (it listens for or joins one).
   bool clustered() const { return !cluster_listen.empty() || !cluster_controller.empty(); }
-  /// Why these settings cannot run (empty if they can): cluster addresses that
-  /// are not host:port, roles and addresses that do not fit together, TLS
-  /// without its files.
+  /// Why these settings cannot run (empty if they can): unknown roles, cluster
+  /// addresses that are not host:port, roles and addresses that do not fit
+  /// together, TLS without its files.
   std::string cluster_problem() const;
   /// warm_runtimes as a list.
   std::vector<std::string> warm_runtime_list() const;

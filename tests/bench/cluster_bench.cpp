@@ -18,6 +18,7 @@
 #include <limits>
 #include <stdexcept>
 #include <thread>
+#include <unistd.h>
 #include <utility>
 
 namespace troupe::bench {
@@ -317,27 +318,29 @@ void spread_burst(local_cluster& c, int n) {
   for (auto& h : hosts)
     await_sandboxes(*h, size_t(per_host), seconds(300));
   auto settled = await_quiet_machine(seconds(120));
-  // Where the CPU goes: the controller+ingress node, the host nodes, and the
-  // rest (the sandboxes, this client's threads, the kernel).
+  // Where the CPU goes: the controller+ingress node, the host nodes, this
+  // client's threads, and the rest (the sandboxes, the kernel).
   auto hosts_cpu = [&] {
     double ms = 0;
     for (auto& h : hosts)
       ms += process_cpu_ms(h->pid());
     return ms;
   };
-  double ctl0 = 0, hosts0 = 0, all0 = 0;
+  double ctl0 = 0, hosts0 = 0, client0 = 0, all0 = 0;
   auto b = burst(c.ctl->port(), targets, "{}", [&] {
     ctl0 = process_cpu_ms(c.ctl->pid());
     hosts0 = hosts_cpu();
+    client0 = process_cpu_ms(getpid());
     all0 = machine_busy_ms();
   });
   auto ctl_ms = process_cpu_ms(c.ctl->pid()) - ctl0, hosts_ms = hosts_cpu() - hosts0;
-  auto all_ms = machine_busy_ms() - all0;
+  auto client_ms = process_cpu_ms(getpid()) - client0, all_ms = machine_busy_ms() - all0;
   emit(R"({"bench":"cold_starts_over_hosts","hosts":3,"cold_starts":)" + std::to_string(n) +
        R"(,"failed":)" + std::to_string(b.failed) + R"(,"seconds":)" + num(b.seconds) +
        R"(,"per_second":)" + num(n / b.seconds) + R"(,"settled_s":)" + num(settled) +
        R"(,"cpu_ms":{"controller_node":)" + num(ctl_ms) + R"(,"host_nodes":)" + num(hosts_ms) +
-       R"(,"rest":)" + num(all_ms - ctl_ms - hosts_ms) + R"(,"machine":)" + num(all_ms) +
+       R"(,"client":)" + num(client_ms) + R"(,"rest":)" +
+       num(all_ms - ctl_ms - hosts_ms - client_ms) + R"(,"machine":)" + num(all_ms) +
        R"(},"instances":)" + c.hosts() + "}");
 }
 

@@ -349,6 +349,8 @@ TEST_F(ClusterTest, SettingsThatCannotFormAClusterAreRefusedAtStart) {
        "--cluster.plaintext",
        "cluster.listen is for the controller's node and for hosts"},
       {" --cluster.listen=127.0.0.1:99999 --cluster.plaintext", "is not host:port"},
+      {" --node.roles=ingres,host", "unknown role 'ingres'"},
+      {" --node.roles=gateway", "the gateway role"},
       {" --cluster.listen=127.0.0.1:0 --openssl.certificate=/nonexistent.pem "
        "--openssl.key=/nonexistent.key --openssl.cafile=/nonexistent-ca.pem",
        "openssl.certificate: cannot read /nonexistent.pem"},
