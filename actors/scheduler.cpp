@@ -49,7 +49,10 @@ struct scheduler_state {
   scheduler_settings cfg;
   /// Changes not written yet, and what waits for them (a placement's answer).
   /// Written together when the mailbox has been drained: a group commit, so a
-  /// burst of placements costs one disk flush, not one each.
+  /// burst of placements costs one disk flush, not one each. Only a batch that
+  /// something waits for is flushed to disk; state transitions alone go to
+  /// the WAL unflushed (they survive a crash of the node, and what a power
+  /// loss takes, reconciliation with the hosts puts right).
   std::vector<storage::kv_store::change> pending;
   std::vector<std::function<void(const std::string& error)>> on_written;
   bool flush_scheduled = false;
@@ -89,7 +92,8 @@ void flush(scheduler_ptr self) {
   auto waiting = std::move(st.on_written);
   st.pending.clear();
   st.on_written.clear();
-  auto error = changes.empty() ? std::string{} : st.store->write(changes);
+  auto d = waiting.empty() ? storage::durability::buffered : storage::durability::synced;
+  auto error = changes.empty() ? std::string{} : st.store->write(changes, d);
   if (!error.empty())
     std::cerr << "troupe-node: placement store write failed: " << error << "\n";
   for (auto& fn : waiting)
@@ -352,8 +356,7 @@ void host_up(scheduler_ptr self, host_info info, host_actor hdl) {
   std::set<std::string> packages(info.packages.begin(), info.packages.end());
   info.packages.clear(); // kept as the set
   info.running.clear();
-  auto& h = st.hosts[id] =
-      host_entry{std::move(hdl), std::move(info), {}, {}, std::move(packages)};
+  auto& h = st.hosts[id] = host_entry{std::move(hdl), std::move(info), {}, {}, std::move(packages)};
   reconcile(self, h, running);
 }
 

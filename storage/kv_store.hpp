@@ -9,10 +9,17 @@
 
 namespace troupe::storage {
 
+/// How far a write must have gone before it returns.
+enum class durability {
+  synced,   ///< on disk (the WAL flushed): survives a power loss
+  buffered, ///< in the WAL in the OS's page cache: survives SIGKILL, not a power loss
+};
+
 /// An ordered, durable key-value store (RocksDB underneath).
 /// Contract: a write that returned "" is on disk (synchronous WAL write) and
-/// survives SIGKILL of the process; reads see every completed write. Safe to
-/// use from several threads. All I/O of Troupe's registry goes through it.
+/// survives SIGKILL of the process, unless it asked only for `buffered`;
+/// reads see every completed write. Safe to use from several threads. All I/O
+/// of Troupe's registry goes through it.
 class kv_store {
 public:
   virtual ~kv_store() = default;
@@ -26,9 +33,10 @@ public:
   /// Returns "" on success or an error text.
   virtual std::string put(std::string_view key, std::string_view value) = 0;
   virtual std::string erase(std::string_view key) = 0;
-  /// Applies every change atomically with one synchronous write (a group
-  /// commit: many changes for the price of one disk flush).
-  virtual std::string write(const std::vector<change>& changes) = 0;
+  /// Applies every change atomically with one write (a group commit: many
+  /// changes for the price of one disk flush, or of none when `buffered`).
+  virtual std::string write(const std::vector<change>& changes,
+                            durability d = durability::synced) = 0;
   virtual std::optional<std::string> get(std::string_view key) const = 0;
   /// Calls `fn` for every key starting with `prefix`, in key order, until it returns false.
   virtual void

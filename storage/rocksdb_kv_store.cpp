@@ -34,14 +34,14 @@ public:
     return text(db_->Delete(sync_write_, slice(key)));
   }
 
-  std::string write(const std::vector<change>& changes) override {
+  std::string write(const std::vector<change>& changes, durability d) override {
     rocksdb::WriteBatch batch;
     for (const auto& c : changes) {
       auto s = c.value ? batch.Put(slice(c.key), slice(*c.value)) : batch.Delete(slice(c.key));
       if (!s.ok())
         return text(s);
     }
-    return text(db_->Write(sync_write_, &batch));
+    return text(db_->Write(d == durability::synced ? sync_write_ : buffered_write_, &batch));
   }
 
   std::optional<std::string> get(std::string_view key) const override {
@@ -68,6 +68,7 @@ private:
 
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::WriteOptions sync_write_;
+  rocksdb::WriteOptions buffered_write_; ///< through the WAL, without flushing it
 };
 
 } // namespace

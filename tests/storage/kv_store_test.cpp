@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -87,6 +90,24 @@ TEST_F(KvStoreTest, BatchAppliesPutsAndErasesInOrderAndPersists) {
   auto store = open();
   ASSERT_TRUE(store);
   EXPECT_EQ(scan_all(*store, "pl/"), (pairs{{"pl/1", "ready"}}));
+}
+
+TEST_F(KvStoreTest, ABufferedWriteSurvivesTheProcessBeingKilled) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) { // writes without flushing the WAL, then dies without closing
+    auto store = open();
+    bool ok = store && store->write({{"pl/1", "ready"}}, durability::buffered).empty();
+    if (!ok)
+      _exit(1);
+    raise(SIGKILL);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  auto store = open();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->get("pl/1"), "ready");
 }
 
 TEST_F(KvStoreTest, OpenErrorsAreReported) {
