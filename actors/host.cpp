@@ -20,6 +20,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <set>
 
 namespace troupe {
 
@@ -46,6 +47,10 @@ struct host_state {
   refill_pacer_actor pacer; ///< one token bucket for every pool's refills
   size_t next_claimer = 0;
   std::map<caf::actor_addr, running> instances;
+  /// Launches under way, by instance id, and those of them the scheduler
+  /// called orphans meanwhile (drained as soon as they run).
+  std::map<std::string, running> starting;
+  std::set<std::string> orphaned;
   static inline const char* name = "troupe.host";
 };
 
@@ -88,6 +93,8 @@ pool_actor pool_for(host_ptr self, const std::string& family, int32_t memory_mb)
 
 /// Gives the reserved slots back, here and at the scheduler.
 void give_back(host_ptr self, const std::string& instance_id, int32_t slots) {
+  self->state.starting.erase(instance_id);
+  self->state.orphaned.erase(instance_id);
   self->state.free_slots += slots;
   self->send(self->state.scheduler, release_atom::value, instance_id);
 }
@@ -120,7 +127,10 @@ void run_instance(host_ptr self, sandbox_lease lease, const std::string& id,
   self->monitor(inst);
   st.instances[inst.address()] =
       running{id, cfg.name, cfg.tenant, policy::slots_for(cfg.memory_mb)};
+  st.starting.erase(id);
   self->send(st.scheduler, state_atom::value, id, std::string{"ready"});
+  if (st.orphaned.erase(id) > 0)
+    self->send(inst, drain_atom::value); // its router's request goes elsewhere
   rp.deliver(inst);
 }
 
@@ -194,6 +204,7 @@ caf::result<instance_actor> launch(host_ptr self, std::string id, function_confi
     return make_error(errc::no_capacity, "host " + st.cfg.id + " has no room for " + cfg.name);
   }
   st.free_slots -= slots;
+  st.starting[id] = running{id, cfg.name, cfg.tenant, slots};
   auto rp = self->make_response_promise<instance_actor>();
   auto sha = cfg.code_sha256;
   with_code(self, sha, [=](const std::string& error) mutable {
@@ -234,12 +245,20 @@ void join(host_ptr self, scheduler_actor scheduler, controller_actor controller)
     info.running.push_back(placement{r.instance_id, r.function, st.cfg.id,
                                      st.draining ? "draining" : "ready", now_ms(), r.slots,
                                      st.cfg.endpoint, r.tenant});
+  for (const auto& [_, r] : st.starting)
+    info.running.push_back(placement{r.instance_id, r.function, st.cfg.id, "starting", now_ms(),
+                                     r.slots, st.cfg.endpoint, r.tenant});
   self->send(st.scheduler, host_up_atom::value, std::move(info), caf::actor_cast<host_actor>(self));
 }
 
 /// The scheduler has no placement for this instance: it finishes what it
-/// holds and ends (its router, if any, takes that as a normal end).
+/// holds and ends (its router, if any, takes that as a normal end); one still
+/// starting is drained once it runs.
 void drain_orphan(host_ptr self, const std::string& instance_id) {
+  if (self->state.starting.count(instance_id) > 0) {
+    self->state.orphaned.insert(instance_id);
+    return;
+  }
   for (const auto& [addr, r] : self->state.instances)
     if (r.instance_id == instance_id) {
       std::cerr << "troupe-node: instance " << instance_id << " of " << r.function

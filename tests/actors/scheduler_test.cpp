@@ -220,8 +220,8 @@ TEST_F(SchedulerTest, ADedicatedTenantGetsHostsOfItsOwnSharedOnesMix) {
 }
 
 TEST_F(SchedulerTest, RestartedSchedulerKeepsWhatHostsReportAndLosesTheRest) {
-  auto kept = place(128), gone = place(128);
-  ASSERT_TRUE(kept && gone);
+  auto kept = place(128), gone = place(128), launching = place(128);
+  ASSERT_TRUE(kept && gone && launching);
   for (const auto& p : {*kept, *gone})
     caf::anon_send(scheduler_, state_atom::value, p.instance_id, std::string{"ready"});
   ASSERT_TRUE(await_state(kept->instance_id, "ready") && await_state(gone->instance_id, "ready"));
@@ -239,27 +239,38 @@ TEST_F(SchedulerTest, RestartedSchedulerKeepsWhatHostsReportAndLosesTheRest) {
   // h1 registers again, reporting the kept instance and one without a placement.
   caf::scoped_actor self{sys_};
   auto h1 = sys_.spawn(reporting_host, caf::actor{self});
-  auto report = [](std::string id, int32_t slots) {
-    return placement{std::move(id), "f", "h1", "ready", 0, slots, "", "default"};
+  auto report = [](std::string id, int32_t slots, std::string state = "ready") {
+    return placement{std::move(id), "f", "h1", std::move(state), 0, slots, "", "default"};
   };
-  host_info info{
-      "h1", "z", 4, 1, 2, {}, false, "", {report(kept->instance_id, 1), report("x-1", 2)}};
+  host_info info{"h1",
+                 "z",
+                 4,
+                 0,
+                 2,
+                 {},
+                 false,
+                 "",
+                 {report(kept->instance_id, 1), report(launching->instance_id, 1, "starting"),
+                  report("x-1", 2)}};
   caf::anon_send(scheduler_, host_up_atom::value, info, h1);
   std::string orphan;
   self->receive([&](orphan_atom, const std::string& id) { orphan = id; },
                 caf::after(5s) >> [] { FAIL() << "no orphan was reported"; });
   EXPECT_EQ(orphan, "x-1");
   EXPECT_EQ(on_disk(kept->instance_id), "ready");
+  EXPECT_EQ(on_disk(launching->instance_id), "starting"); // its launch goes on
   EXPECT_TRUE(await_state(gone->instance_id, "lost")) << "h1 does not run it";
   EXPECT_TRUE(await_state("x-1", "draining"));
   auto listed = hosts();
   ASSERT_EQ(listed.size(), 1u);
-  EXPECT_EQ(listed[0].instances, 2);
-  EXPECT_EQ(listed[0].info.free_slots, 1);
+  EXPECT_EQ(listed[0].instances, 3);
+  EXPECT_EQ(listed[0].info.free_slots, 0);
   // The orphan ends: its slots come back and its record goes.
   caf::anon_send(scheduler_, release_atom::value, std::string{"x-1"});
   EXPECT_TRUE(await_state("x-1", ""));
-  EXPECT_EQ(hosts()[0].info.free_slots, 3);
+  EXPECT_EQ(hosts()[0].info.free_slots, 2);
+  caf::anon_send(scheduler_, state_atom::value, launching->instance_id, std::string{"ready"});
+  EXPECT_TRUE(await_state(launching->instance_id, "ready")); // known again: recorded
   // h2 stayed away past the grace time.
   EXPECT_TRUE(await_state(away->instance_id, "lost"));
   self->send_exit(h1, caf::exit_reason::user_shutdown);
