@@ -114,6 +114,7 @@ struct pool_state {
   bool refill_pending = false;
   int64_t failures_in_row = 0; ///< make failures since the last success
   int64_t retry_at_ms = 0;     ///< no refill before this after failures (exponential backoff)
+  int64_t last_take_ms = -1;   ///< the last acquire (refills wait for a lull in a burst)
   pool_stats stats;
   static inline const char* name = "troupe.pool";
 };
@@ -200,6 +201,12 @@ void refill(pool_ptr self) {
     st.refill_pending = false;
     return;
   }
+  auto now = now_ms();
+  if (auto wait = policy::refill_delay_ms(st.stock.size(), target(self), st.last_take_ms, now);
+      wait > 0) {
+    self->delayed_send(self, std::chrono::milliseconds(wait), refill_atom::value);
+    return; // still pending
+  }
   self->request(st.pacer, caf::infinite, token_atom::value).then([=](bool) {
     self->state.refill_pending = false;
     if (coming(self) < target(self))
@@ -223,7 +230,8 @@ std::shared_ptr<runtime::sandbox> take_from_stock(pool_ptr self) {
 
 caf::result<sandbox_lease> acquire(pool_ptr self) {
   auto& st = self->state;
-  st.demand.on_take(now_ms());
+  st.last_take_ms = now_ms();
+  st.demand.on_take(st.last_take_ms);
   if (auto box = take_from_stock(self)) {
     ++st.stats.hits;
     schedule_refill(self);

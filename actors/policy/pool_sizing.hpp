@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 namespace troupe::policy {
@@ -47,6 +48,19 @@ private:
 inline int32_t pool_target(double demand_per_s, const pool_bounds& b) {
   auto want = static_cast<int32_t>(std::ceil(demand_per_s * b.lead_time_s));
   return std::clamp(want, b.min, std::max(b.min, b.max));
+}
+
+/// How long a refill should wait (0: make it now). While cold starts keep
+/// coming (the last one less than `quiet_ms` ago) and the stock still holds at
+/// least half the target, a refill waits for the lull: making a template costs
+/// the CPU the cold starts of a burst need, and the stock is there to absorb
+/// the burst. Once the stock runs below half, refills go on regardless.
+inline int64_t refill_delay_ms(size_t stock, size_t target, int64_t last_take_ms, int64_t now_ms,
+                               int64_t quiet_ms = 50) {
+  if (last_take_ms < 0 || stock * 2 < target)
+    return 0;
+  auto since = now_ms - last_take_ms;
+  return since >= quiet_ms ? 0 : quiet_ms - since;
 }
 
 } // namespace troupe::policy

@@ -157,6 +157,14 @@ TEST(PoolSizing, TargetFollowsDemandWithinBounds) {
   EXPECT_EQ(pool_target(5.0, {4, 2, 1.0}), 4); // max below min: min wins
 }
 
+TEST(PoolSizing, RefillsWaitForALullWhileTheStockHoldsHalf) {
+  EXPECT_EQ(refill_delay_ms(10, 10, -1, 1000), 0);      // no cold start yet
+  EXPECT_EQ(refill_delay_ms(10, 10, 990, 1000), 40);    // one 10 ms ago: wait for the lull
+  EXPECT_EQ(refill_delay_ms(10, 10, 950, 1000), 0);     // 50 ms of quiet
+  EXPECT_EQ(refill_delay_ms(5, 10, 999, 1000), 40 + 9); // half: still waits
+  EXPECT_EQ(refill_delay_ms(4, 10, 999, 1000), 0);      // below half: refill now
+}
+
 TEST(PoolSizing, DemandRisesWithBurstsAndDecays) {
   demand_rate d{10.0};
   for (int i = 0; i < 100; ++i)
