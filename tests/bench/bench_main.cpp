@@ -33,38 +33,15 @@ using bench::await_sandboxes;
 using bench::children_of;
 using bench::deploy;
 using bench::emit;
+using bench::latency;
 using bench::num;
+using bench::one_connection;
+using bench::percentiles;
 using namespace std::chrono;
 
 namespace {
 
 const std::string event = R"({"hello":"world","n":12345})";
-
-struct latency {
-  double p50_us = 0, p99_us = 0;
-};
-
-latency percentiles(std::vector<double> us) {
-  std::sort(us.begin(), us.end());
-  auto at = [&](double q) { return us[std::min(us.size() - 1, size_t(q * us.size()))]; };
-  return {at(0.50), at(0.99)};
-}
-
-/// Sequential round trips on one keep-alive connection.
-latency one_connection(uint16_t port, const std::string& target, int n) {
-  net::http_client c{"127.0.0.1", port};
-  for (int i = 0; i < 50; ++i) // warm-up
-    c.request("POST", target, event);
-  std::vector<double> us;
-  for (int i = 0; i < n; ++i) {
-    auto t0 = steady_clock::now();
-    auto r = c.request("POST", target, event);
-    us.push_back(duration<double, std::micro>(steady_clock::now() - t0).count());
-    if (r.status != 200)
-      throw std::runtime_error("status " + std::to_string(r.status) + ": " + r.body);
-  }
-  return percentiles(std::move(us));
-}
 
 /// Requests per second over `conns` keep-alive connections for `span`.
 double throughput(uint16_t port, const std::string& target, int conns, seconds span) {
@@ -84,23 +61,11 @@ double throughput(uint16_t port, const std::string& target, int conns, seconds s
   return double(done) / duration<double>(span).count();
 }
 
-/// CPU time (user + system) a process has used, in milliseconds.
-double cpu_ms(pid_t pid) {
-  auto stat = test::read_file("/proc/" + std::to_string(pid) + "/stat");
-  std::istringstream in{stat.substr(stat.rfind(')') + 2)};
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i)
-    if (i >= 14)
-      ticks += std::stod(field);
-  return ticks * 1000.0 / double(sysconf(_SC_CLK_TCK));
-}
-
 /// The node's CPU share while idle for `span`, right after load.
 double idle_cpu_percent(pid_t pid, seconds span) {
-  auto before = cpu_ms(pid);
+  auto before = bench::process_cpu_ms(pid);
   std::this_thread::sleep_for(span);
-  return (cpu_ms(pid) - before) / duration<double, std::milli>(span).count() * 100.0;
+  return (bench::process_cpu_ms(pid) - before) / duration<double, std::milli>(span).count() * 100.0;
 }
 
 void warm(const std::string& label, std::vector<std::string> args, int n, seconds span,
@@ -110,7 +75,7 @@ void warm(const std::string& label, std::vector<std::string> args, int n, second
   const std::string& policy = label;
   auto target = deploy(node, "cpp-echo", "provided", "bootstrap",
                        test::read_file(test::example_zip("cpp-echo")));
-  auto t1 = one_connection(node.port(), target, n);
+  auto t1 = one_connection(node.port(), target, event, n);
   auto rps = throughput(node.port(), target, 32, span);
   auto idle = idle_cpu_percent(node.pid(), seconds(3));
   std::string line = R"({"bench":"warm_invoke","function":"cpp-echo","scheduler":")" + policy +
@@ -118,7 +83,7 @@ void warm(const std::string& label, std::vector<std::string> args, int n, second
                      R"(,"rps_32":)" + num(rps) + R"(,"idle_cpu_pct_after_load":)" + num(idle);
   if (with_baseline) {
     bench::baseline_server base{event};
-    auto b1 = one_connection(base.port(), "/", n);
+    auto b1 = one_connection(base.port(), "/", event, n);
     auto brps = throughput(base.port(), "/", 32, span);
     emit(R"({"bench":"baseline_beast","p50_us":)" + num(b1.p50_us) + R"(,"p99_us":)" +
          num(b1.p99_us) + R"(,"rps_32":)" + num(brps) + "}");

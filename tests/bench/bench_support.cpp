@@ -49,6 +49,30 @@ std::vector<pid_t> children_of(pid_t pid) {
   return out;
 }
 
+latency percentiles(std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  auto at = [&](double q) { return us[std::min(us.size() - 1, size_t(q * us.size()))]; };
+  return {at(0.50), at(0.99)};
+}
+
+latency one_connection(uint16_t port, const std::string& target, const std::string& body, int n,
+                       int warmup, int* failed) {
+  net::http_client c{"127.0.0.1", port};
+  std::vector<double> us;
+  for (int i = 0; i < warmup + n; ++i) {
+    auto t0 = steady_clock::now();
+    auto r = c.request("POST", target, body);
+    if (i >= warmup)
+      us.push_back(duration<double, std::micro>(steady_clock::now() - t0).count());
+    if (r.status == 200)
+      continue;
+    if (!failed)
+      throw std::runtime_error("status " + std::to_string(r.status) + ": " + r.body);
+    ++*failed;
+  }
+  return percentiles(std::move(us));
+}
+
 double process_cpu_ms(pid_t pid) {
   auto stat = test::read_file("/proc/" + std::to_string(pid) + "/stat");
   auto close = stat.rfind(')'); // the name may hold spaces

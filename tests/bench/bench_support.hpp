@@ -23,6 +23,19 @@ std::string deploy(test::node_process& node, const std::string& name, const std:
 /// The node's children: the sandboxes' inits.
 std::vector<pid_t> children_of(pid_t pid);
 
+/// Median and 99th percentile of a set of round trips.
+struct latency {
+  double p50_us = 0, p99_us = 0;
+};
+
+latency percentiles(std::vector<double> us);
+
+/// Sequential round trips of `body` to `target` on one keep-alive connection,
+/// after `warmup` unmeasured ones. Answers other than 200 are counted in
+/// `*failed` when it is given, and thrown otherwise.
+latency one_connection(uint16_t port, const std::string& target, const std::string& body, int n,
+                       int warmup = 50, int* failed = nullptr);
+
 /// CPU time (user + system, ms) process `pid` has used so far.
 double process_cpu_ms(pid_t pid);
 

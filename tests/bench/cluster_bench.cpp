@@ -27,6 +27,8 @@ namespace {
 
 using namespace std::chrono;
 
+const std::string warm_event = R"({"hello":"world"})";
+
 /// A controller node with TLS and the hosts that join it.
 class local_cluster {
 public:
@@ -234,35 +236,12 @@ void remote_warm(local_cluster& c, int n) {
   c.await("host-c", true);
   auto target = deploy(*c.ctl, "remote-warm", "provided", "bootstrap",
                        test::read_file(test::example_zip("cpp-echo")));
-  net::http_client cl{"127.0.0.1", c.ctl->port(), seconds(30)};
-  std::vector<double> us;
-  for (int i = 0; i < n + 50; ++i) {
-    auto t0 = steady_clock::now();
-    if (cl.request("POST", target, R"({"hello":"world"})").status != 200)
-      throw std::runtime_error("remote warm invoke failed");
-    if (i >= 50) // the first ones include the cold start
-      us.push_back(duration<double, std::micro>(steady_clock::now() - t0).count());
-  }
-  std::sort(us.begin(), us.end());
+  // The warm-up's first round trip is the cold start.
+  auto l = one_connection(c.ctl->port(), target, warm_event, n);
   host.reset();
   c.await("host-c", false);
   emit(R"({"bench":"warm_invoke_remote_host","n":)" + std::to_string(n) + R"(,"p50_us":)" +
-       num(us[us.size() / 2]) + R"(,"p99_us":)" + num(us[us.size() * 99 / 100]) + "}");
-}
-
-/// p50 and p99 (µs) of `n` warm invokes of `target` through `port`, one
-/// connection; `failed` counts answers other than 200.
-std::pair<double, double> warm_latency(uint16_t port, const std::string& target, int n,
-                                       int& failed) {
-  net::http_client cl{"127.0.0.1", port, seconds(30)};
-  std::vector<double> us;
-  for (int i = 0; i < n; ++i) {
-    auto t0 = steady_clock::now();
-    failed += cl.request("POST", target, R"({"hello":"world"})").status != 200;
-    us.push_back(duration<double, std::micro>(steady_clock::now() - t0).count());
-  }
-  std::sort(us.begin(), us.end());
-  return {us[us.size() / 2], us[us.size() * 99 / 100]};
+       num(l.p50_us) + R"(,"p99_us":)" + num(l.p99_us) + "}");
 }
 
 /// Warm invokes through an ingress node of its own (connected to the host
@@ -286,14 +265,13 @@ void controller_down(local_cluster& c, int n) {
   }
   if (target.empty())
     throw std::runtime_error("the ingress node did not join");
-  int failed = 0;
-  warm_latency(ing->port(), target, 50, failed); // the cold start, and warming up
-  auto up = warm_latency(ing->port(), target, n, failed);
+  int failed = 0; // counted, not thrown: the figure is how many fail
+  auto up = one_connection(ing->port(), target, warm_event, n, 50, &failed);
   c.ctl->kill9();
-  auto down = warm_latency(ing->port(), target, n, failed);
+  auto down = one_connection(ing->port(), target, warm_event, n, 0, &failed);
   emit(R"({"bench":"warm_invoke_via_ingress_node","n":)" + std::to_string(n) +
-       R"(,"controller_up":{"p50_us":)" + num(up.first) + R"(,"p99_us":)" + num(up.second) +
-       R"(},"controller_down":{"p50_us":)" + num(down.first) + R"(,"p99_us":)" + num(down.second) +
+       R"(,"controller_up":{"p50_us":)" + num(up.p50_us) + R"(,"p99_us":)" + num(up.p99_us) +
+       R"(},"controller_down":{"p50_us":)" + num(down.p50_us) + R"(,"p99_us":)" + num(down.p99_us) +
        R"(},"failed":)" + std::to_string(failed) + "}");
 }
 
