@@ -1,6 +1,6 @@
 #include "actors/cluster.hpp"
 
-#include "actors/protocol/errc.hpp"
+#include "actors/node_config.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <set>
@@ -21,6 +20,11 @@
 namespace troupe {
 
 namespace {
+
+/// The middleman that connects this node to others: caf_openssl's, or plain BASP's.
+caf::io::middleman_actor middleman_for(caf::actor_system& sys, bool tls) {
+  return tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
+}
 
 cluster_actor::behavior_type door(controller_actor controller, scheduler_actor scheduler) {
   return {
@@ -78,9 +82,8 @@ void ask_door(joiner_ptr self, cluster_actor door) {
 
 void connect(joiner_ptr self) {
   auto& st = self->state;
-  auto& sys = self->system();
-  auto mm = st.cfg.tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
-  self->request(mm, std::chrono::seconds(5), caf::connect_atom::value, st.cfg.host, st.cfg.port)
+  self->request(middleman_for(self->system(), st.cfg.tls), std::chrono::seconds(5),
+                caf::connect_atom::value, st.cfg.host, st.cfg.port)
       .then(
           [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
             if (!ptr)
@@ -149,16 +152,14 @@ caf::result<bool> connect_to(connector_ptr self, const std::string& endpoint) {
   c.waiting.push_back(rp);
   if (c.waiting.size() > 1)
     return rp; // on its way
-  auto colon = endpoint.rfind(':');
-  auto port = colon == std::string::npos ? 0 : std::atoi(endpoint.c_str() + colon + 1);
-  if (port <= 0 || port > 65535) {
+  std::string host, error;
+  uint16_t port = 0;
+  if (!parse_endpoint(endpoint, host, port, error) || port == 0) {
     settle(self, endpoint, false);
     return rp;
   }
-  auto& sys = self->system();
-  auto mm = self->state.tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
-  self->request(mm, std::chrono::seconds(5), caf::connect_atom::value, endpoint.substr(0, colon),
-                static_cast<uint16_t>(port))
+  self->request(middleman_for(self->system(), self->state.tls), std::chrono::seconds(5),
+                caf::connect_atom::value, host, port)
       .then(
           [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
             auto it = self->state.by_endpoint.find(endpoint);

@@ -116,21 +116,21 @@ void raise_open_file_limit() {
 
 /// Publishes the controller node's door (or a host, for direct connections)
 /// at cluster.listen, through TLS unless plaintext is asked for; the bound
-/// port, or 0 with `error` set.
+/// host:port, or "" with `error` set.
 template <class Handle>
-uint16_t publish_at_listen(caf::actor_system& sys, const node_config& cfg, const Handle& hdl,
-                           std::string& error) {
+std::string publish_at_listen(caf::actor_system& sys, const node_config& cfg, const Handle& hdl,
+                              std::string& error) {
   std::string host;
   uint16_t port = 0;
   if (!parse_endpoint(cfg.cluster_listen, host, port, error))
-    return 0;
+    return {};
   auto bound = cfg.cluster_plaintext ? sys.middleman().publish(hdl, port, host.c_str(), true)
                                      : caf::openssl::publish(hdl, port, host.c_str(), true);
   if (!bound) {
     error = sys.render(bound.error());
-    return 0;
+    return {};
   }
-  return *bound;
+  return host + ":" + std::to_string(*bound);
 }
 
 /// Ends the process if a clean stop takes too long: a stuck actor must not
@@ -185,18 +185,17 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
     // connections of ingress nodes (it tells the scheduler where).
     if (controller)
       door = spawn_cluster_door(sys, controller, scheduler);
-    auto port = controller ? publish_at_listen(sys, cfg, door, error)
-                           : publish_at_listen(sys, cfg, host, error);
-    if (!port) {
+    auto endpoint = controller ? publish_at_listen(sys, cfg, door, error)
+                               : publish_at_listen(sys, cfg, host, error);
+    if (endpoint.empty()) {
       std::cerr << "troupe-node: cannot listen for the cluster on " << cfg.cluster_listen << ": "
                 << error << "\n";
       stop_actors();
       return 1;
     }
-    auto address = cfg.cluster_listen.substr(0, cfg.cluster_listen.rfind(':'));
     if (!controller)
-      caf::anon_send(host, endpoint_atom::value, address + ":" + std::to_string(port));
-    cluster_line = ", cluster on " + address + ":" + std::to_string(port);
+      caf::anon_send(host, endpoint_atom::value, endpoint);
+    cluster_line = ", cluster on " + endpoint;
   }
   bool joins = !cfg.cluster_controller.empty();
   std::unique_ptr<net::http_server> http;
