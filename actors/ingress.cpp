@@ -91,10 +91,13 @@ bool control_plane_up(ingress_ptr self, const responder& respond) {
   return false;
 }
 
-/// Wraps a responder whose answer comes from the control plane: it is
-/// answered once, by that answer or with a 503 when the control plane is
-/// lost first (a request to a lost remote actor waits for its whole timeout).
-responder awaiting_control_plane(ingress_ptr self, responder respond) {
+/// The responder for an answer that comes from the control plane: answered
+/// once, by that answer or with a 503 when the control plane is lost first (a
+/// request to a lost remote actor waits for its whole timeout). Without a
+/// control plane, `respond` gets its 503 now and the result is empty.
+responder via_control_plane(ingress_ptr self, responder respond) {
+  if (!control_plane_up(self, respond))
+    return {};
   auto slot = std::make_shared<responder>(std::move(respond));
   auto& all = self->state.on_control_plane;
   if (all.size() >= 64) // now and then, forget the answered ones
@@ -185,9 +188,8 @@ void api_invoke(ingress_ptr self, const std::string& name, net::http_request& re
     return respond(net::error_response(
         {400, "InvalidRequestContentException", "Could not parse request body into json"}));
   if (type == "DryRun") {
-    if (!control_plane_up(self, respond))
+    if (!(respond = via_control_plane(self, std::move(respond))))
       return;
-    respond = awaiting_control_plane(self, std::move(respond));
     self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, name)
         .then([=](function_config&) { respond(net::json_response(204, "")); },
               [=](caf::error& err) { reply_error(respond, err); });
@@ -219,9 +221,8 @@ void create_function(ingress_ptr self, const net::http_request& req, responder r
   if (auto err = net::parse_create_function(req.body, parsed))
     return respond(net::error_response(*err));
   auto name = parsed.config.name;
-  if (!control_plane_up(self, respond))
+  if (!(respond = via_control_plane(self, std::move(respond))))
     return;
-  respond = awaiting_control_plane(self, std::move(respond));
   self->request(self->state.controller, std::chrono::seconds(60), create_atom::value,
                 std::move(parsed.config), std::move(parsed.archive))
       .then(
@@ -234,9 +235,8 @@ void create_function(ingress_ptr self, const net::http_request& req, responder r
 }
 
 void list_functions(ingress_ptr self, responder respond) {
-  if (!control_plane_up(self, respond))
+  if (!(respond = via_control_plane(self, std::move(respond))))
     return;
-  respond = awaiting_control_plane(self, std::move(respond));
   self->request(self->state.controller, std::chrono::seconds(10), list_atom::value)
       .then(
           [=](std::vector<function_config>& all) {
@@ -251,9 +251,8 @@ void list_functions(ingress_ptr self, responder respond) {
 }
 
 void get_function(ingress_ptr self, const std::string& name, responder respond) {
-  if (!control_plane_up(self, respond))
+  if (!(respond = via_control_plane(self, std::move(respond))))
     return;
-  respond = awaiting_control_plane(self, std::move(respond));
   self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, name)
       .then(
           [=](function_config& cfg) {
@@ -269,9 +268,8 @@ void get_function(ingress_ptr self, const std::string& name, responder respond) 
 }
 
 void delete_function(ingress_ptr self, const std::string& name, responder respond) {
-  if (!control_plane_up(self, respond))
+  if (!(respond = via_control_plane(self, std::move(respond))))
     return;
-  respond = awaiting_control_plane(self, std::move(respond));
   self->request(self->state.controller, std::chrono::seconds(10), remove_atom::value, name)
       .then(
           [=](function_config&) {
@@ -283,9 +281,8 @@ void delete_function(ingress_ptr self, const std::string& name, responder respon
 
 /// GET /troupe/hosts: the hosts the scheduler places on now.
 void list_hosts(ingress_ptr self, responder respond) {
-  if (!control_plane_up(self, respond))
+  if (!(respond = via_control_plane(self, std::move(respond))))
     return;
-  respond = awaiting_control_plane(self, std::move(respond));
   self->request(self->state.scheduler, std::chrono::seconds(5), hosts_atom::value)
       .then(
           [=](std::vector<host_status>& hosts) {
@@ -310,9 +307,8 @@ void list_hosts(ingress_ptr self, responder respond) {
 
 /// POST /troupe/hosts/{id}/drain or /undrain.
 void drain_host(ingress_ptr self, const std::string& id, bool on, responder respond) {
-  if (!control_plane_up(self, respond))
+  if (!(respond = via_control_plane(self, std::move(respond))))
     return;
-  respond = awaiting_control_plane(self, std::move(respond));
   self->request(self->state.scheduler, std::chrono::seconds(5), drain_atom::value, id, on)
       .then(
           [=](bool found) {
