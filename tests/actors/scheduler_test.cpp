@@ -81,8 +81,10 @@ protected:
   /// restarted controller does.
   void restart(scheduler_settings settings) {
     caf::scoped_actor self{sys_};
+    self->monitor(scheduler_);
     self->send_exit(scheduler_, caf::exit_reason::user_shutdown);
-    self->wait_for(scheduler_);
+    self->receive([](const caf::down_msg&) {},
+                  caf::after(5s) >> [] { FAIL() << "the scheduler did not stop"; });
     scheduler_ = spawn_scheduler(sys_, *store_, settings);
   }
 
