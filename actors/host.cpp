@@ -241,14 +241,21 @@ void join(host_ptr self, scheduler_actor scheduler, controller_actor controller)
   st.scheduler = std::move(scheduler);
   st.controller = std::move(controller);
   auto info = info_of(st.cfg, st.free_slots, st.draining);
-  for (const auto& [_, r] : st.instances)
-    info.running.push_back(placement{r.instance_id, r.function, st.cfg.id,
-                                     st.draining ? "draining" : "ready", now_ms(), r.slots,
+  auto report = [&](const running& r, const char* state) {
+    info.running.push_back(placement{r.instance_id, r.function, st.cfg.id, state, now_ms(), r.slots,
                                      st.cfg.endpoint, r.tenant});
+  };
+  for (const auto& [_, r] : st.instances)
+    report(r, st.draining ? "draining" : "ready");
   for (const auto& [_, r] : st.starting)
-    info.running.push_back(placement{r.instance_id, r.function, st.cfg.id, "starting", now_ms(),
-                                     r.slots, st.cfg.endpoint, r.tenant});
+    report(r, "starting");
   self->send(st.scheduler, host_up_atom::value, std::move(info), caf::actor_cast<host_actor>(self));
+}
+
+/// Asks the instance at `addr` to finish what it holds and end.
+void drain_instance(host_ptr self, const caf::actor_addr& addr) {
+  if (auto inst = caf::actor_cast<instance_actor>(addr))
+    self->send(inst, drain_atom::value);
 }
 
 /// The scheduler has no placement for this instance: it finishes what it
@@ -263,9 +270,7 @@ void drain_orphan(host_ptr self, const std::string& instance_id) {
     if (r.instance_id == instance_id) {
       std::cerr << "troupe-node: instance " << instance_id << " of " << r.function
                 << " has no placement: draining it\n";
-      if (auto inst = caf::actor_cast<instance_actor>(addr))
-        self->send(inst, drain_atom::value);
-      return;
+      return drain_instance(self, addr);
     }
 }
 
@@ -312,8 +317,7 @@ host_node_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_
         self->state.draining = on;
         if (on)
           for (const auto& [addr, _] : self->state.instances)
-            if (auto inst = caf::actor_cast<instance_actor>(addr))
-              self->send(inst, drain_atom::value);
+            drain_instance(self, addr);
       },
       [=](orphan_atom, const std::string& instance_id) { drain_orphan(self, instance_id); },
       [=](join_atom, scheduler_actor scheduler, controller_actor controller) {

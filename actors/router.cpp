@@ -245,23 +245,19 @@ void launch(router_ptr self) {
           });
 }
 
-/// The scheduler went or was replaced: placements asked of it will not be
-/// answered (a request to a lost remote actor waits for its whole timeout).
-void forget_scheduler(router_ptr self) {
+/// The scheduler went (null) or was replaced: placements asked of the old one
+/// will not be answered (a request to a lost remote actor waits for its whole
+/// timeout), so they count as failed and the queue is pumped again.
+void use_scheduler(router_ptr self, scheduler_actor scheduler) {
   auto& st = self->state;
   if (st.scheduler)
     self->demonitor(st.scheduler.address());
-  st.scheduler = nullptr;
   st.starting -= st.placing;
   st.placing = 0;
   ++st.epoch;
-}
-
-void use_scheduler(router_ptr self, scheduler_actor scheduler) {
-  forget_scheduler(self);
-  self->state.scheduler = std::move(scheduler);
-  if (self->state.scheduler)
-    self->monitor(self->state.scheduler);
+  st.scheduler = std::move(scheduler);
+  if (st.scheduler)
+    self->monitor(st.scheduler);
   pump(self); // launches what the lost placements were for, or refuses them
 }
 

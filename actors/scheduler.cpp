@@ -304,9 +304,9 @@ void recount(scheduler_state& st, host_entry& h) {
 void reconcile(scheduler_ptr self, host_entry& h, const std::vector<placement>& running) {
   auto& st = self->state;
   std::map<std::string, placement> recorded;
-  for (auto& p : st.unconfirmed[h.info.id])
-    recorded.emplace(p.instance_id, std::move(p));
-  st.unconfirmed.erase(h.info.id);
+  if (auto earlier = st.unconfirmed.extract(h.info.id))
+    for (auto& p : earlier.mapped())
+      recorded.emplace(p.instance_id, std::move(p));
   for (const auto& [id, inst] : st.instances)
     if (inst.record.host_id == h.info.id)
       recorded.emplace(id, inst.record);
