@@ -153,7 +153,8 @@ bool release_reservation(scheduler_ptr self, const std::string& instance_id) {
   return true;
 }
 
-std::vector<policy::host_view> views(const scheduler_state& st, const function_config& cfg) {
+std::vector<policy::host_view> views(const scheduler_state& st, const function_config& cfg,
+                                     const policy::tenancy& tenancy) {
   std::vector<policy::host_view> out;
   for (const auto& [id, h] : st.hosts) {
     if (h.info.draining)
@@ -168,7 +169,8 @@ std::vector<policy::host_view> views(const scheduler_state& st, const function_c
                         {},
                         {}};
     for (const auto& [tenant, _] : h.instances_by_tenant) {
-      v.tenants.insert(tenant);
+      if (tenancy.dedicated) // only a dedicated tenant's placement looks at them
+        v.tenants.insert(tenant);
       if (st.cfg.dedicated_tenants.count(tenant) > 0)
         v.dedicated_to = tenant;
     }
@@ -194,8 +196,8 @@ caf::result<placement, host_actor> place(scheduler_ptr self, const function_conf
                           std::to_string(st.cfg.max_instances_per_function) +
                           " instances across the cluster");
   auto slots = policy::slots_for(cfg.memory_mb);
-  auto hosts = views(st, cfg);
   policy::tenancy tenancy{cfg.tenant, st.cfg.dedicated_tenants.count(cfg.tenant) > 0};
+  auto hosts = views(st, cfg, tenancy);
   auto chosen = policy::choose_host(hosts, slots, tenancy);
   if (!chosen)
     return make_error(errc::no_capacity,

@@ -11,13 +11,15 @@ namespace troupe::policy {
 /// The scheduler's view of one host when it places an instance.
 struct host_view {
   std::string id;
-  int32_t free_slots = 0;          ///< 128 MB units not reserved
-  int32_t function_instances = 0;  ///< instances of the function being placed
-  std::string zone;                ///< its zone label
-  bool has_code = false;           ///< holds the function's code package already
-  int32_t launching = 0;           ///< instances being started on it now (any function)
-  std::set<std::string> tenants{}; ///< tenants with instances on it (launching ones too)
-  std::string dedicated_to{};      ///< the dedicated tenant it runs, which has it alone ("": none)
+  int32_t free_slots = 0;         ///< 128 MB units not reserved
+  int32_t function_instances = 0; ///< instances of the function being placed
+  std::string zone;               ///< its zone label
+  bool has_code = false;          ///< holds the function's code package already
+  int32_t launching = 0;          ///< instances being started on it now (any function)
+  /// Tenants with instances on it (launching ones too); only the placement of
+  /// a dedicated tenant looks at them, and the scheduler fills them only then.
+  std::set<std::string> tenants{};
+  std::string dedicated_to{}; ///< the dedicated tenant it runs, which has it alone ("": none)
 };
 
 /// Whose instance is placed, and how that tenant shares hosts: `shared`
