@@ -10,9 +10,11 @@
 #include <caf/sec.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <random>
@@ -24,12 +26,12 @@ namespace {
 constexpr std::string_view functions_path = "/2015-03-31/functions";
 
 using responder = net::http_responder;
-/// An invocation on its way from HTTP to a router.
+/// An invocation on its way to a router: from HTTP, or from the event queue.
 struct pending_invoke {
   std::string id;
   std::string payload;
-  net::http_responder respond;
-  std::function<net::http_response(const invocation_result&, const std::string&)> on_result;
+  /// Called once: with the function's result, or the error that ended the request.
+  std::function<void(caf::expected<invocation_result>)> done;
 };
 
 struct ingress_state {
@@ -38,6 +40,7 @@ struct ingress_state {
   controller_actor controller; ///< both null while the control plane is away
   scheduler_actor scheduler;
   peer_connector_actor connector;
+  event_queue_actor events; ///< null until the node hands it over
   std::map<std::string, managed_router_actor> routers;
   std::map<std::string, std::vector<pending_invoke>> looking_up; ///< waiting for a router
   /// Answers that wait on the control plane: given a 503 if it is lost first.
@@ -134,12 +137,12 @@ void send_to_router(ingress_ptr self, const router_actor& router, pending_invoke
   auto deadline = now_ms() + self->state.cfg.routers.max_wait_ms + net::max_timeout_s * 1000LL;
   invocation inv{p.id, std::move(p.payload), deadline};
   self->request(router, caf::infinite, invoke_atom::value, std::move(inv))
-      .then([=](invocation_result& res) { p.respond(p.on_result(res, p.id)); },
+      .then([=](invocation_result& res) { p.done(std::move(res)); },
             [=](caf::error& err) {
               // A router ends only when its function was deleted or replaced.
               if (err == caf::sec::request_receiver_down)
-                return p.respond(net::error_response(net::not_found("Function not found")));
-              reply_error(p.respond, err);
+                return p.done(make_error(errc::function_not_found, "Function not found"));
+              p.done(std::move(err));
             });
 }
 
@@ -149,8 +152,8 @@ void invoke(ingress_ptr self, const std::string& name, pending_invoke p) {
   auto& st = self->state;
   if (auto it = st.routers.find(name); it != st.routers.end())
     return send_to_router(self, it->second, std::move(p));
-  if (!control_plane_up(self, p.respond))
-    return;
+  if (!st.controller || !st.scheduler)
+    return p.done(control_plane_down());
   auto [it, first] = st.looking_up.try_emplace(name);
   it->second.push_back(std::move(p));
   if (!first)
@@ -170,18 +173,63 @@ void invoke(ingress_ptr self, const std::string& name, pending_invoke p) {
           },
           [=](caf::error& err) {
             for (auto& waiting : take_waiting(self, name))
-              reply_error(waiting.respond, err);
+              waiting.done(err);
           });
+}
+
+/// The answer to an HTTP invocation once its router has answered.
+std::function<void(caf::expected<invocation_result>)> answer_with(
+    responder respond, std::string id,
+    std::function<net::http_response(const invocation_result&, const std::string&)> render) {
+  return [=](caf::expected<invocation_result> res) {
+    if (res)
+      respond(render(*res, id));
+    else
+      reply_error(respond, res.error());
+  };
+}
+
+/// Queues an Event invocation durably and answers 202: delivery comes later,
+/// from the event queue, at least once. The function must exist.
+void enqueue_event(ingress_ptr self, const std::string& name, std::string payload,
+                   responder respond) {
+  auto& st = self->state;
+  if (!st.events)
+    return reply_error(respond, make_error(errc::overloaded, "this node takes no asynchronous "
+                                                             "invocations yet; try again shortly"));
+  async_event ev;
+  ev.id = new_request_id(st.rng);
+  ev.function = name;
+  ev.payload = std::move(payload);
+  auto queue_it = [=](async_event ev) {
+    self->request(self->state.events, std::chrono::seconds(10), enqueue_atom::value, std::move(ev))
+        .then(
+            [=](std::string& id) {
+              auto r = net::json_response(202, "");
+              r.set("x-amzn-RequestId", id);
+              respond(std::move(r));
+            },
+            [=](caf::error& err) { reply_error(respond, err); });
+  };
+  if (st.routers.count(name) > 0) // it existed a moment ago: no lookup needed
+    return queue_it(std::move(ev));
+  if (!control_plane_up(self, respond))
+    return;
+  self->request(st.controller, std::chrono::seconds(10), lookup_atom::value, name)
+      .then([=](function_config&) mutable { queue_it(std::move(ev)); },
+            [=](caf::error& err) { reply_error(respond, err); });
 }
 
 void api_invoke(ingress_ptr self, const std::string& name, net::http_request& req,
                 responder respond) {
   auto type = req.header("X-Amz-Invocation-Type");
-  if (req.body.size() > self->state.cfg.max_sync_payload)
-    return respond(net::error_response({413, "RequestEntityTooLargeException",
-                                        "Request must be smaller than " +
-                                            std::to_string(self->state.cfg.max_sync_payload) +
-                                            " bytes for the InvokeFunction operation"}));
+  auto limit =
+      type == "Event" ? self->state.cfg.max_async_payload : self->state.cfg.max_sync_payload;
+  if (req.body.size() > limit)
+    return respond(net::error_response(
+        {413, "RequestEntityTooLargeException",
+         "Request must be smaller than " + std::to_string(limit) + " bytes for the " +
+             (type == "Event" ? "asynchronous " : "") + "InvokeFunction operation"}));
   if (req.body.empty())
     req.body = "{}";
   if (!net::valid_json(req.body))
@@ -195,12 +243,14 @@ void api_invoke(ingress_ptr self, const std::string& name, net::http_request& re
               [=](caf::error& err) { reply_error(respond, err); });
     return;
   }
+  if (type == "Event")
+    return enqueue_event(self, name, std::move(req.body), std::move(respond));
   if (!type.empty() && type != "RequestResponse")
     return respond(net::error_response(net::invalid_parameter(
-        "InvocationType " + std::string{type} + " is not supported yet: use RequestResponse")));
-  invoke(
-      self, name,
-      {new_request_id(self->state.rng), std::move(req.body), std::move(respond), invoke_response});
+        "InvocationType " + std::string{type} + " is not one of RequestResponse, Event, DryRun")));
+  auto id = new_request_id(self->state.rng);
+  invoke(self, name,
+         {id, std::move(req.body), answer_with(std::move(respond), id, invoke_response)});
 }
 
 void url_invoke(ingress_ptr self, const std::string& name, std::string_view raw_path,
@@ -208,12 +258,12 @@ void url_invoke(ingress_ptr self, const std::string& name, std::string_view raw_
   auto id = new_request_id(self->state.rng);
   auto event = net::function_url_event(req, raw_path, id, now_ms());
   invoke(self, name,
-         {id, std::move(event), std::move(respond),
-          [](const invocation_result& res, const std::string&) {
+         {id, std::move(event),
+          answer_with(std::move(respond), id, [](const invocation_result& res, const std::string&) {
             if (res.function_error)
               return net::json_response(502, "{\"Message\":\"Internal Server Error\"}");
             return net::function_url_response(res.payload);
-          }});
+          })});
 }
 
 void create_function(ingress_ptr self, const net::http_request& req, responder respond) {
@@ -327,6 +377,102 @@ net::http_response method_not_allowed(const net::http_request& req) {
        "method " + req.method + " is not allowed on " + std::string{req.path()}});
 }
 
+/// The event queue's answer, or a 503 when this node has none yet.
+bool events_here(ingress_ptr self, const responder& respond) {
+  if (self->state.events)
+    return true;
+  reply_error(respond, make_error(errc::overloaded, "this node has no event queue yet"));
+  return false;
+}
+
+/// GET /troupe/dead-letters[?function=F&max-items=N]: events given up, oldest first.
+void list_dead_letters(ingress_ptr self, const net::http_request& req, responder respond) {
+  if (!events_here(self, respond))
+    return;
+  auto params = net::query_parameters(req.query());
+  int32_t max_items = 100;
+  if (auto it = params.find("max-items"); it != params.end()) {
+    char* end = nullptr;
+    auto n = std::strtol(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || n < 1 || n > 1000)
+      return respond(
+          net::error_response(net::invalid_parameter("max-items must be a number from 1 to 1000")));
+    max_items = static_cast<int32_t>(n);
+  }
+  auto function = params.count("function") > 0 ? params["function"] : std::string{};
+  self->request(self->state.events, std::chrono::seconds(10), dead_atom::value, function, max_items)
+      .then(
+          [=](std::vector<async_event>& letters) {
+            net::json_writer w;
+            w.begin_object().key("DeadLetters").begin_array();
+            for (const auto& ev : letters)
+              w.begin_object()
+                  .field("Id", ev.id)
+                  .field("FunctionName", ev.function)
+                  .field("EnqueuedMs", ev.enqueued_ms)
+                  .field("Attempts", ev.attempts)
+                  .field("LastError", ev.last_error)
+                  .field("Reason", ev.dead_reason)
+                  .field("FailedMs", ev.dead_ms)
+                  .field("Payload", ev.payload)
+                  .end_object();
+            w.end_array().end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
+/// GET /troupe/event-queue: what this node's event queue holds and has done.
+void event_queue_status(ingress_ptr self, responder respond) {
+  if (!events_here(self, respond))
+    return;
+  self->request(self->state.events, std::chrono::seconds(10), stats_atom::value)
+      .then(
+          [=](event_queue_stats& c) {
+            net::json_writer w;
+            w.begin_object()
+                .field("Queued", c.queued)
+                .field("InFlight", c.in_flight)
+                .field("Delivered", c.delivered)
+                .field("Retried", c.retried)
+                .field("DeadLettered", c.dead)
+                .end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
+/// POST /troupe/dead-letters/{id}/redrive, DELETE /troupe/dead-letters/{id}.
+void route_dead_letter(ingress_ptr self, std::string_view rest, const net::http_request& req,
+                       responder respond) {
+  auto slash = rest.find('/');
+  auto id = std::string{rest.substr(0, slash)};
+  auto action = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+  bool redrive = action == "redrive";
+  if (id.empty() || !(redrive || action.empty()))
+    return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
+  if (req.method != (redrive ? "POST" : "DELETE"))
+    return respond(method_not_allowed(req));
+  if (!events_here(self, respond))
+    return;
+  auto answer = [=](bool found) {
+    if (!found)
+      return respond(net::error_response(net::not_found("no dead letter " + id)));
+    if (!redrive)
+      return respond(net::json_response(204, ""));
+    net::json_writer w;
+    w.begin_object().field("Id", id).field("Redriven", true).end_object();
+    respond(net::json_response(200, w.take()));
+  };
+  auto failed = [=](caf::error& err) { reply_error(respond, err); };
+  if (redrive)
+    self->request(self->state.events, std::chrono::seconds(10), redrive_atom::value, id)
+        .then(answer, failed);
+  else
+    self->request(self->state.events, std::chrono::seconds(10), remove_atom::value, id)
+        .then(answer, failed);
+}
+
 /// /2015-03-31/functions[/{name}[/invocations]]
 void route_functions(ingress_ptr self, std::string_view rest, net::http_request& req,
                      responder respond) {
@@ -400,6 +546,14 @@ void route(ingress_ptr self, http_exchange& ex) {
                                : respond(method_not_allowed(req));
   if (path.substr(0, 14) == "/troupe/hosts/")
     return route_host(self, path.substr(14), req, std::move(respond));
+  if (path == "/troupe/event-queue")
+    return req.method == "GET" ? event_queue_status(self, std::move(respond))
+                               : respond(method_not_allowed(req));
+  if (path == "/troupe/dead-letters")
+    return req.method == "GET" ? list_dead_letters(self, req, std::move(respond))
+                               : respond(method_not_allowed(req));
+  if (path.substr(0, 21) == "/troupe/dead-letters/")
+    return route_dead_letter(self, path.substr(21), req, std::move(respond));
   if (path.substr(0, functions_path.size()) == functions_path &&
       (path.size() == functions_path.size() || path[functions_path.size()] == '/'))
     return route_functions(self, path.substr(functions_path.size()), req, std::move(respond));
@@ -427,7 +581,7 @@ void lose_control_plane(ingress_ptr self) {
   st.looking_up.clear();
   for (auto& [_, invokes] : lookups)
     for (auto& p : invokes)
-      reply_error(p.respond, control_plane_down());
+      p.done(control_plane_down());
 }
 
 /// The node (re)joined: the control plane's actors, for it and its routers.
@@ -474,6 +628,19 @@ ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
       [=](join_atom, scheduler_actor scheduler, controller_actor controller) {
         join(self, std::move(scheduler), std::move(controller));
       },
+      [=](invoke_atom, std::string& name, invocation& inv) {
+        auto rp = self->make_response_promise<invocation_result>();
+        invoke(self, name,
+               {inv.request_id, std::move(inv.payload),
+                [rp](caf::expected<invocation_result> res) mutable {
+                  if (res)
+                    rp.deliver(std::move(*res));
+                  else
+                    rp.deliver(std::move(res.error()));
+                }});
+        return rp;
+      },
+      [=](join_atom, event_queue_actor events) { self->state.events = std::move(events); },
   };
 }
 

@@ -13,6 +13,7 @@ namespace troupe {
 struct ingress_settings {
   size_t max_in_flight = 1000;
   size_t max_sync_payload = 6 * 1024 * 1024; ///< Lambda's synchronous invoke limit
+  size_t max_async_payload = 1024 * 1024;    ///< Lambda's asynchronous invoke limit
   std::string region = "local";
   router_settings routers;
 };

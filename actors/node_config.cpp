@@ -23,7 +23,8 @@ node_config::node_config() {
       .add(ingress_host, "host", "address the HTTP API listens on")
       .add(ingress_port, "port", "port the HTTP API listens on (0 picks one)")
       .add(ingress_io_threads, "io-threads", "HTTP I/O threads")
-      .add(max_in_flight, "max-in-flight", "requests held at once before answering 503");
+      .add(max_in_flight, "max-in-flight", "requests held at once before answering 503")
+      .add(max_async_payload, "max-async-payload", "largest Event invocation payload (413 above)");
   opt_group{custom_options_, "http"}
       .add(max_header_bytes, "max-header-bytes", "request header limit (431 above)")
       .add(max_body_bytes, "max-body-bytes", "request body limit (413 above)")
@@ -65,6 +66,17 @@ node_config::node_config() {
       .add(max_queue, "max-queue", "waiting requests per function before 429")
       .add(max_wait, "max-wait", "longest a request waits for an instance")
       .add(keep_alive, "keep-alive", "idle time before an instance is reclaimed");
+  opt_group{custom_options_, "async"}
+      .add(async_max_events, "max-events", "events a node's queue holds before 429")
+      .add(async_concurrency, "concurrency", "event deliveries under way at once")
+      .add(async_max_retries, "max-retries", "retries after a function error (0 to 2)")
+      .add(async_max_event_age, "max-event-age",
+           "how long throttled or failed events are retried before they become dead letters")
+      .add(async_function_error_delay, "function-error-delay",
+           "wait before the first retry after a function error (doubles for the second)")
+      .add(async_retry_delay, "retry-delay",
+           "first backoff after a throttle or platform error (doubles, with full jitter)")
+      .add(async_max_retry_delay, "max-retry-delay", "longest of those backoffs");
   opt_group{custom_options_, "code"}
       .add(max_archive_mb, "max-archive-mb", "largest accepted archive")
       .add(max_unpacked_mb, "max-unpacked-mb", "largest unpacked package");
@@ -148,6 +160,10 @@ std::string node_config::cluster_problem() const {
     if (!endpoint->empty() && !parse_endpoint(*endpoint, host, port, error))
       return "cluster: " + error;
   }
+  if (async_max_retries < 0 || async_max_retries > 2)
+    return "async.max-retries must be 0, 1 or 2";
+  if (async_concurrency < 1)
+    return "async.concurrency must be at least 1";
   bool controller = has_role("controller");
   if (controller && !cluster_controller.empty())
     return "cluster.controller is for nodes without the controller role";

@@ -23,7 +23,8 @@ struct node_config : caf::actor_system_config {
   std::string ingress_host = "127.0.0.1";
   uint16_t ingress_port = 8080;
   size_t ingress_io_threads = 1;
-  size_t max_in_flight = 1000; ///< requests the ingress holds at once; more get 503
+  size_t max_in_flight = 1000;            ///< requests the ingress holds at once; more get 503
+  size_t max_async_payload = 1024 * 1024; ///< largest Event invocation (413 above)
   // [http]
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = 70 * 1024 * 1024;
@@ -62,6 +63,14 @@ struct node_config : caf::actor_system_config {
   int32_t max_queue = 64;     ///< waiting requests per function; more get 429
   caf::timespan max_wait = std::chrono::seconds(10);
   caf::timespan keep_alive = std::chrono::seconds(300);
+  // [async]
+  size_t async_max_events = 100'000; ///< events a node's queue holds; more get 429
+  int32_t async_concurrency = 16;    ///< deliveries under way at once
+  int32_t async_max_retries = 2;     ///< retries after the function's own error (0..2)
+  caf::timespan async_max_event_age = std::chrono::hours(6);
+  caf::timespan async_function_error_delay = std::chrono::seconds(60);
+  caf::timespan async_retry_delay = std::chrono::seconds(1);
+  caf::timespan async_max_retry_delay = std::chrono::seconds(300);
   // [code]
   int64_t max_archive_mb = 50;
   int64_t max_unpacked_mb = 250;

@@ -1,6 +1,7 @@
 // troupe-node: one node of a Troupe cluster, its roles chosen by configuration.
 #include "actors/cluster.hpp"
 #include "actors/controller.hpp"
+#include "actors/event_queue.hpp"
 #include "actors/host.hpp"
 #include "actors/ingress.hpp"
 #include "actors/instance_env.hpp"
@@ -62,10 +63,23 @@ int64_t to_ms(caf::timespan t) {
 ingress_settings ingress_settings_of(const node_config& cfg) {
   ingress_settings s;
   s.max_in_flight = cfg.max_in_flight;
+  s.max_async_payload = cfg.max_async_payload;
   s.region = cfg.region;
   s.routers =
       router_settings{cfg.max_instances, cfg.max_queue, to_ms(cfg.max_wait), to_ms(cfg.keep_alive)};
   return s;
+}
+
+event_queue_settings event_queue_settings_of(const node_config& cfg) {
+  event_queue_settings e;
+  e.max_events = cfg.async_max_events;
+  e.concurrency = cfg.async_concurrency;
+  e.retry.max_retries = cfg.async_max_retries;
+  e.retry.max_event_age_ms = to_ms(cfg.async_max_event_age);
+  auto fe = to_ms(cfg.async_function_error_delay);
+  e.retry.function_error_backoff = {fe, 2 * fe};
+  e.retry.retry_backoff = {to_ms(cfg.async_retry_delay), to_ms(cfg.async_max_retry_delay)};
+  return e;
 }
 
 host_settings host_settings_of(const node_config& cfg, storage::code_store& code,
@@ -171,11 +185,12 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   caf::actor joiner;
   peer_connector_actor connector;
   ingress_actor ingress;
+  event_queue_actor events;
   auto stop_actors = [&] {
-    for (auto hdl :
-         {joiner, caf::actor_cast<caf::actor>(door), caf::actor_cast<caf::actor>(ingress),
-          caf::actor_cast<caf::actor>(connector), caf::actor_cast<caf::actor>(host),
-          caf::actor_cast<caf::actor>(scheduler), caf::actor_cast<caf::actor>(controller)})
+    for (auto hdl : {joiner, caf::actor_cast<caf::actor>(door), caf::actor_cast<caf::actor>(events),
+                     caf::actor_cast<caf::actor>(ingress), caf::actor_cast<caf::actor>(connector),
+                     caf::actor_cast<caf::actor>(host), caf::actor_cast<caf::actor>(scheduler),
+                     caf::actor_cast<caf::actor>(controller)})
       if (hdl)
         caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
   };
@@ -203,6 +218,8 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
     if (joins)
       connector = spawn_peer_connector(sys, !cfg.cluster_plaintext);
     ingress = spawn_ingress(sys, ingress_settings_of(cfg), controller, scheduler, connector);
+    events = spawn_event_queue(sys, *store, event_queue_settings_of(cfg), ingress);
+    caf::anon_send(ingress, join_atom::value, events);
     http = std::make_unique<net::http_server>(
         http_io, http_limits_of(cfg), [ingress](net::http_request req, net::http_responder r) {
           caf::anon_send(ingress, http_atom::value, http_exchange{std::move(req), std::move(r)});

@@ -61,6 +61,10 @@ std::string encode(caf::actor_system& sys, const placement& x) {
   return encode_record(sys, x);
 }
 
+std::string encode(caf::actor_system& sys, const async_event& x) {
+  return encode_record(sys, x);
+}
+
 std::optional<function_config> decode_function(caf::actor_system& sys, std::string_view bytes) {
   if (auto old = decode_record<function_config_v1>(sys, bytes, 1))
     return std::move(old->x);
@@ -69,6 +73,10 @@ std::optional<function_config> decode_function(caf::actor_system& sys, std::stri
 
 std::optional<placement> decode_placement(caf::actor_system& sys, std::string_view bytes) {
   return decode_record<placement>(sys, bytes);
+}
+
+std::optional<async_event> decode_event(caf::actor_system& sys, std::string_view bytes) {
+  return decode_record<async_event>(sys, bytes);
 }
 
 } // namespace troupe

@@ -1,6 +1,7 @@
 #include "actors/scheduler.hpp"
 
 #include "actors/clock.hpp"
+#include "actors/group_commit.hpp"
 #include "actors/policy/placement.hpp"
 #include "actors/protocol/errc.hpp"
 #include "actors/registry_codec.hpp"
@@ -48,14 +49,9 @@ struct scheduler_state {
   storage::kv_store* store = nullptr;
   scheduler_settings cfg;
   /// Changes not written yet, and what waits for them (a placement's answer).
-  /// Written together when the mailbox has been drained: a group commit, so a
-  /// burst of placements costs one disk flush, not one each. Only a batch that
-  /// something waits for is flushed to disk; state transitions alone go to
-  /// the WAL unflushed (they survive a crash of the node, and what a power
-  /// loss takes, reconciliation with the hosts puts right).
-  std::vector<storage::kv_store::change> pending;
-  std::vector<std::function<void(const std::string& error)>> on_written;
-  bool flush_scheduled = false;
+  /// State transitions alone go to the WAL unflushed: what a power loss
+  /// takes, reconciliation with the hosts puts right.
+  group_commit batch;
   std::map<std::string, host_entry> hosts;
   std::unordered_map<std::string, instance_entry> instances;
   /// Placements of an earlier run whose host has not registered again, by host.
@@ -68,16 +64,9 @@ struct scheduler_state {
 using scheduler_ptr = scheduler_impl::stateful_pointer<scheduler_state>;
 
 /// Queues a change for the next group commit.
-void stage(scheduler_ptr self, storage::kv_store::change c,
-           std::function<void(const std::string&)> then = {}) {
-  auto& st = self->state;
-  st.pending.push_back(std::move(c));
-  if (then)
-    st.on_written.push_back(std::move(then));
-  if (!st.flush_scheduled) {
-    st.flush_scheduled = true;
+void stage(scheduler_ptr self, storage::kv_store::change c, group_commit::on_written then = {}) {
+  if (self->state.batch.stage(std::move(c), std::move(then)))
     self->send(self, flush_atom::value); // behind everything already in the mailbox
-  }
 }
 
 void persist(scheduler_ptr self, const placement& p,
@@ -86,18 +75,8 @@ void persist(scheduler_ptr self, const placement& p,
 }
 
 void flush(scheduler_ptr self) {
-  auto& st = self->state;
-  st.flush_scheduled = false;
-  auto changes = std::move(st.pending);
-  auto waiting = std::move(st.on_written);
-  st.pending.clear();
-  st.on_written.clear();
-  auto d = waiting.empty() ? storage::durability::buffered : storage::durability::synced;
-  auto error = changes.empty() ? std::string{} : st.store->write(changes, d);
-  if (!error.empty())
+  if (auto error = self->state.batch.flush(*self->state.store); !error.empty())
     std::cerr << "troupe-node: placement store write failed: " << error << "\n";
-  for (auto& fn : waiting)
-    fn(error);
 }
 
 /// Placements of an earlier run of the controller: their instances may

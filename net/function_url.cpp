@@ -22,40 +22,6 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-std::string url_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && isxdigit(s[i + 1]) && isxdigit(s[i + 2])) {
-      out += static_cast<char>(std::stoi(std::string{s.substr(i + 1, 2)}, nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-/// Query parameters as Lambda gives them: repeated keys joined with commas.
-std::map<std::string, std::string> query_parameters(std::string_view q) {
-  std::map<std::string, std::string> out;
-  while (!q.empty()) {
-    auto amp = q.find('&');
-    auto pair = q.substr(0, amp);
-    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
-    if (pair.empty())
-      continue;
-    auto eq = pair.find('=');
-    auto key = url_decode(pair.substr(0, eq));
-    auto val = eq == std::string_view::npos ? std::string{} : url_decode(pair.substr(eq + 1));
-    auto [it, fresh] = out.emplace(key, val);
-    if (!fresh)
-      it->second += "," + val;
-  }
-  return out;
-}
-
 bool is_text(std::string_view content_type) {
   auto ct = lower(content_type);
   return ct.empty() || ct.rfind("text/", 0) == 0 || ct.find("json") != std::string::npos ||

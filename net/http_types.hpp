@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,6 +51,10 @@ using http_responder = std::function<void(http_response)>;
 
 /// Called on an io thread for every complete request; must not block.
 using http_handler = std::function<void(http_request, http_responder)>;
+
+/// A query string's parameters, URL-decoded, as Lambda gives them to a
+/// function URL's event: repeated keys joined with commas.
+std::map<std::string, std::string> query_parameters(std::string_view query);
 
 /// Case-insensitive ASCII comparison of header names.
 bool iequals(std::string_view a, std::string_view b);

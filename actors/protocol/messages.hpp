@@ -71,6 +71,10 @@ using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using orphan_atom = caf::atom_constant<caf::atom("orphan")>;
 using connect_to_atom = caf::atom_constant<caf::atom("connect_to")>;
 using endpoint_atom = caf::atom_constant<caf::atom("endpoint")>;
+using enqueue_atom = caf::atom_constant<caf::atom("enqueue")>;
+using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
+using dead_atom = caf::atom_constant<caf::atom("dead")>;
+using redrive_atom = caf::atom_constant<caf::atom("redrive")>;
 
 /// One synchronous invocation on its way to an instance.
 struct invocation {
@@ -95,6 +99,41 @@ struct invocation_result {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, invocation_result& x) {
   return f(caf::meta::type_name("invocation_result"), x.function_error, x.payload, x.cold_start);
+}
+
+/// An asynchronous (Event) invocation, queued durably until it is delivered
+/// or given up: then it is a dead letter, with the reason.
+struct async_event {
+  std::string id; ///< the request id the caller got with its 202
+  std::string function;
+  std::string payload;
+  int64_t enqueued_ms = 0;            ///< when it was accepted (its age counts from here)
+  int32_t attempts = 0;               ///< deliveries tried so far
+  int32_t function_error_retries = 0; ///< of those, retries after the function's own error
+  int64_t next_ms = 0;                ///< when it is due next
+  std::string last_error;             ///< what the last attempt ended with
+  std::string dead_reason;            ///< why it was given up ("": still queued)
+  int64_t dead_ms = 0;                ///< when it was given up
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, async_event& x) {
+  return f(caf::meta::type_name("async_event"), x.id, x.function, x.payload, x.enqueued_ms,
+           x.attempts, x.function_error_retries, x.next_ms, x.last_error, x.dead_reason, x.dead_ms);
+}
+
+/// What an event queue holds and has done since it started.
+struct event_queue_stats {
+  int64_t queued = 0;    ///< events waiting or on their way
+  int64_t in_flight = 0; ///< deliveries under way
+  int64_t delivered = 0; ///< events the function took without an error
+  int64_t retried = 0;   ///< attempts after a failed one
+  int64_t dead = 0;      ///< events given up (dead letters made)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_queue_stats& x) {
+  return f(caf::meta::type_name("event_queue_stats"), x.queued, x.in_flight, x.delivered, x.retried,
+           x.dead);
 }
 
 /// Where the scheduler put a new instance (also how a host reports one it runs).

@@ -3,6 +3,7 @@
 #include "actors/protocol/cluster.hpp"
 #include "actors/protocol/controller.hpp"
 #include "actors/protocol/errc.hpp"
+#include "actors/protocol/event_queue.hpp"
 #include "actors/protocol/host.hpp"
 #include "actors/protocol/ingress.hpp"
 #include "actors/protocol/pool.hpp"
@@ -22,6 +23,9 @@ void register_troupe_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<host_info>("troupe::host_info");
   cfg.add_message_type<host_status>("troupe::host_status");
   cfg.add_message_type<std::vector<host_status>>("std::vector<troupe::host_status>");
+  cfg.add_message_type<async_event>("troupe::async_event");
+  cfg.add_message_type<std::vector<async_event>>("std::vector<troupe::async_event>");
+  cfg.add_message_type<event_queue_stats>("troupe::event_queue_stats");
   cfg.add_message_type<instance_actor>("troupe::instance_actor");
   cfg.add_message_type<router_actor>("troupe::router_actor");
   cfg.add_message_type<host_actor>("troupe::host_actor");

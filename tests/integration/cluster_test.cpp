@@ -28,7 +28,7 @@ using namespace std::chrono;
 
 namespace {
 
-const std::string functions = "/2015-03-31/functions";
+const std::string& functions = functions_path;
 
 /// A Python function that sleeps for the event's "sleep" seconds, then echoes it.
 std::string sleepy_zip() {

@@ -169,4 +169,11 @@ fs::path example_zip(const std::string& name) {
   return fs::path{TROUPE_EXAMPLES_DIR} / (name + ".zip");
 }
 
+std::string header(const net::http_response& r, const std::string& name) {
+  for (const auto& h : r.headers)
+    if (net::iequals(h.name, name))
+      return h.value;
+  return "";
+}
+
 } // namespace troupe::test

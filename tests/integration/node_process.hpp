@@ -64,6 +64,15 @@ std::string create_body(const std::string& name, const std::string& runtime,
                         const std::string& handler, const std::string& zip, int timeout_s = 10,
                         int memory_mb = 128);
 
+/// The Lambda API's functions collection, and one function's invoke path.
+inline const std::string functions_path = "/2015-03-31/functions";
+inline std::string invoke_path(const std::string& name) {
+  return functions_path + "/" + name + "/invocations";
+}
+
+/// The first header named `name` (case-insensitive) of a response, or "".
+std::string header(const net::http_response& r, const std::string& name);
+
 /// Path of an example package built by the project (examples/functions).
 std::filesystem::path example_zip(const std::string& name);
 

@@ -13,18 +13,7 @@ using namespace troupe::test;
 
 namespace {
 
-const std::string functions = "/2015-03-31/functions";
-
-std::string invoke_path(const std::string& name) {
-  return functions + "/" + name + "/invocations";
-}
-
-std::string header(const net::http_response& r, const std::string& name) {
-  for (const auto& h : r.headers)
-    if (net::iequals(h.name, name))
-      return h.value;
-  return "";
-}
+const std::string& functions = functions_path;
 
 class NodeTest : public ::testing::Test {
 protected:
