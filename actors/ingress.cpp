@@ -422,6 +422,66 @@ void list_dead_letters(ingress_ptr self, const net::http_request& req, responder
           [=](caf::error& err) { reply_error(respond, err); });
 }
 
+void render(net::json_writer& w, const router_stats& r) {
+  w.begin_object()
+      .field("FunctionName", r.function)
+      .field("Requests", r.requests)
+      .field("Attempts", r.attempts)
+      .field("Retries", r.retries)
+      .field("RetriesRefused", r.retries_refused)
+      .field("LaunchFailures", r.launch_failures)
+      .field("Instances", r.instances)
+      .field("Queued", r.queued)
+      .key("Breakers")
+      .begin_array();
+  for (const auto& b : r.breakers)
+    w.begin_object()
+        .field("Host", b.host)
+        .field("State", b.state)
+        .field("Reason", b.reason)
+        .field("TimesOpened", b.times_opened)
+        .field("Rejected", b.rejected)
+        .end_object();
+  w.end_array().end_object();
+}
+
+/// GET /troupe/routers: each function's router on this node, its figures and
+/// its breakers (a router that does not answer in time is left out).
+void list_routers(ingress_ptr self, responder respond) {
+  struct gathering {
+    std::vector<router_stats> got;
+    size_t left = 0;
+    responder respond;
+  };
+  auto g = std::make_shared<gathering>();
+  g->left = self->state.routers.size();
+  g->respond = std::move(respond);
+  auto done = [g] {
+    if (--g->left > 0)
+      return;
+    std::sort(g->got.begin(), g->got.end(),
+              [](const auto& a, const auto& b) { return a.function < b.function; });
+    net::json_writer w;
+    w.begin_object().key("Routers").begin_array();
+    for (const auto& r : g->got)
+      render(w, r);
+    w.end_array().end_object();
+    g->respond(net::json_response(200, w.take()));
+  };
+  if (g->left == 0) {
+    g->left = 1;
+    return done();
+  }
+  for (const auto& [_, r] : self->state.routers)
+    self->request(r, std::chrono::seconds(2), stats_atom::value)
+        .then(
+            [=](router_stats& s) {
+              g->got.push_back(std::move(s));
+              done();
+            },
+            [=](caf::error&) { done(); });
+}
+
 /// GET /troupe/event-queue: what this node's event queue holds and has done.
 void event_queue_status(ingress_ptr self, responder respond) {
   if (!events_here(self, respond))
@@ -546,6 +606,9 @@ void route(ingress_ptr self, http_exchange& ex) {
                                : respond(method_not_allowed(req));
   if (path.substr(0, 14) == "/troupe/hosts/")
     return route_host(self, path.substr(14), req, std::move(respond));
+  if (path == "/troupe/routers")
+    return req.method == "GET" ? list_routers(self, std::move(respond))
+                               : respond(method_not_allowed(req));
   if (path == "/troupe/event-queue")
     return req.method == "GET" ? event_queue_status(self, std::move(respond))
                                : respond(method_not_allowed(req));

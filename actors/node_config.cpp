@@ -65,7 +65,14 @@ node_config::node_config() {
       .add(max_instances, "max-instances", "instances per function (across the cluster)")
       .add(max_queue, "max-queue", "waiting requests per function before 429")
       .add(max_wait, "max-wait", "longest a request waits for an instance")
-      .add(keep_alive, "keep-alive", "idle time before an instance is reclaimed");
+      .add(keep_alive, "keep-alive", "idle time before an instance is reclaimed")
+      .add(retry_budget, "retry-budget", "retries at most this fraction of requests (0 to 1)")
+      .add(retry_delay, "retry-delay", "backoff before a request's first retry (doubles, jittered)")
+      .add(max_retry_delay, "max-retry-delay", "longest backoff between attempts")
+      .add(breaker_failures, "breaker-failures",
+           "platform failures in a row that open a function's breaker for a host")
+      .add(breaker_cool_down, "breaker-cool-down",
+           "how long an open breaker waits before a probe (doubles when it reopens)");
   opt_group{custom_options_, "async"}
       .add(async_max_events, "max-events", "events a node's queue holds before 429")
       .add(async_concurrency, "concurrency", "event deliveries under way at once")
@@ -160,6 +167,10 @@ std::string node_config::cluster_problem() const {
     if (!endpoint->empty() && !parse_endpoint(*endpoint, host, port, error))
       return "cluster: " + error;
   }
+  if (!(retry_budget >= 0 && retry_budget <= 1))
+    return "router.retry-budget must be a fraction from 0 to 1";
+  if (breaker_failures < 1)
+    return "router.breaker-failures must be at least 1";
   if (async_max_retries < 0 || async_max_retries > 2)
     return "async.max-retries must be 0, 1 or 2";
   if (async_concurrency < 1)

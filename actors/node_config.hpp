@@ -63,6 +63,11 @@ struct node_config : caf::actor_system_config {
   int32_t max_queue = 64;     ///< waiting requests per function; more get 429
   caf::timespan max_wait = std::chrono::seconds(10);
   caf::timespan keep_alive = std::chrono::seconds(300);
+  double retry_budget = 0.1; ///< retries at most this fraction of requests
+  caf::timespan retry_delay = std::chrono::milliseconds(10);
+  caf::timespan max_retry_delay = std::chrono::seconds(1);
+  int32_t breaker_failures = 5; ///< platform failures in a row that open a host's breaker
+  caf::timespan breaker_cool_down = std::chrono::milliseconds(500);
   // [async]
   size_t async_max_events = 100'000; ///< events a node's queue holds; more get 429
   int32_t async_concurrency = 16;    ///< deliveries under way at once

@@ -65,8 +65,15 @@ ingress_settings ingress_settings_of(const node_config& cfg) {
   s.max_in_flight = cfg.max_in_flight;
   s.max_async_payload = cfg.max_async_payload;
   s.region = cfg.region;
-  s.routers =
-      router_settings{cfg.max_instances, cfg.max_queue, to_ms(cfg.max_wait), to_ms(cfg.keep_alive)};
+  auto& r = s.routers;
+  r.max_instances = cfg.max_instances;
+  r.max_queue = cfg.max_queue;
+  r.max_wait_ms = to_ms(cfg.max_wait);
+  r.keep_alive_ms = to_ms(cfg.keep_alive);
+  r.retry_ratio = cfg.retry_budget;
+  r.backoff = {to_ms(cfg.retry_delay), to_ms(cfg.max_retry_delay)};
+  r.breaker.consecutive_failures = cfg.breaker_failures;
+  r.breaker.cool_down_ms = to_ms(cfg.breaker_cool_down);
   return s;
 }
 

@@ -1,6 +1,8 @@
 #include "actors/router.hpp"
 
 #include "actors/clock.hpp"
+#include "actors/policy/host_breakers.hpp"
+#include "actors/policy/retry_budget.hpp"
 #include "actors/policy/scaling.hpp"
 #include "actors/protocol/errc.hpp"
 
@@ -14,6 +16,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <random>
 
 namespace troupe {
 
@@ -30,6 +33,7 @@ struct waiting {
 
 struct instance_slot {
   instance_actor hdl;
+  std::string host; ///< its host's id
   int64_t idle_since_ms = 0;
   /// The request it runs (none: idle), answered once: by its reply, or when the
   /// instance goes down (a remote one's request would otherwise wait for its timeout).
@@ -43,8 +47,12 @@ constexpr auto tick_interval = std::chrono::seconds(1);
 /// A launch asked of a host and not answered yet.
 struct launch_ticket {
   caf::actor_addr host;
+  std::string host_id;
   bool settled = false;
 };
+
+/// The router's full interface: the ingress's view plus its own retry timer.
+using router_impl = managed_router_actor::extend<caf::reacts_to<retry_atom>>;
 
 struct router_state {
   std::string function;
@@ -62,19 +70,31 @@ struct router_state {
   int32_t starting = 0;
   std::multimap<caf::actor_addr, std::shared_ptr<launch_ticket>> launching; ///< by host
   bool ticking = false;
+  policy::host_breakers breakers;
+  policy::retry_budget budget;
+  /// Requests waiting out their backoff before another attempt, by due time.
+  std::multimap<int64_t, waiting> retrying;
+  int32_t launch_failures = 0; ///< in a row
+  int64_t next_launch_ms = 0;  ///< no launch before (backoff after failed ones)
+  int64_t timer_at_ms = 0;     ///< when the next retry_atom comes (0: none armed)
+  router_stats counts;
+  std::minstd_rand rng{std::random_device{}()};
   static inline const char* name = "troupe.router";
 };
 
-using router_ptr = managed_router_actor::stateful_pointer<router_state>;
+using router_ptr = router_impl::stateful_pointer<router_state>;
 
 void pump(router_ptr self);
 
+/// The instance figures launches are decided on. An idle instance whose
+/// host's breaker is open serves no one for now: it counts as busy.
 policy::instance_counts counts(const router_state& st) {
   policy::instance_counts c;
   c.queued = static_cast<int32_t>(st.queue.size());
   c.starting = st.starting;
+  auto now = now_ms();
   for (const auto& [_, s] : st.instances)
-    (s.busy() ? c.busy : c.idle) += 1;
+    (s.busy() || st.breakers.cooling(s.host, now) ? c.busy : c.idle) += 1;
   return c;
 }
 
@@ -90,14 +110,66 @@ bool never_delivered(const caf::error& err) {
   return err == caf::sec::request_receiver_down || err == errc::instance_lost;
 }
 
+/// Wakes the router at `at_ms` (or sooner, if it is woken sooner already).
+void wake_at(router_ptr self, int64_t at_ms) {
+  auto& st = self->state;
+  if (st.timer_at_ms != 0 && st.timer_at_ms <= at_ms)
+    return;
+  st.timer_at_ms = at_ms;
+  auto delay = std::max<int64_t>(1, at_ms - now_ms());
+  self->delayed_send(self, std::chrono::milliseconds(delay), retry_atom::value);
+}
+
+/// A failed attempt of `w`, which provably never reached a runtime: another
+/// attempt after a backoff with full jitter, if the attempt cap, the retry
+/// budget and the request's deadline all allow one; else `w` gets `err`.
+void retry_or_fail(router_ptr self, waiting w, caf::error err) {
+  auto& st = self->state;
+  auto now = now_ms();
+  auto delay = policy::full_jitter_ms(st.limits.backoff, w.attempts - 1,
+                                      std::uniform_real_distribution<double>{0, 1}(st.rng));
+  if (w.attempts >= max_attempts || now + delay >= w.inv.deadline_ms || !st.budget.try_retry()) {
+    ++st.counts.retries_refused;
+    w.rp.deliver(std::move(err));
+    return;
+  }
+  ++st.counts.retries;
+  st.retrying.emplace(now + delay, std::move(w));
+  wake_at(self, now + delay);
+}
+
+/// Moves requests whose backoff has passed to the front of the queue.
+void take_due_retries(router_ptr self) {
+  auto& st = self->state;
+  auto now = now_ms();
+  while (!st.retrying.empty() && st.retrying.begin()->first <= now) {
+    st.queue.push_front(std::move(st.retrying.begin()->second));
+    st.retrying.erase(st.retrying.begin());
+  }
+  if (!st.retrying.empty())
+    wake_at(self, st.retrying.begin()->first);
+}
+
+caf::error no_instance_took_it(router_ptr self) {
+  // Said as Troupe's own error: to the ingress, request_receiver_down from the
+  // router itself would mean the router (the function) is gone.
+  return make_error(errc::instance_lost,
+                    "no instance of " + self->state.function + " took the request");
+}
+
 void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
   auto& slot = self->state.instances[addr];
   auto run = std::make_shared<waiting>(std::move(w));
+  auto host = slot.host;
   slot.running = run;
+  ++run->attempts;
+  ++self->state.counts.attempts;
   auto timeout = std::chrono::seconds(self->state.cfg.timeout_s + 5);
   self->request(slot.hdl, timeout, invoke_atom::value, run->inv)
       .then(
           [=](invocation_result& res) {
+            // The function's own error is a success of the platform's.
+            self->state.breakers.on_success(host, now_ms());
             if (auto it = self->state.instances.find(addr); it != self->state.instances.end()) {
               it->second.idle_since_ms = now_ms();
               it->second.running.reset();
@@ -110,17 +182,11 @@ void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
             self->state.instances.erase(addr);
             if (!run->rp.pending()) // answered when the instance went down
               return pump(self);
-            if (never_delivered(err) && ++run->attempts < max_attempts) {
-              self->state.queue.push_front(std::move(*run)); // safe: no runtime saw it
-            } else if (err == caf::sec::request_receiver_down) {
-              // Said as Troupe's own error: to the ingress, this one from the
-              // router itself would mean the router (the function) is gone.
-              run->rp.deliver(
-                  make_error(errc::instance_lost,
-                             "no instance of " + self->state.function + " took the request"));
-            } else {
+            self->state.breakers.on_failure(host, now_ms());
+            if (never_delivered(err))
+              retry_or_fail(self, std::move(*run), no_instance_took_it(self)); // no runtime saw it
+            else
               run->rp.deliver(std::move(err));
-            }
             pump(self);
           });
 }
@@ -133,18 +199,16 @@ void use_scheduler(router_ptr self, scheduler_actor scheduler);
 /// what it holds first, so a normal end means the request never reached it:
 /// it goes back to the queue. Any other end (its node lost, killed) may have
 /// come after the function ran: an explicit error, now.
-void answer_lost_request(router_ptr self, waiting& run, const caf::error& reason) {
+void answer_lost_request(router_ptr self, waiting& run, const std::string& host,
+                         const caf::error& reason) {
   bool normal = !reason || reason == caf::exit_reason::normal;
-  if (normal && ++run.attempts < max_attempts)
-    self->state.queue.push_front(std::move(run));
-  else if (normal)
-    run.rp.deliver(make_error(errc::instance_lost,
-                              "no instance of " + self->state.function + " took the request"));
-  else
-    run.rp.deliver(make_error(errc::host_lost, "the instance of " + self->state.function +
-                                                   " was lost while it ran the request (" +
-                                                   self->system().render(reason) +
-                                                   "); the function may have run"));
+  if (normal)
+    return retry_or_fail(self, std::move(run), no_instance_took_it(self));
+  self->state.breakers.on_failure(host, now_ms());
+  run.rp.deliver(make_error(errc::host_lost, "the instance of " + self->state.function +
+                                                 " was lost while it ran the request (" +
+                                                 self->system().render(reason) +
+                                                 "); the function may have run"));
 }
 
 /// An instance went down (ended, or its node was lost), or a host with
@@ -159,7 +223,7 @@ void instance_down(router_ptr self, const caf::down_msg& dm) {
     return;
   }
   if (auto run = it->second.running; run && run->rp.pending())
-    answer_lost_request(self, *run, dm.reason);
+    answer_lost_request(self, *run, it->second.host, dm.reason);
   self->state.instances.erase(it);
   pump(self);
 }
@@ -182,8 +246,31 @@ bool settle(router_ptr self, const std::shared_ptr<launch_ticket>& t) {
 }
 
 /// Asks `host` for the instance the scheduler placed there.
+/// A launch failed (or its host was lost): the next one waits out a backoff,
+/// and is a retry, which the budget must allow; if it does not, the oldest
+/// request, for which the launch was made, gets the error.
+void launch_failed(router_ptr self, const std::string& host_id, caf::error err) {
+  auto& st = self->state;
+  auto now = now_ms();
+  ++st.counts.launch_failures;
+  if (err != errc::no_capacity) // a full host is not a failing one
+    st.breakers.on_failure(host_id, now);
+  st.next_launch_ms =
+      now + policy::full_jitter_ms(st.limits.backoff, st.launch_failures++,
+                                   std::uniform_real_distribution<double>{0, 1}(st.rng));
+  if (st.queue.empty())
+    return;
+  if (st.budget.try_retry()) {
+    ++st.counts.retries;
+    return;
+  }
+  ++st.counts.retries_refused;
+  fail_oldest(self, std::move(err));
+}
+
 void launch_on(router_ptr self, const placement& p, host_actor host) {
-  auto t = std::make_shared<launch_ticket>(launch_ticket{host.address(), false});
+  auto t = std::make_shared<launch_ticket>(launch_ticket{host.address(), p.host_id, false});
+  (void)self->state.breakers.admit(p.host_id, now_ms()); // a half-open host's probe
   self->state.launching.emplace(t->host, t);
   self->monitor(host);
   self->request(host, std::chrono::seconds(30), launch_atom::value, p.instance_id, self->state.cfg,
@@ -195,13 +282,16 @@ void launch_on(router_ptr self, const placement& p, host_actor host) {
               return;
             }
             self->monitor(inst);
-            self->state.instances[inst.address()] = instance_slot{inst, now_ms(), nullptr};
+            self->state.instances[inst.address()] =
+                instance_slot{inst, t->host_id, now_ms(), nullptr};
+            self->state.launch_failures = 0;
+            self->state.breakers.on_success(t->host_id, now_ms());
             pump(self);
           },
           [=](caf::error& err) {
             if (!settle(self, t))
               return;
-            fail_oldest(self, std::move(err));
+            launch_failed(self, t->host_id, std::move(err));
             pump(self);
           });
 }
@@ -226,8 +316,10 @@ void launch(router_ptr self) {
                                       " is free and no controller is reachable to start one"));
   ++st.starting;
   ++st.placing;
+  ++st.counts.attempts;
   auto epoch = st.epoch;
-  self->request(st.scheduler, std::chrono::seconds(10), place_atom::value, st.cfg)
+  self->request(st.scheduler, std::chrono::seconds(10), place_atom::value, st.cfg,
+                st.breakers.avoid(now_ms()))
       .then(
           [=](placement& p, host_actor& host) {
             if (epoch != self->state.epoch)
@@ -268,7 +360,10 @@ void host_down(router_ptr self, const caf::actor_addr& host) {
   for (auto [it, end] = self->state.launching.equal_range(host); it != end; ++it)
     lost.push_back(it->second);
   for (auto& t : lost)
-    settle(self, t);
+    if (settle(self, t))
+      launch_failed(self, t->host_id,
+                    make_error(errc::sandbox_failed, "the host " + t->host_id +
+                                                         " was lost while it started an instance"));
   pump(self);
 }
 
@@ -282,15 +377,20 @@ void ensure_ticking(router_ptr self) {
 /// Hands queued requests to idle instances, then launches what is missing.
 void pump(router_ptr self) {
   auto& st = self->state;
+  auto now = now_ms();
   for (auto it = st.instances.begin(); it != st.instances.end() && !st.queue.empty(); ++it) {
-    if (it->second.busy())
-      continue;
+    if (it->second.busy() || st.breakers.admit(it->second.host, now) == policy::admission::rejected)
+      continue; // an open breaker's host gets nothing but probes
     auto w = std::move(st.queue.front());
     st.queue.pop_front();
     dispatch(self, std::move(w), it->first);
   }
-  for (auto n = policy::launches_needed(counts(st), st.limits.max_instances); n > 0; --n)
-    launch(self);
+  auto n = policy::launches_needed(counts(st), st.limits.max_instances);
+  if (n > 0 && now < st.next_launch_ms)
+    wake_at(self, st.next_launch_ms); // backing off after a failed launch
+  else
+    for (; n > 0; --n)
+      launch(self);
   if (!st.queue.empty() || !st.instances.empty())
     ensure_ticking(self);
 }
@@ -326,17 +426,33 @@ caf::result<invocation_result> invoke(router_ptr self, invocation inv) {
                       "Rate Exceeded: the wait queue of " + st.function + " is full");
   auto rp = self->make_response_promise<invocation_result>();
   st.queue.push_back(waiting{std::move(inv), rp, now_ms(), 0});
+  st.budget.on_request();
+  ++st.counts.requests;
   pump(self);
   return rp;
 }
 
-managed_router_actor::behavior_type router(router_ptr self, function_config cfg,
-                                           router_settings limits, scheduler_actor scheduler,
-                                           peer_connector_actor connector) {
+router_stats stats(router_ptr self) {
+  auto& st = self->state;
+  auto out = st.counts;
+  out.function = st.function;
+  out.instances = static_cast<int32_t>(st.instances.size());
+  out.queued = static_cast<int32_t>(st.queue.size() + st.retrying.size());
+  st.breakers.for_each([&](const std::string& host, const policy::breaker& b) {
+    out.breakers.push_back(
+        {host, policy::to_string(b.state()), b.reason(), b.times_opened(), b.rejected()});
+  });
+  return out;
+}
+
+router_impl::behavior_type router(router_ptr self, function_config cfg, router_settings limits,
+                                  scheduler_actor scheduler, peer_connector_actor connector) {
   auto& st = self->state;
   st.function = cfg.name;
   st.cfg = std::move(cfg);
   st.limits = limits;
+  st.breakers = policy::host_breakers{limits.breaker};
+  st.budget = policy::retry_budget{limits.retry_ratio};
   st.connector = std::move(connector);
   if (scheduler) {
     st.scheduler = std::move(scheduler);
@@ -347,6 +463,13 @@ managed_router_actor::behavior_type router(router_ptr self, function_config cfg,
       [=](invoke_atom, invocation inv) { return invoke(self, std::move(inv)); },
       [=](reclaim_atom) { reclaim(self); },
       [=](join_atom, scheduler_actor scheduler) { use_scheduler(self, std::move(scheduler)); },
+      [=](stats_atom) { return stats(self); },
+      [=](retry_atom) {
+        if (self->state.timer_at_ms <= now_ms())
+          self->state.timer_at_ms = 0;
+        take_due_retries(self);
+        pump(self);
+      },
   };
 }
 
@@ -355,7 +478,8 @@ managed_router_actor::behavior_type router(router_ptr self, function_config cfg,
 managed_router_actor spawn_router(caf::actor_system& sys, function_config cfg,
                                   router_settings settings, scheduler_actor scheduler,
                                   peer_connector_actor connector) {
-  return sys.spawn(router, std::move(cfg), settings, std::move(scheduler), std::move(connector));
+  return caf::actor_cast<managed_router_actor>(
+      sys.spawn(router, std::move(cfg), settings, std::move(scheduler), std::move(connector)));
 }
 
 } // namespace troupe

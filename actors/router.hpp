@@ -1,5 +1,7 @@
 #pragma once
 
+#include "actors/policy/backoff.hpp"
+#include "actors/policy/breaker.hpp"
 #include "actors/protocol/cluster.hpp"
 #include "actors/protocol/router.hpp"
 #include "actors/protocol/scheduler.hpp"
@@ -16,12 +18,20 @@ struct router_settings {
   int32_t max_queue = 64;
   int64_t max_wait_ms = 10'000;
   int64_t keep_alive_ms = 300'000;
+  /// Retries are at most this fraction of requests (plus a few saved up).
+  double retry_ratio = 0.1;
+  /// Between attempts of one request, and between launches after a failed one.
+  policy::backoff_settings backoff{10, 1'000};
+  /// Of each host, for this function: only platform failures count.
+  policy::breaker_settings breaker;
 };
 
 /// The router as its ingress holds it: `join` hands it the scheduler to place
 /// new instances with (again after the controller's node came back; a null
 /// one while there is none: then cold starts are refused, warm ones go on).
-using managed_router_actor = router_actor::extend<caf::reacts_to<join_atom, scheduler_actor>>;
+/// `stats` tells what it has done and how its breakers stand.
+using managed_router_actor = router_actor::extend<caf::reacts_to<join_atom, scheduler_actor>,
+                                                  caf::replies_to<stats_atom>::with<router_stats>>;
 
 /// Spawns the router of one function, whose configuration the caller looked up.
 /// It lives until its owner (the ingress) sends it an exit. With a connector,

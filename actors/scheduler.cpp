@@ -11,9 +11,11 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -167,7 +169,26 @@ int32_t instances_of(const scheduler_state& st, const std::string& function) {
   return n;
 }
 
-caf::result<placement, host_actor> place(scheduler_ptr self, const function_config& cfg) {
+/// The host to place on: one not in `avoid` if any fits, else any that fits.
+std::optional<size_t> choose(const std::vector<policy::host_view>& hosts, int32_t slots,
+                             const policy::tenancy& tenancy,
+                             const std::vector<std::string>& avoid) {
+  if (avoid.empty())
+    return policy::choose_host(hosts, slots, tenancy);
+  std::vector<size_t> index;
+  std::vector<policy::host_view> preferred;
+  for (size_t i = 0; i < hosts.size(); ++i)
+    if (std::find(avoid.begin(), avoid.end(), hosts[i].id) == avoid.end()) {
+      index.push_back(i);
+      preferred.push_back(hosts[i]);
+    }
+  if (auto pick = policy::choose_host(preferred, slots, tenancy))
+    return index[*pick];
+  return policy::choose_host(hosts, slots, tenancy);
+}
+
+caf::result<placement, host_actor> place(scheduler_ptr self, const function_config& cfg,
+                                         const std::vector<std::string>& avoid) {
   auto& st = self->state;
   if (instances_of(st, cfg.name) >= st.cfg.max_instances_per_function)
     return make_error(errc::too_many_requests,
@@ -177,7 +198,7 @@ caf::result<placement, host_actor> place(scheduler_ptr self, const function_conf
   auto slots = policy::slots_for(cfg.memory_mb);
   policy::tenancy tenancy{cfg.tenant, st.cfg.dedicated_tenants.count(cfg.tenant) > 0};
   auto hosts = views(st, cfg, tenancy);
-  auto chosen = policy::choose_host(hosts, slots, tenancy);
+  auto chosen = choose(hosts, slots, tenancy, avoid);
   if (!chosen)
     return make_error(errc::no_capacity,
                       "no host has " + std::to_string(slots * 128) + " MB free for " + cfg.name +
@@ -383,7 +404,9 @@ scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* s
   load_previous(self);
   self->set_down_handler([=](const caf::down_msg& dm) { host_down(self, dm.source); });
   return {
-      [=](place_atom, const function_config& cfg) { return place(self, cfg); },
+      [=](place_atom, const function_config& cfg, const std::vector<std::string>& avoid) {
+        return place(self, cfg, avoid);
+      },
       [=](state_atom, const std::string& id, const std::string& st) { record_state(self, id, st); },
       [=](release_atom, const std::string& id) { release(self, id); },
       [=](host_up_atom, host_info info, host_actor hdl) {

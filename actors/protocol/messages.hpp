@@ -75,6 +75,7 @@ using enqueue_atom = caf::atom_constant<caf::atom("enqueue")>;
 using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
 using dead_atom = caf::atom_constant<caf::atom("dead")>;
 using redrive_atom = caf::atom_constant<caf::atom("redrive")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
 
 /// One synchronous invocation on its way to an instance.
 struct invocation {
@@ -134,6 +135,39 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, event_queue_stats& x) {
   return f(caf::meta::type_name("event_queue_stats"), x.queued, x.in_flight, x.delivered, x.retried,
            x.dead);
+}
+
+/// One breaker of a router: its calls to one host.
+struct breaker_status {
+  std::string host;
+  std::string state;  ///< closed, open, half_open
+  std::string reason; ///< why it last opened ("": never)
+  int64_t times_opened = 0;
+  int64_t rejected = 0; ///< calls it kept from the host
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, breaker_status& x) {
+  return f(caf::meta::type_name("breaker_status"), x.host, x.state, x.reason, x.times_opened,
+           x.rejected);
+}
+
+/// What one function's router has done since it started, and holds now.
+struct router_stats {
+  std::string function;
+  int64_t requests = 0;        ///< invocations taken (first attempts)
+  int64_t attempts = 0;        ///< invocations sent to instances, and launches made for them
+  int64_t retries = 0;         ///< attempts after a failed one
+  int64_t retries_refused = 0; ///< retries the budget or the deadline did not allow
+  int64_t launch_failures = 0;
+  int32_t instances = 0;
+  int32_t queued = 0;
+  std::vector<breaker_status> breakers;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, router_stats& x) {
+  return f(caf::meta::type_name("router_stats"), x.function, x.requests, x.attempts, x.retries,
+           x.retries_refused, x.launch_failures, x.instances, x.queued, x.breakers);
 }
 
 /// Where the scheduler put a new instance (also how a host reports one it runs).

@@ -1,6 +1,7 @@
 #include "actors/policy/async_retry.hpp"
 #include "actors/policy/backoff.hpp"
 #include "actors/policy/breaker.hpp"
+#include "actors/policy/host_breakers.hpp"
 #include "actors/policy/retry_budget.hpp"
 
 #include <gtest/gtest.h>
@@ -515,3 +516,45 @@ TEST(AsyncRetry, AnAgeNotInWholeSecondsIsReportedInMilliseconds) {
   EXPECT_FALSE(d.retry);
   EXPECT_EQ(d.dead_letter_reason, "event older than 1500 ms");
 }
+
+namespace {
+
+TEST(HostBreakers, AHostThatJustFailedIsAvoidedForOneCoolDown) {
+  breaker_settings s = consecutive_only(3);
+  s.cool_down_ms = 100;
+  host_breakers hb{s};
+  EXPECT_TRUE(hb.avoid(0).empty());
+  hb.on_failure("b", 10);
+  EXPECT_EQ(hb.avoid(50), std::vector<std::string>{"b"});
+  EXPECT_FALSE(hb.cooling("b", 50)); // one failure: still closed
+  EXPECT_EQ(hb.admit("b", 50), admission::allowed);
+  EXPECT_TRUE(hb.avoid(110).empty()); // a cool-down later it may be tried again
+  hb.on_failure("b", 120);
+  hb.on_success("b", 130); // a success clears it at once
+  EXPECT_TRUE(hb.avoid(131).empty());
+}
+
+TEST(HostBreakers, AnOpenHostIsAvoidedAndRejectedUntilItsProbe) {
+  breaker_settings s = consecutive_only(2);
+  s.cool_down_ms = 100;
+  host_breakers hb{s};
+  hb.on_success("a", 0);
+  hb.on_failure("b", 0);
+  hb.on_failure("b", 1); // opens
+  EXPECT_TRUE(hb.cooling("b", 50));
+  EXPECT_FALSE(hb.cooling("a", 50));
+  EXPECT_EQ(hb.avoid(50), std::vector<std::string>{"b"});
+  EXPECT_EQ(hb.admit("b", 50), admission::rejected);
+  EXPECT_EQ(hb.admit("a", 50), admission::allowed);
+  EXPECT_FALSE(hb.cooling("b", 101));
+  EXPECT_EQ(hb.admit("b", 101), admission::probe);
+  hb.on_success("b", 102);
+  int seen = 0;
+  hb.for_each([&](const std::string& host, const breaker& b) {
+    ++seen;
+    EXPECT_EQ(b.state(), breaker_state::closed) << host;
+  });
+  EXPECT_EQ(seen, 2);
+}
+
+} // namespace

@@ -100,7 +100,8 @@ protected:
 
   /// Places a function of `memory_mb`; the placement, or the error's code.
   caf::expected<placement> place(int32_t memory_mb, const std::string& name = "f",
-                                 const std::string& tenant = "default") {
+                                 const std::string& tenant = "default",
+                                 std::vector<std::string> avoid = {}) {
     function_config fn;
     fn.name = name;
     fn.tenant = tenant;
@@ -108,7 +109,7 @@ protected:
     fn.code_sha256 = "abc";
     caf::expected<placement> out{caf::error{}};
     caf::scoped_actor self{sys_};
-    self->request(scheduler_, 5s, place_atom::value, fn)
+    self->request(scheduler_, 5s, place_atom::value, fn, avoid)
         .receive([&](placement& p, host_actor&) { out = std::move(p); },
                  [&](caf::error& err) { out = std::move(err); });
     return out;
@@ -276,6 +277,21 @@ TEST_F(SchedulerTest, RestartedSchedulerKeepsWhatHostsReportAndLosesTheRest) {
   // h2 stayed away past the grace time.
   EXPECT_TRUE(await_state(away->instance_id, "lost"));
   self->send_exit(h1, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(SchedulerTest, AvoidedHostsAreUsedOnlyWhenNoOtherFits) {
+  auto h2 = sys_.spawn(quiet_host);
+  caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h2"), h2);
+  auto first = place(128, "f", "default", {"h1"});
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->host_id, "h2");
+  auto second = place(128, "f", "default", {"h1"}); // spreading would pick h1
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->host_id, "h2");
+  auto big = place(384, "g", "default", {"h1"}); // h2 has 2 of 4 slots left
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->host_id, "h1");
+  caf::anon_send_exit(h2, caf::exit_reason::kill);
 }
 
 TEST_F(SchedulerTest, DrainingAnUnknownHostIsRefused) {

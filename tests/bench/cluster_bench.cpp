@@ -201,7 +201,7 @@ void placement_rate(int n, int window) {
       fn.name = "f" + std::to_string(*sent % 1000);
       fn.memory_mb = 128;
       ++*sent;
-      self->request(scheduler, seconds(30), place_atom::value, fn)
+      self->request(scheduler, seconds(30), place_atom::value, fn, std::vector<std::string>{})
           .then(
               [=, &done](const placement&, const host_actor&) {
                 if (++*answered == n)

@@ -237,6 +237,39 @@ TEST_F(ClusterTest, HostsJoinOverTlsAndInstancesSpreadOverThem) {
   }
 }
 
+TEST_F(ClusterTest, AHostThatFailsEveryStartOpensItsBreakerAndTrafficFlowsToTheOther) {
+  auto ctl = start_controller("controller,ingress", 0, {"--router.breaker-failures=2"});
+  auto good = start_host(*ctl, "host-a");
+  // One process per sandbox: the runtime cannot be forked, every start fails.
+  auto broken = tls(certs(), "host-b");
+  broken.push_back("--host.pids-max=1");
+  auto bad = start_host(*ctl, "host-b", broken);
+  ASSERT_TRUE(await_hosts(*ctl, 2)) << hosts(*ctl);
+  deploy_sleepy(*ctl);
+  // Ten at once: the scheduler spreads their launches over both hosts; those
+  // on host-b fail and are made again on host-a, and every request is served.
+  for (const auto& r : invoke_together(ctl->port(), 10, 0.2))
+    EXPECT_EQ(r.status, 200) << r.body;
+  for (int i = 0; i < 5; ++i) {
+    auto r = ctl->client().request("POST", functions + "/sleepy/invocations", "{}");
+    EXPECT_EQ(r.status, 200) << r.body;
+  }
+  auto listed = hosts(*ctl);
+  EXPECT_NE(listed.find(R"("Id":"host-b","Zone":"local","Slots":64,"FreeSlots":64)"),
+            std::string::npos)
+      << listed;
+  auto routers = ctl->client().request("GET", "/troupe/routers");
+  ASSERT_EQ(routers.status, 200) << routers.body;
+  auto& b = routers.body;
+  EXPECT_NE(b.find(R"("FunctionName":"sleepy","Requests":15)"), std::string::npos) << b;
+  EXPECT_EQ(b.find(R"("LaunchFailures":0)"), std::string::npos) << b;
+  EXPECT_EQ(b.find(R"("RetriesRefused":0)") != std::string::npos, true) << b;
+  auto at = b.find(R"("Host":"host-b")");
+  ASSERT_NE(at, std::string::npos) << b;
+  EXPECT_EQ(b.find(R"("State":"closed")", at), std::string::npos) << b;
+  EXPECT_NE(b.find("consecutive platform failures", at), std::string::npos) << b;
+}
+
 TEST_F(ClusterTest, NodeWithoutAValidCertificateReachesNoActor) {
   auto ctl = start_controller();
   auto [status, out] = run(std::string(TROUPE_SOURCE_DIR) + "/deploy/make-certs.sh " +
