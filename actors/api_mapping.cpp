@@ -18,7 +18,13 @@ net::api_error from_errc(errc code, std::string message) {
   case errc::invalid_parameter:
     return {400, "InvalidParameterValueException", std::move(message)};
   case errc::too_many_requests:
-    return {429, "TooManyRequestsException", std::move(message)};
+    return {429, "TooManyRequestsException", std::move(message),
+            "ConcurrentInvocationLimitExceeded"};
+  case errc::rate_limited:
+    return {429, "TooManyRequestsException", std::move(message), "CallerRateLimitExceeded"};
+  case errc::reserved_limit:
+    return {429, "TooManyRequestsException", std::move(message),
+            "ReservedFunctionConcurrentInvocationLimitExceeded"};
   case errc::overloaded:
   case errc::no_capacity:
   case errc::shutting_down:

@@ -21,6 +21,8 @@ namespace {
 struct controller_state {
   storage::kv_store* store = nullptr;
   storage::code_store* code = nullptr;
+  controller_settings cfg;
+  scheduler_actor scheduler;
   static inline const char* name = "troupe.controller";
 };
 
@@ -79,12 +81,20 @@ std::vector<function_config> list_all(controller_ptr self) {
   return out;
 }
 
+/// Tells the scheduler a function's reservation (-1: none).
+void tell_reservation(controller_ptr self, const function_config& cfg, int32_t reserved) {
+  if (self->state.scheduler)
+    self->send(self->state.scheduler, reserve_atom::value, cfg.tenant, cfg.name, reserved);
+}
+
 caf::result<function_config> remove(controller_ptr self, const std::string& name) {
   auto cfg = read_function(self, name);
   if (!cfg)
     return std::move(cfg.error());
   if (auto err = self->state.store->erase(function_key(name)); !err.empty())
     return make_error(errc::storage_failed, "registry write failed: " + err);
+  if (cfg->reserved_concurrency >= 0)
+    tell_reservation(self, *cfg, -1);
   // The package stays: another function may share it (packages are collected later).
   return std::move(*cfg);
 }
@@ -98,10 +108,42 @@ caf::result<std::string> fetch(controller_ptr self, const std::string& sha256_he
   return std::move(*archive);
 }
 
+/// PutFunctionConcurrency (`reserved` >= 0) and DeleteFunctionConcurrency (-1).
+caf::result<function_config> reserve(controller_ptr self, const std::string& name,
+                                     int32_t reserved) {
+  auto cfg = read_function(self, name);
+  if (!cfg)
+    return std::move(cfg.error());
+  const auto& limits = self->state.cfg;
+  if (reserved >= 0 && limits.tenant_instances > 0) {
+    int64_t others = 0;
+    for (const auto& f : list_all(self))
+      if (f.tenant == cfg->tenant && f.name != name && f.reserved_concurrency > 0)
+        others += f.reserved_concurrency;
+    if (others + reserved > limits.tenant_instances - limits.unreserved_min)
+      return make_error(errc::invalid_parameter,
+                        "Specified ReservedConcurrentExecutions for function decreases the "
+                        "tenant's UnreservedConcurrentExecution below its minimum value of [" +
+                            std::to_string(limits.unreserved_min) + "]");
+  }
+  cfg->reserved_concurrency = reserved;
+  if (auto err = self->state.store->put(function_key(name), encode(self->system(), *cfg));
+      !err.empty())
+    return make_error(errc::storage_failed, "registry write failed: " + err);
+  tell_reservation(self, *cfg, reserved);
+  return std::move(*cfg);
+}
+
 controller_actor::behavior_type controller(controller_ptr self, storage::kv_store* store,
-                                           storage::code_store* code) {
+                                           storage::code_store* code, controller_settings cfg,
+                                           scheduler_actor scheduler) {
   self->state.store = store;
   self->state.code = code;
+  self->state.cfg = cfg;
+  self->state.scheduler = std::move(scheduler);
+  for (const auto& f : list_all(self))
+    if (f.reserved_concurrency >= 0)
+      tell_reservation(self, f, f.reserved_concurrency);
   return {
       [=](create_atom, function_config cfg, const std::string& archive) {
         return create(self, std::move(cfg), archive);
@@ -110,14 +152,18 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
       [=](list_atom) { return list_all(self); },
       [=](remove_atom, const std::string& name) { return remove(self, name); },
       [=](fetch_atom, const std::string& sha256_hex) { return fetch(self, sha256_hex); },
+      [=](reserve_atom, const std::string& name, int32_t reserved) {
+        return reserve(self, name, reserved);
+      },
   };
 }
 
 } // namespace
 
 controller_actor spawn_controller(caf::actor_system& sys, storage::kv_store& store,
-                                  storage::code_store& code) {
-  return sys.spawn(controller, &store, &code);
+                                  storage::code_store& code, controller_settings settings,
+                                  scheduler_actor scheduler) {
+  return sys.spawn(controller, &store, &code, settings, std::move(scheduler));
 }
 
 } // namespace troupe

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "actors/protocol/controller.hpp"
+#include "actors/protocol/scheduler.hpp"
 
 #include <caf/fwd.hpp>
 
@@ -11,9 +12,21 @@ class code_store;
 
 namespace troupe {
 
+/// How much a tenant may reserve.
+struct controller_settings {
+  /// Instances of one tenant across the cluster (0: no limit, and then
+  /// reservations are bounded only by hosts' room).
+  int32_t tenant_instances = 0;
+  /// Of those, what reservations must leave to the tenant's other functions.
+  int32_t unreserved_min = 0;
+};
+
 /// Spawns the controller over the node's registry and code store (both must
-/// outlive it). It reloads nothing eagerly: every lookup reads the store.
+/// outlive it). It reloads nothing eagerly: every lookup reads the store. It
+/// tells `scheduler` the reserved concurrency of every function that has one,
+/// now and whenever it changes.
 controller_actor spawn_controller(caf::actor_system& sys, storage::kv_store& store,
-                                  storage::code_store& code);
+                                  storage::code_store& code, controller_settings settings,
+                                  scheduler_actor scheduler);
 
 } // namespace troupe

@@ -104,8 +104,7 @@ void load(queue_ptr self) {
 
 /// What a failed attempt says about whether to try again.
 policy::failure_kind kind_of(const caf::error& err) {
-  return err == errc::too_many_requests ? policy::failure_kind::throttled
-                                        : policy::failure_kind::platform;
+  return is_throttle(err) ? policy::failure_kind::throttled : policy::failure_kind::platform;
 }
 
 void give_up(queue_ptr self, async_event ev, std::string reason) {

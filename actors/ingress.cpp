@@ -2,6 +2,7 @@
 
 #include "actors/api_mapping.hpp"
 #include "actors/clock.hpp"
+#include "actors/policy/admission.hpp"
 #include "actors/protocol/errc.hpp"
 #include "net/json_writer.hpp"
 #include "net/lambda_api.hpp"
@@ -34,14 +35,21 @@ struct pending_invoke {
   std::function<void(caf::expected<invocation_result>)> done;
 };
 
+/// A function's router, and whose function it is.
+struct router_entry {
+  managed_router_actor hdl;
+  std::string tenant;
+};
+
 struct ingress_state {
   ingress_settings cfg;
   net::arn_scope scope;
   controller_actor controller; ///< both null while the control plane is away
   scheduler_actor scheduler;
   peer_connector_actor connector;
-  event_queue_actor events; ///< null until the node hands it over
-  std::map<std::string, managed_router_actor> routers;
+  event_queue_actor events;                    ///< null until the node hands it over
+  std::map<std::string, router_entry> routers; ///< by function name
+  policy::tenant_admission admission;
   std::map<std::string, std::vector<pending_invoke>> looking_up; ///< waiting for a router
   /// Answers that wait on the control plane: given a 503 if it is lost first.
   std::vector<std::weak_ptr<responder>> on_control_plane;
@@ -121,8 +129,8 @@ void drop_router(ingress_ptr self, const std::string& name) {
   auto it = self->state.routers.find(name);
   if (it == self->state.routers.end())
     return;
-  self->demonitor(it->second.address());
-  self->send_exit(it->second, caf::exit_reason::user_shutdown);
+  self->demonitor(it->second.hdl.address());
+  self->send_exit(it->second.hdl, caf::exit_reason::user_shutdown);
   self->state.routers.erase(it);
 }
 
@@ -131,19 +139,46 @@ std::vector<pending_invoke> take_waiting(ingress_ptr self, const std::string& na
   return node.empty() ? std::vector<pending_invoke>{} : std::move(node.mapped());
 }
 
-/// Sends one invocation to the function's router. The router answers every
-/// invoke by its deadline: no timer is needed here.
-void send_to_router(ingress_ptr self, const router_actor& router, pending_invoke p) {
+/// Why the tenant's limits refuse a request now, or none.
+caf::error refusal_of(ingress_ptr self, const std::string& tenant) {
+  auto& adm = self->state.admission;
+  switch (adm.admit(tenant, now_ms())) {
+  case policy::refusal::none:
+    return {};
+  case policy::refusal::rate:
+    return make_error(errc::rate_limited, "Rate Exceeded: tenant " + tenant + " may send " +
+                                              std::to_string(adm.limits().rate_per_s) +
+                                              " requests a second");
+  case policy::refusal::concurrency:
+    break;
+  }
+  return make_error(errc::too_many_requests,
+                    "Rate Exceeded: tenant " + tenant + " has its limit of " +
+                        std::to_string(adm.limits().concurrency) + " invocations in flight");
+}
+
+/// Sends one invocation to the function's router, if its tenant's limits
+/// admit it. The router answers every invoke by its deadline: no timer is
+/// needed here.
+void send_to_router(ingress_ptr self, const router_entry& router, pending_invoke p) {
+  if (auto refused = refusal_of(self, router.tenant))
+    return p.done(std::move(refused));
   auto deadline = now_ms() + self->state.cfg.routers.max_wait_ms + net::max_timeout_s * 1000LL;
   invocation inv{p.id, std::move(p.payload), deadline};
-  self->request(router, caf::infinite, invoke_atom::value, std::move(inv))
-      .then([=](invocation_result& res) { p.done(std::move(res)); },
-            [=](caf::error& err) {
-              // A router ends only when its function was deleted or replaced.
-              if (err == caf::sec::request_receiver_down)
-                return p.done(make_error(errc::function_not_found, "Function not found"));
-              p.done(std::move(err));
-            });
+  auto tenant = router.tenant;
+  self->request(router.hdl, caf::infinite, invoke_atom::value, std::move(inv))
+      .then(
+          [=](invocation_result& res) {
+            self->state.admission.release(tenant);
+            p.done(std::move(res));
+          },
+          [=](caf::error& err) {
+            self->state.admission.release(tenant);
+            // A router ends only when its function was deleted or replaced.
+            if (err == caf::sec::request_receiver_down)
+              return p.done(make_error(errc::function_not_found, "Function not found"));
+            p.done(std::move(err));
+          });
 }
 
 /// Routes to the function's router, first making it (after one lookup shared
@@ -164,12 +199,13 @@ void invoke(ingress_ptr self, const std::string& name, pending_invoke p) {
             auto waiting = take_waiting(self, name);
             if (waiting.empty() || !self->state.scheduler)
               return; // answered when the control plane was lost
+            auto tenant = cfg.tenant;
             auto r = spawn_router(self->system(), std::move(cfg), self->state.cfg.routers,
                                   self->state.scheduler, self->state.connector);
             self->monitor(r); // not linked: a router's end is not the ingress's
-            self->state.routers.emplace(name, r);
+            auto& entry = self->state.routers[name] = router_entry{r, std::move(tenant)};
             for (auto& w : waiting)
-              send_to_router(self, r, std::move(w));
+              send_to_router(self, entry, std::move(w));
           },
           [=](caf::error& err) {
             for (auto& waiting : take_waiting(self, name))
@@ -300,6 +336,15 @@ void list_functions(ingress_ptr self, responder respond) {
           [=](caf::error& err) { reply_error(respond, err); });
 }
 
+std::string render_concurrency(const function_config& cfg) {
+  net::json_writer w;
+  w.begin_object();
+  if (cfg.reserved_concurrency >= 0)
+    w.field("ReservedConcurrentExecutions", cfg.reserved_concurrency);
+  w.end_object();
+  return w.take();
+}
+
 void get_function(ingress_ptr self, const std::string& name, responder respond) {
   if (!(respond = via_control_plane(self, std::move(respond))))
     return;
@@ -311,6 +356,8 @@ void get_function(ingress_ptr self, const std::string& name, responder respond) 
                 .key("Configuration")
                 .raw(net::render_function_configuration(cfg, self->state.scope));
             w.key("Code").begin_object().field("RepositoryType", "Troupe").end_object();
+            if (cfg.reserved_concurrency >= 0)
+              w.key("Concurrency").raw(render_concurrency(cfg));
             w.end_object();
             respond(net::json_response(200, w.take()));
           },
@@ -473,7 +520,7 @@ void list_routers(ingress_ptr self, responder respond) {
     return done();
   }
   for (const auto& [_, r] : self->state.routers)
-    self->request(r, std::chrono::seconds(2), stats_atom::value)
+    self->request(r.hdl, std::chrono::seconds(2), stats_atom::value)
         .then(
             [=](router_stats& s) {
               g->got.push_back(std::move(s));
@@ -565,6 +612,39 @@ void route_functions(ingress_ptr self, std::string_view rest, net::http_request&
   respond(method_not_allowed(req));
 }
 
+/// PUT and DELETE /2017-10-31/functions/{name}/concurrency, GET
+/// /2019-09-30/functions/{name}/concurrency: a function's reserved concurrency.
+void route_concurrency(ingress_ptr self, std::string_view rest, const net::http_request& req,
+                       responder respond) {
+  constexpr std::string_view suffix = "/concurrency";
+  auto name = std::string{rest.substr(0, rest.find('/'))};
+  if (rest.size() != name.size() + suffix.size() || rest.substr(name.size()) != suffix ||
+      !net::valid_function_name(name))
+    return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
+  bool put = req.method == "PUT", del = req.method == "DELETE";
+  if (!put && !del && req.method != "GET")
+    return respond(method_not_allowed(req));
+  int32_t reserved = -1;
+  if (put)
+    if (auto err = net::parse_put_concurrency(req.body, reserved))
+      return respond(net::error_response(*err));
+  if (!(respond = via_control_plane(self, std::move(respond))))
+    return;
+  auto answer = [=](function_config& cfg) {
+    if (put || del)
+      drop_router(self, name); // the next invocation's router has the new limit
+    respond(del ? net::json_response(204, "") : net::json_response(200, render_concurrency(cfg)));
+  };
+  auto failed = [=](caf::error& err) { reply_error(respond, err); };
+  if (put || del)
+    self->request(self->state.controller, std::chrono::seconds(10), reserve_atom::value, name,
+                  reserved)
+        .then(answer, failed);
+  else
+    self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, name)
+        .then(answer, failed);
+}
+
 /// /fn/{name}[/{path...}]: the function URL.
 void route_url(ingress_ptr self, std::string_view rest, const net::http_request& req,
                responder respond) {
@@ -606,6 +686,9 @@ void route(ingress_ptr self, http_exchange& ex) {
                                : respond(method_not_allowed(req));
   if (path.substr(0, 14) == "/troupe/hosts/")
     return route_host(self, path.substr(14), req, std::move(respond));
+  for (std::string_view version : {"/2017-10-31/functions/", "/2019-09-30/functions/"})
+    if (path.substr(0, version.size()) == version)
+      return route_concurrency(self, path.substr(version.size()), req, std::move(respond));
   if (path == "/troupe/routers")
     return req.method == "GET" ? list_routers(self, std::move(respond))
                                : respond(method_not_allowed(req));
@@ -656,7 +739,7 @@ void join(ingress_ptr self, scheduler_actor scheduler, controller_actor controll
   self->monitor(st.controller);
   self->monitor(st.scheduler);
   for (const auto& [_, r] : st.routers)
-    self->send(r, join_atom::value, st.scheduler);
+    self->send(r.hdl, join_atom::value, st.scheduler);
 }
 
 ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
@@ -664,6 +747,7 @@ ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
                                      peer_connector_actor connector) {
   auto& st = self->state;
   st.scope.region = cfg.region;
+  st.admission = policy::tenant_admission{cfg.tenants};
   st.cfg = std::move(cfg);
   st.controller = std::move(controller);
   st.scheduler = std::move(scheduler);
@@ -674,7 +758,7 @@ ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
         (st.scheduler && dm.source == st.scheduler.address()))
       return lose_control_plane(self);
     for (auto it = st.routers.begin(); it != st.routers.end(); ++it)
-      if (it->second.address() == dm.source) {
+      if (it->second.hdl.address() == dm.source) {
         st.routers.erase(it);
         return;
       }
@@ -683,7 +767,7 @@ ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
   // the routers it made go with it.
   self->set_exit_handler([=](const caf::exit_msg& msg) {
     for (const auto& [_, r] : self->state.routers)
-      self->send_exit(r, msg.reason);
+      self->send_exit(r.hdl, msg.reason);
     self->quit(msg.reason);
   });
   return {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/policy/admission.hpp"
 #include "actors/protocol/controller.hpp"
 #include "actors/protocol/ingress.hpp"
 #include "actors/protocol/scheduler.hpp"
@@ -16,6 +17,7 @@ struct ingress_settings {
   size_t max_async_payload = 1024 * 1024;    ///< Lambda's asynchronous invoke limit
   std::string region = "local";
   router_settings routers;
+  policy::admission_limits tenants; ///< each tenant's, on this node
 };
 
 /// Spawns the ingress: routes HTTP exchanges to the controller (management

@@ -39,9 +39,13 @@ node_config::node_config() {
            "connect nodes without TLS (development only: anyone reaching the port is in)")
       .add(reconcile_grace, "reconcile-grace",
            "how long a restarted controller waits for hosts to report their instances");
-  opt_group{custom_options_, "placement"}.add(
-      dedicated_tenants, "dedicated-tenants",
-      "comma-separated tenants whose instances run on hosts of their own (the others share)");
+  opt_group{custom_options_, "placement"}
+      .add(dedicated_tenants, "dedicated-tenants",
+           "comma-separated tenants whose instances run on hosts of their own (the others share)")
+      .add(tenant_instances, "tenant-instances",
+           "instances of one tenant across the cluster (0: no limit)")
+      .add(unreserved_min, "unreserved-min",
+           "instances that functions' reserved concurrency must leave to a tenant's others");
   opt_group{custom_options_, "host"}
       .add(host_id, "id", "name of this host in the cluster")
       .add(host_zone, "zone", "zone label, for spreading a function's instances")
@@ -73,6 +77,12 @@ node_config::node_config() {
            "platform failures in a row that open a function's breaker for a host")
       .add(breaker_cool_down, "breaker-cool-down",
            "how long an open breaker waits before a probe (doubles when it reopens)");
+  opt_group{custom_options_, "admission"}
+      .add(tenant_rate, "tenant-rate",
+           "invocations a second each tenant may send through this node (0: no limit)")
+      .add(tenant_burst, "tenant-burst", "invocations a tenant may send at once beyond its rate")
+      .add(tenant_concurrency, "tenant-concurrency",
+           "invocations of one tenant in flight at once on this node (0: no limit)");
   opt_group{custom_options_, "async"}
       .add(async_max_events, "max-events", "events a node's queue holds before 429")
       .add(async_concurrency, "concurrency", "event deliveries under way at once")
@@ -171,6 +181,12 @@ std::string node_config::cluster_problem() const {
     return "router.retry-budget must be a fraction from 0 to 1";
   if (breaker_failures < 1)
     return "router.breaker-failures must be at least 1";
+  if (tenant_instances < 0 || unreserved_min < 0 ||
+      (tenant_instances > 0 && unreserved_min >= tenant_instances))
+    return "placement.unreserved-min must be below placement.tenant-instances (and neither "
+           "negative)";
+  if (tenant_rate < 0 || tenant_burst < 0 || tenant_concurrency < 0)
+    return "admission limits cannot be negative";
   if (async_max_retries < 0 || async_max_retries > 2)
     return "async.max-retries must be 0, 1 or 2";
   if (async_concurrency < 1)

@@ -41,6 +41,8 @@ struct node_config : caf::actor_system_config {
   caf::timespan reconcile_grace = std::chrono::seconds(10);
   // [placement]
   std::string dedicated_tenants; ///< comma-separated tenants with hosts of their own
+  int32_t tenant_instances = 0;  ///< a tenant's instances across the cluster (0: no limit)
+  int32_t unreserved_min = 100;  ///< what reservations must leave to a tenant's other functions
   // [host]
   std::string host_id = "host-1";
   std::string host_zone = "local";
@@ -68,6 +70,10 @@ struct node_config : caf::actor_system_config {
   caf::timespan max_retry_delay = std::chrono::seconds(1);
   int32_t breaker_failures = 5; ///< platform failures in a row that open a host's breaker
   caf::timespan breaker_cool_down = std::chrono::milliseconds(500);
+  // [admission] (each ingress node enforces these for itself)
+  double tenant_rate = 0;            ///< a tenant's invocations a second (0: no limit)
+  double tenant_burst = 0;           ///< saved up beyond the rate
+  int64_t tenant_concurrency = 1000; ///< a tenant's invocations in flight (0: no limit)
   // [async]
   size_t async_max_events = 100'000; ///< events a node's queue holds; more get 429
   int32_t async_concurrency = 16;    ///< deliveries under way at once

@@ -64,6 +64,7 @@ ingress_settings ingress_settings_of(const node_config& cfg) {
   ingress_settings s;
   s.max_in_flight = cfg.max_in_flight;
   s.max_async_payload = cfg.max_async_payload;
+  s.tenants = {cfg.tenant_rate, cfg.tenant_burst, cfg.tenant_concurrency};
   s.region = cfg.region;
   auto& r = s.routers;
   r.max_instances = cfg.max_instances;
@@ -181,9 +182,11 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   controller_actor controller;
   scheduler_actor scheduler;
   if (cfg.has_role("controller")) {
-    controller = spawn_controller(sys, *store, code);
-    scheduler = spawn_scheduler(
-        sys, *store, {cfg.max_instances, to_ms(cfg.reconcile_grace), cfg.dedicated_tenant_set()});
+    scheduler = spawn_scheduler(sys, *store,
+                                {cfg.max_instances, to_ms(cfg.reconcile_grace),
+                                 cfg.dedicated_tenant_set(), cfg.tenant_instances});
+    controller =
+        spawn_controller(sys, *store, code, {cfg.tenant_instances, cfg.unreserved_min}, scheduler);
   }
   host_node_actor host;
   if (cfg.has_role("host"))

@@ -13,12 +13,27 @@ namespace {
 /// 2: function configurations carry their tenant, placements their slots,
 /// host endpoint and tenant. Functions of version 1 are still read (as the
 /// default tenant's); placements of version 1 belong to a run that is gone.
+/// 3 (functions only): their reserved concurrency; version 2 is still read.
 constexpr char format_version = 2;
+constexpr char function_version = 3;
 
 /// A function configuration as version 1 wrote it: without its tenant.
 struct function_config_v1 {
   function_config x;
 };
+
+/// A function configuration as version 2 wrote it: without its reserved concurrency.
+struct function_config_v2 {
+  function_config x;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, function_config_v2& v) {
+  auto& x = v.x;
+  return f(caf::meta::type_name("function_config"), x.name, x.runtime, x.handler, x.description,
+           x.memory_mb, x.timeout_s, x.environment, x.code_sha256, x.code_size, x.last_modified_ms,
+           x.revision_id, x.tenant);
+}
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, function_config_v1& v) {
@@ -28,13 +43,14 @@ typename Inspector::result_type inspect(Inspector& f, function_config_v1& v) {
            x.revision_id);
 }
 
-template <class T> std::string encode_record(caf::actor_system& sys, const T& x) {
+template <class T>
+std::string encode_record(caf::actor_system& sys, const T& x, char version = format_version) {
   std::vector<char> buf;
   caf::binary_serializer sink{sys, buf};
   auto copy = x;
   if (auto err = sink(copy))
     throw std::runtime_error("cannot encode registry record: " + sys.render(err));
-  std::string out(1, format_version);
+  std::string out(1, version);
   out.append(buf.data(), buf.size());
   return out;
 }
@@ -54,7 +70,7 @@ std::optional<T> decode_record(caf::actor_system& sys, std::string_view bytes,
 } // namespace
 
 std::string encode(caf::actor_system& sys, const function_config& x) {
-  return encode_record(sys, x);
+  return encode_record(sys, x, function_version);
 }
 
 std::string encode(caf::actor_system& sys, const placement& x) {
@@ -68,7 +84,9 @@ std::string encode(caf::actor_system& sys, const async_event& x) {
 std::optional<function_config> decode_function(caf::actor_system& sys, std::string_view bytes) {
   if (auto old = decode_record<function_config_v1>(sys, bytes, 1))
     return std::move(old->x);
-  return decode_record<function_config>(sys, bytes);
+  if (auto old = decode_record<function_config_v2>(sys, bytes, 2))
+    return std::move(old->x);
+  return decode_record<function_config>(sys, bytes, function_version);
 }
 
 std::optional<placement> decode_placement(caf::actor_system& sys, std::string_view bytes) {

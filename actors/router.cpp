@@ -421,6 +421,9 @@ void reclaim(router_ptr self) {
 
 caf::result<invocation_result> invoke(router_ptr self, invocation inv) {
   auto& st = self->state;
+  if (st.cfg.reserved_concurrency == 0)
+    return make_error(errc::reserved_limit,
+                      "Rate Exceeded: " + st.function + " has a reserved concurrency of 0");
   if (static_cast<int32_t>(st.queue.size()) >= st.limits.max_queue)
     return make_error(errc::too_many_requests,
                       "Rate Exceeded: the wait queue of " + st.function + " is full");
@@ -451,6 +454,8 @@ router_impl::behavior_type router(router_ptr self, function_config cfg, router_s
   st.function = cfg.name;
   st.cfg = std::move(cfg);
   st.limits = limits;
+  if (st.cfg.reserved_concurrency >= 0) // its cap too
+    st.limits.max_instances = std::min(st.limits.max_instances, st.cfg.reserved_concurrency);
   st.breakers = policy::host_breakers{limits.breaker};
   st.budget = policy::retry_budget{limits.retry_ratio};
   st.connector = std::move(connector);

@@ -60,6 +60,9 @@ struct scheduler_state {
   std::map<std::string, std::vector<placement>> unconfirmed;
   uint64_t next_id = 1;
   std::string incarnation;
+  /// Functions with reserved concurrency (from the controller): tenant and amount.
+  std::map<std::string, std::pair<std::string, int32_t>> reserved;
+  std::map<std::string, int64_t> reserved_by_tenant; ///< the sum of a tenant's
   static inline const char* name = "troupe.scheduler";
 };
 
@@ -187,14 +190,54 @@ std::optional<size_t> choose(const std::vector<policy::host_view>& hosts, int32_
   return policy::choose_host(hosts, slots, tenancy);
 }
 
+/// Why the function or its tenant may not have another instance now (none: it may).
+caf::error over_limit(const scheduler_state& st, const function_config& cfg) {
+  auto it = st.reserved.find(cfg.name);
+  auto reserved = it == st.reserved.end() ? -1 : it->second.second;
+  auto cap = reserved >= 0 ? std::min(reserved, st.cfg.max_instances_per_function)
+                           : st.cfg.max_instances_per_function;
+  if (instances_of(st, cfg.name) >= cap)
+    return make_error(reserved >= 0 ? errc::reserved_limit : errc::too_many_requests,
+                      "Rate Exceeded: " + cfg.name + " has its limit of " + std::to_string(cap) +
+                          " instances across the cluster");
+  if (reserved >= 0 || st.cfg.tenant_instances <= 0)
+    return {};
+  int64_t unreserved = 0; // the tenant's instances, less those of its reserved functions
+  for (const auto& [_, h] : st.hosts)
+    if (auto t = h.instances_by_tenant.find(cfg.tenant); t != h.instances_by_tenant.end())
+      unreserved += t->second;
+  for (const auto& [fn, r] : st.reserved)
+    if (r.first == cfg.tenant)
+      unreserved -= instances_of(st, fn);
+  auto by_tenant = st.reserved_by_tenant.find(cfg.tenant);
+  auto pool =
+      st.cfg.tenant_instances - (by_tenant == st.reserved_by_tenant.end() ? 0 : by_tenant->second);
+  if (unreserved >= pool)
+    return make_error(errc::too_many_requests, "Rate Exceeded: tenant " + cfg.tenant +
+                                                   " uses all " + std::to_string(pool) +
+                                                   " instances its reservations leave");
+  return {};
+}
+
+/// The controller set (or, with -1, removed) a function's reservation.
+void reserve(scheduler_ptr self, const std::string& tenant, const std::string& function,
+             int32_t reserved) {
+  auto& st = self->state;
+  if (auto it = st.reserved.find(function); it != st.reserved.end()) {
+    st.reserved_by_tenant[it->second.first] -= it->second.second;
+    st.reserved.erase(it);
+  }
+  if (reserved < 0)
+    return;
+  st.reserved[function] = {tenant, reserved};
+  st.reserved_by_tenant[tenant] += reserved;
+}
+
 caf::result<placement, host_actor> place(scheduler_ptr self, const function_config& cfg,
                                          const std::vector<std::string>& avoid) {
   auto& st = self->state;
-  if (instances_of(st, cfg.name) >= st.cfg.max_instances_per_function)
-    return make_error(errc::too_many_requests,
-                      "Rate Exceeded: " + cfg.name + " has its limit of " +
-                          std::to_string(st.cfg.max_instances_per_function) +
-                          " instances across the cluster");
+  if (auto refused = over_limit(st, cfg))
+    return refused;
   auto slots = policy::slots_for(cfg.memory_mb);
   policy::tenancy tenancy{cfg.tenant, st.cfg.dedicated_tenants.count(cfg.tenant) > 0};
   auto hosts = views(st, cfg, tenancy);
@@ -406,6 +449,9 @@ scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* s
   return {
       [=](place_atom, const function_config& cfg, const std::vector<std::string>& avoid) {
         return place(self, cfg, avoid);
+      },
+      [=](reserve_atom, const std::string& tenant, const std::string& function, int32_t n) {
+        reserve(self, tenant, function, n);
       },
       [=](state_atom, const std::string& id, const std::string& st) { record_state(self, id, st); },
       [=](release_atom, const std::string& id) { release(self, id); },

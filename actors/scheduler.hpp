@@ -24,6 +24,9 @@ struct scheduler_settings {
   /// Tenants whose instances run on hosts of their own (the `dedicated`
   /// isolation mode); every other tenant is `shared`.
   std::set<std::string> dedicated_tenants;
+  /// Instances of one tenant across the cluster (0: no limit). Functions with
+  /// reserved concurrency keep theirs; the others share the rest.
+  int32_t tenant_instances = 0;
 };
 
 /// Spawns the scheduler. Placements left in `store` by an earlier run are

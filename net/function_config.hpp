@@ -22,6 +22,9 @@ struct function_config {
   int64_t last_modified_ms = 0;
   std::string revision_id;
   std::string tenant = "default"; ///< whose function it is
+  /// Instances kept for it alone and its cap (Lambda's reserved concurrency);
+  /// -1: none (it shares the tenant's unreserved pool), 0: stopped.
+  int32_t reserved_concurrency = -1;
 };
 
 /// Limits the API enforces on configurations (Lambda's values).

@@ -33,10 +33,10 @@ http_response json_response(int status, std::string body) {
 http_response error_response(const api_error& e) {
   json_writer w;
   // Lambda's body names whose fault it is: the caller's (4xx) or the service's.
-  w.begin_object()
-      .field("Type", e.status >= 500 ? "Service" : "User")
-      .field("message", e.message)
-      .end_object();
+  w.begin_object().field("Type", e.status >= 500 ? "Service" : "User").field("message", e.message);
+  if (!e.reason.empty())
+    w.field("Reason", e.reason);
+  w.end_object();
   auto r = json_response(e.status, w.take());
   r.set("x-amzn-ErrorType", e.type);
   return r;
@@ -235,6 +235,31 @@ std::optional<api_error> parse_create_function(std::string_view body,
     return err;
   if (out.archive.empty())
     return invalid_parameter("Code.ZipFile is required");
+  return std::nullopt;
+}
+
+std::optional<api_error> parse_put_concurrency(std::string_view body, int32_t& reserved) {
+  od::parser parser;
+  simdjson::padded_string json{body};
+  od::document doc;
+  od::object obj;
+  if (parser.iterate(json).get(doc) || doc.get_object().get(obj))
+    return invalid_parameter("request body must be a JSON object");
+  bool seen = false;
+  for (auto field : obj) {
+    std::string_view key;
+    if (field.unescaped_key().get(key))
+      return invalid_parameter("request body is not valid JSON");
+    if (key != "ReservedConcurrentExecutions")
+      return invalid_parameter("unknown field " + std::string{key});
+    if (auto err = get_int(field.value(), key, reserved))
+      return err;
+    seen = true;
+  }
+  if (!seen)
+    return invalid_parameter("ReservedConcurrentExecutions is required");
+  if (reserved < 0)
+    return invalid_parameter("ReservedConcurrentExecutions must be 0 or more");
   return std::nullopt;
 }
 

@@ -16,6 +16,7 @@ struct api_error {
   int status = 400;
   std::string type; ///< e.g. "ResourceNotFoundException"
   std::string message;
+  std::string reason{}; ///< of a 429: which limit (Lambda's TooManyRequestsException.Reason)
 };
 
 api_error invalid_parameter(std::string message);
@@ -47,6 +48,10 @@ struct create_function_request {
 /// memory outside 128..10240 or not a multiple of 128, timeouts outside 1..900,
 /// bad names, a missing or non-base64 Code.ZipFile are refused with 400.
 std::optional<api_error> parse_create_function(std::string_view body, create_function_request& out);
+
+/// Parses a PutFunctionConcurrency body: {"ReservedConcurrentExecutions": N},
+/// N a whole number from 0. Returns the error to answer, or nullopt.
+std::optional<api_error> parse_put_concurrency(std::string_view body, int32_t& reserved);
 
 /// The FunctionConfiguration JSON object of `cfg`.
 std::string render_function_configuration(const function_config& cfg, const arn_scope& scope);

@@ -32,8 +32,17 @@ const char* to_string(errc x) {
     return "shutting_down";
   case errc::control_plane_down:
     return "control_plane_down";
+  case errc::rate_limited:
+    return "rate_limited";
+  case errc::reserved_limit:
+    return "reserved_limit";
   }
   return "unknown";
+}
+
+bool is_throttle(const caf::error& err) {
+  return err == errc::too_many_requests || err == errc::rate_limited ||
+         err == errc::reserved_limit;
 }
 
 caf::error make_error(errc code, std::string message) {

@@ -24,7 +24,12 @@ enum class errc : uint8_t {
   deadline_exceeded,  ///< the request's deadline passed before an answer (504)
   shutting_down,      ///< the node is stopping (503)
   control_plane_down, ///< no controller reachable: deploys and cold starts wait for it (503)
+  rate_limited,       ///< 429: the tenant's request rate is used up
+  reserved_limit,     ///< 429: the function's reserved concurrency is used up (or 0)
 };
+
+/// Whether `err` is one of the 429 refusals (a limit, not a failure).
+bool is_throttle(const caf::error& err);
 
 const char* to_string(errc x);
 

@@ -29,7 +29,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, function_config& x) {
   return f(caf::meta::type_name("function_config"), x.name, x.runtime, x.handler, x.description,
            x.memory_mb, x.timeout_s, x.environment, x.code_sha256, x.code_size, x.last_modified_ms,
-           x.revision_id, x.tenant);
+           x.revision_id, x.tenant, x.reserved_concurrency);
 }
 
 } // namespace troupe::net
@@ -76,6 +76,7 @@ using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
 using dead_atom = caf::atom_constant<caf::atom("dead")>;
 using redrive_atom = caf::atom_constant<caf::atom("redrive")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
 
 /// One synchronous invocation on its way to an instance.
 struct invocation {

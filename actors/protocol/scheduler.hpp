@@ -11,12 +11,17 @@ namespace troupe {
 /// The placement decision of the cluster: which host gets a new instance.
 /// Contract: `place` reserves the instance's slots on the chosen host and
 /// records the placement durably before answering (errc::no_capacity when no
-/// host fits); it places on the hosts named in its list (a router's hosts
-/// whose breakers are open or that just failed it) only when no other fits; `state` records a
-/// transition; `release` returns the slots and removes the record. Hosts join with `host_up` (again
-/// after a reconnect: the newer handle replaces the older) and leave when they go down (the
-/// scheduler monitors them); `hosts` lists them; `drain` (host id, on/off) stops or resumes
-/// placements on a host and tells it, answering false for an unknown id.
+/// host fits; too_many_requests or reserved_limit when the function or its
+/// tenant is at its limit); it places on the hosts named in its list (a
+/// router's hosts whose breakers are open or that just failed it) only when
+/// no other fits. `state` records a transition; `release` returns the slots
+/// and removes the record. Hosts join with `host_up` (again after a
+/// reconnect: the newer handle replaces the older) and leave when they go
+/// down (the scheduler monitors them); `hosts` lists them; `drain` (host id,
+/// on/off) stops or resumes placements on a host and tells it, answering
+/// false for an unknown id. `reserve` (from the controller) sets a function's
+/// reserved concurrency (-1: none): its instances are capped at it, and the
+/// tenant's other functions share what the tenant's limit leaves.
 using scheduler_actor = caf::typed_actor<
     caf::replies_to<place_atom, function_config,
                     std::vector<std::string> /*avoid*/>::with<placement, host_actor>,
@@ -24,6 +29,7 @@ using scheduler_actor = caf::typed_actor<
     caf::reacts_to<release_atom, std::string /*instance id*/>,
     caf::reacts_to<host_up_atom, host_info, host_actor>,
     caf::replies_to<hosts_atom>::with<std::vector<host_status>>,
-    caf::replies_to<drain_atom, std::string /*host id*/, bool>::with<bool>>;
+    caf::replies_to<drain_atom, std::string /*host id*/, bool>::with<bool>,
+    caf::reacts_to<reserve_atom, std::string /*tenant*/, std::string /*function*/, int32_t>>;
 
 } // namespace troupe

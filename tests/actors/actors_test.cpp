@@ -168,6 +168,26 @@ TEST(RegistryCodec, FunctionsOfTheFirstFormatAreReadAsTheDefaultTenants) {
   EXPECT_EQ(now->tenant, "acme");
 }
 
+TEST(RegistryCodec, FunctionsOfTheSecondFormatHaveNoReservedConcurrency) {
+  node_config cfg;
+  caf::actor_system sys{cfg};
+  auto in = sample();
+  in.tenant = "acme";
+  std::vector<char> buf; // as version 2 wrote it: every field but the reservation
+  caf::binary_serializer sink{sys, buf};
+  ASSERT_FALSE(sink(in.name, in.runtime, in.handler, in.description, in.memory_mb, in.timeout_s,
+                    in.environment, in.code_sha256, in.code_size, in.last_modified_ms,
+                    in.revision_id, in.tenant));
+  auto out = decode_function(sys, std::string(1, '\x02') + std::string(buf.begin(), buf.end()));
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->tenant, "acme");
+  EXPECT_EQ(out->reserved_concurrency, -1);
+  in.reserved_concurrency = 7;
+  auto now = decode_function(sys, encode(sys, in));
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->reserved_concurrency, 7);
+}
+
 TEST(NodeConfig, RolesAndDefaults) {
   node_config cfg;
   EXPECT_TRUE(cfg.has_role("ingress"));

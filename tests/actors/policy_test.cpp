@@ -1,3 +1,4 @@
+#include "actors/policy/admission.hpp"
 #include "actors/policy/placement.hpp"
 #include "actors/policy/scaling.hpp"
 
@@ -172,4 +173,42 @@ TEST(PoolSizing, DemandRisesWithBurstsAndDecays) {
   EXPECT_NEAR(d.per_second(0), 10.0, 1e-9);
   EXPECT_NEAR(d.per_second(10'000), 10.0 / std::exp(1.0), 1e-6); // one time constant
   EXPECT_LT(d.per_second(100'000), 0.001);
+}
+
+TEST(TenantAdmission, HoldsEachTenantsConcurrency) {
+  tenant_admission a{{0, 0, 2}};
+  EXPECT_EQ(a.admit("t", 0), refusal::none);
+  EXPECT_EQ(a.admit("t", 0), refusal::none);
+  EXPECT_EQ(a.admit("t", 0), refusal::concurrency);
+  EXPECT_EQ(a.admit("u", 0), refusal::none) << "another tenant has its own";
+  EXPECT_EQ(a.in_flight("t"), 2);
+  a.release("t");
+  EXPECT_EQ(a.admit("t", 0), refusal::none);
+  a.release("nobody"); // harmless
+  EXPECT_EQ(a.in_flight("nobody"), 0);
+}
+
+TEST(TenantAdmission, HoldsEachTenantsRateAndARefusalTakesNothing) {
+  tenant_admission a{{10, 2, 0}}; // 10 a second, 2 at once
+  EXPECT_EQ(a.admit("t", 0), refusal::none);
+  EXPECT_EQ(a.admit("t", 0), refusal::none);
+  EXPECT_EQ(a.admit("t", 0), refusal::rate);
+  EXPECT_EQ(a.in_flight("t"), 2);
+  EXPECT_EQ(a.wait_ms("t", 0), 101);
+  EXPECT_EQ(a.admit("t", 100), refusal::none); // one token a tenth of a second
+  EXPECT_EQ(a.admit("t", 100), refusal::rate);
+}
+
+TEST(TenantAdmission, ConcurrencyIsCheckedBeforeTheRateSpendsAToken) {
+  tenant_admission a{{1, 1, 1}};
+  EXPECT_EQ(a.admit("t", 0), refusal::none);
+  EXPECT_EQ(a.admit("t", 5000), refusal::concurrency);
+  a.release("t");
+  EXPECT_EQ(a.admit("t", 5000), refusal::none) << "the refused request took no token";
+}
+
+TEST(TenantAdmission, NoLimitsAdmitEverything) {
+  tenant_admission a;
+  for (int i = 0; i < 10000; ++i)
+    ASSERT_EQ(a.admit("t", 0), refusal::none);
 }

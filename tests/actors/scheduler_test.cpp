@@ -180,7 +180,7 @@ TEST_F(SchedulerTest, TransitionsAreRecordedUpToTheHostsLoss) {
 }
 
 TEST_F(SchedulerTest, OneFunctionsInstancesAreLimitedAcrossTheCluster) {
-  restart({2, 10'000, {}});
+  restart({2, 10'000, {}, 0});
   caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h1"), host_);
   auto a = place(128), b = place(128);
   ASSERT_TRUE(a && b);
@@ -193,7 +193,7 @@ TEST_F(SchedulerTest, OneFunctionsInstancesAreLimitedAcrossTheCluster) {
 }
 
 TEST_F(SchedulerTest, ADedicatedTenantGetsHostsOfItsOwnSharedOnesMix) {
-  restart({32, 10'000, {"d"}});
+  restart({32, 10'000, {"d"}, 0});
   caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h1"), host_);
   auto h2 = sys_.spawn(quiet_host);
   caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h2"), h2);
@@ -238,7 +238,7 @@ TEST_F(SchedulerTest, RestartedSchedulerKeepsWhatHostsReportAndLosesTheRest) {
   EXPECT_EQ(away->host_id, "h2");
   ASSERT_TRUE(await_state(away->instance_id, "placed"));
 
-  restart({32, 300, {}});
+  restart({32, 300, {}, 0});
   // h1 registers again, reporting the kept instance and one without a placement.
   caf::scoped_actor self{sys_};
   auto h1 = sys_.spawn(reporting_host, caf::actor{self});
@@ -292,6 +292,29 @@ TEST_F(SchedulerTest, AvoidedHostsAreUsedOnlyWhenNoOtherFits) {
   ASSERT_TRUE(big);
   EXPECT_EQ(big->host_id, "h1");
   caf::anon_send_exit(h2, caf::exit_reason::kill);
+}
+
+TEST_F(SchedulerTest, ReservedConcurrencyCapsItsFunctionAndIsKeptFromTheOthers) {
+  restart({32, 10'000, {}, 3}); // a tenant has 3 instances in all
+  caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h1"), host_);
+  caf::anon_send(scheduler_, reserve_atom::value, std::string{"default"}, std::string{"r"}, 1);
+  auto r1 = place(128, "r");
+  ASSERT_TRUE(r1);
+  auto r2 = place(128, "r");
+  ASSERT_FALSE(r2);
+  EXPECT_EQ(r2.error(), errc::reserved_limit);
+  auto f1 = place(128, "f"), f2 = place(128, "f"); // the 2 that the reservation leaves
+  ASSERT_TRUE(f1 && f2);
+  auto f3 = place(128, "g");
+  ASSERT_FALSE(f3);
+  EXPECT_EQ(f3.error(), errc::too_many_requests);
+  EXPECT_TRUE(place(128, "f", "other")) << "another tenant has its own instances";
+  caf::anon_send(scheduler_, reserve_atom::value, std::string{"default"}, std::string{"r"}, -1);
+  caf::anon_send(scheduler_, release_atom::value, f1->instance_id);
+  EXPECT_TRUE(place(128, "g")) << "without the reservation, r's instance is the pool's";
+  auto over = place(128, "r");
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error(), errc::too_many_requests);
 }
 
 TEST_F(SchedulerTest, DrainingAnUnknownHostIsRefused) {

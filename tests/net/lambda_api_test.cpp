@@ -48,6 +48,30 @@ TEST(JsonWriter, EscapesAndSeparates) {
   EXPECT_EQ(w.str(), R"({"a":"q\"\n\u0001","n":3,"b":true,"l":[1,null]})");
 }
 
+TEST(PutFunctionConcurrency, ParsesTheReservationAndRefusesTheRest) {
+  int32_t n = -1;
+  EXPECT_FALSE(parse_put_concurrency(R"({"ReservedConcurrentExecutions":5})", n));
+  EXPECT_EQ(n, 5);
+  EXPECT_FALSE(parse_put_concurrency(R"({"ReservedConcurrentExecutions":0})", n));
+  EXPECT_EQ(n, 0);
+  for (const char* bad :
+       {"", "[]", "{}", R"({"ReservedConcurrentExecutions":-1})",
+        R"({"ReservedConcurrentExecutions":"5"})", R"({"ReservedConcurrentExecutions":1.5})",
+        R"({"ReservedConcurrentExecutions":5,"Other":1})"}) {
+    auto err = parse_put_concurrency(bad, n);
+    ASSERT_TRUE(err) << bad;
+    EXPECT_EQ(err->status, 400) << bad;
+  }
+}
+
+TEST(ErrorResponse, A429NamesItsReason) {
+  auto r = error_response(
+      {429, "TooManyRequestsException", "Rate Exceeded.", "CallerRateLimitExceeded"});
+  EXPECT_EQ(r.body,
+            R"({"Type":"User","message":"Rate Exceeded.","Reason":"CallerRateLimitExceeded"})");
+  EXPECT_EQ(error_response(not_found("x")).body.find("Reason"), std::string::npos);
+}
+
 TEST(CreateFunction, ParsesAValidRequest) {
   create_function_request out;
   auto err = parse_create_function(

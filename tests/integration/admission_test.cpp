@@ -1,0 +1,151 @@
+// Admission end to end on a real node: tenants' rate and concurrency limits,
+// functions' reserved concurrency (PutFunctionConcurrency), and what a 429
+// says about which limit refused it.
+#include "node_process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+using namespace troupe;
+using namespace troupe::test;
+using namespace std::chrono;
+
+namespace {
+
+/// A Python function that sleeps for the event's "sleep" seconds, then echoes it.
+std::string sleepy_zip() {
+  return make_zip({{"sleepy.py", "import time\n"
+                                 "def handler(e, c):\n"
+                                 "  time.sleep(e.get('sleep', 0))\n"
+                                 "  return e\n"}});
+}
+
+std::string concurrency_path(const std::string& name, const std::string& version = "2017-10-31") {
+  return "/" + version + "/functions/" + name + "/concurrency";
+}
+
+class AdmissionTest : public ::testing::Test {
+protected:
+  temp_dir data;
+
+  static void deploy(node_process& node, const std::string& name) {
+    auto r = node.client().request("POST", functions_path,
+                                   create_body(name, "python3.11", "sleepy.handler", sleepy_zip()));
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+
+  static net::http_response reserve(node_process& node, const std::string& name, int n) {
+    return node.client().request("PUT", concurrency_path(name),
+                                 "{\"ReservedConcurrentExecutions\":" + std::to_string(n) + "}");
+  }
+
+  /// `n` concurrent invocations of `name` that each sleep `sleep_s`.
+  static std::vector<net::http_response> together(node_process& node, const std::string& name,
+                                                  int n, double sleep_s) {
+    std::vector<net::http_response> out(static_cast<size_t>(n));
+    std::vector<std::thread> ts;
+    for (int i = 0; i < n; ++i)
+      ts.emplace_back([&, i] {
+        net::http_client cl{"127.0.0.1", node.port(), seconds(30)};
+        out[size_t(i)] =
+            cl.request("POST", invoke_path(name), "{\"sleep\":" + std::to_string(sleep_s) + "}");
+      });
+    for (auto& t : ts)
+      t.join();
+    return out;
+  }
+
+  static int with_status(const std::vector<net::http_response>& rs, int status) {
+    return static_cast<int>(
+        std::count_if(rs.begin(), rs.end(), [&](const auto& r) { return r.status == status; }));
+  }
+};
+
+TEST_F(AdmissionTest, ReservedConcurrencyIsSetReadAndRemovedAndZeroStopsTheFunction) {
+  node_process node{data.path()};
+  deploy(node, "f");
+  EXPECT_EQ(node.client().request("GET", concurrency_path("f", "2019-09-30")).body, "{}");
+  auto put = reserve(node, "f", 0);
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(put.body, R"({"ReservedConcurrentExecutions":0})");
+  EXPECT_EQ(node.client().request("GET", concurrency_path("f", "2019-09-30")).body, put.body);
+  auto got = node.client().request("GET", functions_path + "/f");
+  EXPECT_NE(got.body.find(R"("Concurrency":{"ReservedConcurrentExecutions":0})"), std::string::npos)
+      << got.body;
+
+  auto stopped = node.client().request("POST", invoke_path("f"), "{}");
+  EXPECT_EQ(stopped.status, 429) << stopped.body;
+  EXPECT_NE(stopped.body.find(R"("Reason":"ReservedFunctionConcurrentInvocationLimitExceeded")"),
+            std::string::npos)
+      << stopped.body;
+  EXPECT_EQ(header(stopped, "Retry-After"), "1");
+
+  auto removed = node.client().request("DELETE", concurrency_path("f"));
+  EXPECT_EQ(removed.status, 204) << removed.body;
+  auto runs = node.client().request("POST", invoke_path("f"), "{}");
+  EXPECT_EQ(runs.status, 200) << runs.body;
+
+  EXPECT_EQ(reserve(node, "missing", 1).status, 404);
+  EXPECT_EQ(node.client().request("PUT", concurrency_path("f"), "{}").status, 400);
+  EXPECT_EQ(node.client().request("PUT", concurrency_path("f"), "nope").status, 400);
+  EXPECT_EQ(reserve(node, "f", -2).status, 400);
+  EXPECT_EQ(node.client().request("POST", concurrency_path("f")).status, 405);
+  EXPECT_EQ(node.client().request("GET", "/2017-10-31/functions/f/other").status, 404);
+}
+
+TEST_F(AdmissionTest, AReservationCapsItsFunctionAndIsKeptFromTheTenantsOthers) {
+  node_process node{data.path(),
+                    {"--placement.tenant-instances=3", "--placement.unreserved-min=1"}};
+  deploy(node, "kept");
+  deploy(node, "other");
+  ASSERT_EQ(reserve(node, "kept", 2).status, 200);
+  auto too_much = reserve(node, "other", 1); // 2 + 1 would leave nothing unreserved
+  EXPECT_EQ(too_much.status, 400) << too_much.body;
+  EXPECT_NE(too_much.body.find("UnreservedConcurrentExecution"), std::string::npos);
+  // The others share the one instance the reservation leaves: of three at
+  // once, one runs and two are refused at once by the cluster's limit.
+  auto others = together(node, "other", 3, 1.0);
+  EXPECT_EQ(with_status(others, 200), 1);
+  EXPECT_EQ(with_status(others, 429), 2);
+  for (const auto& r : others) {
+    if (r.status == 429) {
+      EXPECT_NE(r.body.find(R"("Reason":"ConcurrentInvocationLimitExceeded")"), std::string::npos)
+          << r.body;
+    }
+  }
+  // The reserved function gets its two, however busy the others are.
+  auto kept = together(node, "kept", 2, 0.5);
+  EXPECT_EQ(with_status(kept, 200), 2) << kept[0].body << kept[1].body;
+}
+
+TEST_F(AdmissionTest, ATenantsConcurrencyIsHeldAtTheIngress) {
+  node_process node{data.path(), {"--admission.tenant-concurrency=2"}};
+  deploy(node, "f");
+  auto rs = together(node, "f", 4, 1.5);
+  EXPECT_EQ(with_status(rs, 200), 2);
+  EXPECT_EQ(with_status(rs, 429), 2);
+  for (const auto& r : rs) {
+    if (r.status == 429) {
+      EXPECT_NE(r.body.find("ConcurrentInvocationLimitExceeded"), std::string::npos) << r.body;
+      EXPECT_EQ(header(r, "Retry-After"), "1");
+    }
+  }
+}
+
+TEST_F(AdmissionTest, ATenantsRequestRateIsHeldAtTheIngress) {
+  node_process node{data.path(), {"--admission.tenant-rate=0.5", "--admission.tenant-burst=2"}};
+  deploy(node, "f");
+  std::vector<int> statuses;
+  std::string refused;
+  for (int i = 0; i < 4; ++i) {
+    auto r = node.client().request("POST", invoke_path("f"), "{}");
+    statuses.push_back(r.status);
+    if (r.status == 429)
+      refused = r.body;
+  }
+  EXPECT_EQ(statuses, (std::vector<int>{200, 200, 429, 429}));
+  EXPECT_NE(refused.find(R"("Reason":"CallerRateLimitExceeded")"), std::string::npos) << refused;
+}
+
+} // namespace
