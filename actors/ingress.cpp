@@ -395,6 +395,8 @@ void list_hosts(ingress_ptr self, responder respond) {
                   .field("Instances", h.instances)
                   .field("Draining", h.info.draining)
                   .field("Endpoint", h.info.endpoint)
+                  .field("Breaker", h.breaker)
+                  .field("BreakerReason", h.breaker_reason)
                   .end_object();
             w.end_array().end_object();
             respond(net::json_response(200, w.take()));

@@ -182,9 +182,14 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   controller_actor controller;
   scheduler_actor scheduler;
   if (cfg.has_role("controller")) {
-    scheduler = spawn_scheduler(sys, *store,
-                                {cfg.max_instances, to_ms(cfg.reconcile_grace),
-                                 cfg.dedicated_tenant_set(), cfg.tenant_instances});
+    scheduler_settings ss{cfg.max_instances,
+                          to_ms(cfg.reconcile_grace),
+                          cfg.dedicated_tenant_set(),
+                          cfg.tenant_instances,
+                          {}};
+    ss.breaker.consecutive_failures = cfg.breaker_failures;
+    ss.breaker.cool_down_ms = to_ms(cfg.breaker_cool_down);
+    scheduler = spawn_scheduler(sys, *store, ss);
     controller =
         spawn_controller(sys, *store, code, {cfg.tenant_instances, cfg.unreserved_min}, scheduler);
   }

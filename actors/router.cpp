@@ -253,8 +253,11 @@ void launch_failed(router_ptr self, const std::string& host_id, caf::error err) 
   auto& st = self->state;
   auto now = now_ms();
   ++st.counts.launch_failures;
-  if (err != errc::no_capacity) // a full host is not a failing one
+  if (err != errc::no_capacity) { // a full host is not a failing one
     st.breakers.on_failure(host_id, now);
+    if (st.scheduler)
+      self->send(st.scheduler, outcome_atom::value, host_id, false);
+  }
   st.next_launch_ms =
       now + policy::full_jitter_ms(st.limits.backoff, st.launch_failures++,
                                    std::uniform_real_distribution<double>{0, 1}(st.rng));
@@ -286,6 +289,8 @@ void launch_on(router_ptr self, const placement& p, host_actor host) {
                 instance_slot{inst, t->host_id, now_ms(), nullptr};
             self->state.launch_failures = 0;
             self->state.breakers.on_success(t->host_id, now_ms());
+            if (self->state.scheduler)
+              self->send(self->state.scheduler, outcome_atom::value, t->host_id, true);
             pump(self);
           },
           [=](caf::error& err) {

@@ -2,6 +2,7 @@
 
 #include "actors/clock.hpp"
 #include "actors/group_commit.hpp"
+#include "actors/policy/host_breakers.hpp"
 #include "actors/policy/placement.hpp"
 #include "actors/protocol/errc.hpp"
 #include "actors/registry_codec.hpp"
@@ -63,6 +64,7 @@ struct scheduler_state {
   /// Functions with reserved concurrency (from the controller): tenant and amount.
   std::map<std::string, std::pair<std::string, int32_t>> reserved;
   std::map<std::string, int64_t> reserved_by_tenant; ///< the sum of a tenant's
+  policy::host_breakers breakers;                    ///< of each host's launches, all functions
   static inline const char* name = "troupe.scheduler";
 };
 
@@ -241,13 +243,19 @@ caf::result<placement, host_actor> place(scheduler_ptr self, const function_conf
   auto slots = policy::slots_for(cfg.memory_mb);
   policy::tenancy tenancy{cfg.tenant, st.cfg.dedicated_tenants.count(cfg.tenant) > 0};
   auto hosts = views(st, cfg, tenancy);
-  auto chosen = choose(hosts, slots, tenancy, avoid);
+  auto now = now_ms();
+  // Only open breakers: one failed launch is the router's to steer around
+  // (it avoids that host for its retry), a run of them the cluster's.
+  auto shunned = st.breakers.avoid(now, false);
+  shunned.insert(shunned.end(), avoid.begin(), avoid.end());
+  auto chosen = choose(hosts, slots, tenancy, shunned);
   if (!chosen)
     return make_error(errc::no_capacity,
                       "no host has " + std::to_string(slots * 128) + " MB free for " + cfg.name +
                           (tenancy.dedicated ? " among those that run nothing of other tenants"
                                              : " among those it may share"));
   auto host_id = hosts[*chosen].id;
+  (void)st.breakers.admit(host_id, now); // after a cool-down, this launch is the probe
   auto& host = st.hosts[host_id];
   placement p{st.incarnation + "-" + std::to_string(st.next_id++),
               cfg.name,
@@ -423,7 +431,14 @@ std::vector<host_status> list_hosts(scheduler_ptr self) {
     int32_t n = 0;
     for (const auto& [fn, count] : h.instances_by_function)
       n += count;
-    out.push_back({h.info, n});
+    std::string state = "closed", reason;
+    self->state.breakers.for_each([&](const std::string& host, const policy::breaker& b) {
+      if (host == id) {
+        state = policy::to_string(b.state());
+        reason = b.reason();
+      }
+    });
+    out.push_back({h.info, n, state, reason});
   }
   return out;
 }
@@ -443,6 +458,7 @@ scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* s
                                         scheduler_settings cfg) {
   self->state.store = store;
   self->state.cfg = cfg;
+  self->state.breakers = policy::host_breakers{cfg.breaker};
   self->state.incarnation = std::to_string(now_ms());
   load_previous(self);
   self->set_down_handler([=](const caf::down_msg& dm) { host_down(self, dm.source); });
@@ -452,6 +468,12 @@ scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* s
       },
       [=](reserve_atom, const std::string& tenant, const std::string& function, int32_t n) {
         reserve(self, tenant, function, n);
+      },
+      [=](outcome_atom, const std::string& host, bool ok) {
+        if (ok)
+          self->state.breakers.on_success(host, now_ms());
+        else
+          self->state.breakers.on_failure(host, now_ms());
       },
       [=](state_atom, const std::string& id, const std::string& st) { record_state(self, id, st); },
       [=](release_atom, const std::string& id) { release(self, id); },

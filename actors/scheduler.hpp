@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/policy/breaker.hpp"
 #include "actors/protocol/scheduler.hpp"
 
 #include <caf/fwd.hpp>
@@ -27,6 +28,8 @@ struct scheduler_settings {
   /// Instances of one tenant across the cluster (0: no limit). Functions with
   /// reserved concurrency keep theirs; the others share the rest.
   int32_t tenant_instances = 0;
+  /// Of each host, over the launches of every function.
+  policy::breaker_settings breaker;
 };
 
 /// Spawns the scheduler. Placements left in `store` by an earlier run are

@@ -42,13 +42,13 @@ public:
     return it != all_.end() && cooling(it->second.b, now_ms);
   }
 
-  /// Hosts new instances should avoid now: open and still cooling down, or
-  /// whose last call failed less than a cool-down ago (a placement there
-  /// after that is the probe).
-  std::vector<std::string> avoid(int64_t now_ms) const {
+  /// Hosts new instances should avoid now: open and still cooling down, and
+  /// (with `recent`) those whose last call failed less than a cool-down ago
+  /// (a placement there after that is the probe).
+  std::vector<std::string> avoid(int64_t now_ms, bool recent = true) const {
     std::vector<std::string> out;
     for (const auto& [host, e] : all_) {
-      bool failed = e.failed_last && now_ms - e.last_failure_ms < settings_.cool_down_ms;
+      bool failed = recent && e.failed_last && now_ms - e.last_failure_ms < settings_.cool_down_ms;
       if (cooling(e.b, now_ms) || failed)
         out.push_back(host);
     }

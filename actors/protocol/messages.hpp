@@ -77,6 +77,7 @@ using dead_atom = caf::atom_constant<caf::atom("dead")>;
 using redrive_atom = caf::atom_constant<caf::atom("redrive")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
+using outcome_atom = caf::atom_constant<caf::atom("outcome")>;
 
 /// One synchronous invocation on its way to an instance.
 struct invocation {
@@ -212,10 +213,12 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
 struct host_status {
   host_info info;
   int32_t instances = 0;
+  std::string breaker;        ///< the scheduler's breaker of its launches: closed, open, half_open
+  std::string breaker_reason; ///< why it last opened ("": never)
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_status& x) {
-  return f(caf::meta::type_name("host_status"), x.info, x.instances);
+  return f(caf::meta::type_name("host_status"), x.info, x.instances, x.breaker, x.breaker_reason);
 }
 
 /// A prepared sandbox handed from a pool to its host: process-local only.

@@ -21,7 +21,10 @@ namespace troupe {
 /// on/off) stops or resumes placements on a host and tells it, answering
 /// false for an unknown id. `reserve` (from the controller) sets a function's
 /// reserved concurrency (-1: none): its instances are capped at it, and the
-/// tenant's other functions share what the tenant's limit leaves.
+/// tenant's other functions share what the tenant's limit leaves. Routers
+/// report each launch's `outcome` on a host (true: it started; false: a
+/// platform failure): a breaker per host, over every function's launches,
+/// keeps placements away from a host that keeps failing them.
 using scheduler_actor = caf::typed_actor<
     caf::replies_to<place_atom, function_config,
                     std::vector<std::string> /*avoid*/>::with<placement, host_actor>,
@@ -30,6 +33,7 @@ using scheduler_actor = caf::typed_actor<
     caf::reacts_to<host_up_atom, host_info, host_actor>,
     caf::replies_to<hosts_atom>::with<std::vector<host_status>>,
     caf::replies_to<drain_atom, std::string /*host id*/, bool>::with<bool>,
-    caf::reacts_to<reserve_atom, std::string /*tenant*/, std::string /*function*/, int32_t>>;
+    caf::reacts_to<reserve_atom, std::string /*tenant*/, std::string /*function*/, int32_t>,
+    caf::reacts_to<outcome_atom, std::string /*host id*/, bool>>;
 
 } // namespace troupe

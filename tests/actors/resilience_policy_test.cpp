@@ -526,6 +526,7 @@ TEST(HostBreakers, AHostThatJustFailedIsAvoidedForOneCoolDown) {
   EXPECT_TRUE(hb.avoid(0).empty());
   hb.on_failure("b", 10);
   EXPECT_EQ(hb.avoid(50), std::vector<std::string>{"b"});
+  EXPECT_TRUE(hb.avoid(50, false).empty()) << "only open breakers, when asked";
   EXPECT_FALSE(hb.cooling("b", 50)); // one failure: still closed
   EXPECT_EQ(hb.admit("b", 50), admission::allowed);
   EXPECT_TRUE(hb.avoid(110).empty()); // a cool-down later it may be tried again
@@ -544,6 +545,7 @@ TEST(HostBreakers, AnOpenHostIsAvoidedAndRejectedUntilItsProbe) {
   EXPECT_TRUE(hb.cooling("b", 50));
   EXPECT_FALSE(hb.cooling("a", 50));
   EXPECT_EQ(hb.avoid(50), std::vector<std::string>{"b"});
+  EXPECT_EQ(hb.avoid(50, false), std::vector<std::string>{"b"});
   EXPECT_EQ(hb.admit("b", 50), admission::rejected);
   EXPECT_EQ(hb.admit("a", 50), admission::allowed);
   EXPECT_FALSE(hb.cooling("b", 101));

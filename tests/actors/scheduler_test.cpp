@@ -180,7 +180,7 @@ TEST_F(SchedulerTest, TransitionsAreRecordedUpToTheHostsLoss) {
 }
 
 TEST_F(SchedulerTest, OneFunctionsInstancesAreLimitedAcrossTheCluster) {
-  restart({2, 10'000, {}, 0});
+  restart({2, 10'000, {}, 0, {}});
   caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h1"), host_);
   auto a = place(128), b = place(128);
   ASSERT_TRUE(a && b);
@@ -193,7 +193,7 @@ TEST_F(SchedulerTest, OneFunctionsInstancesAreLimitedAcrossTheCluster) {
 }
 
 TEST_F(SchedulerTest, ADedicatedTenantGetsHostsOfItsOwnSharedOnesMix) {
-  restart({32, 10'000, {"d"}, 0});
+  restart({32, 10'000, {"d"}, 0, {}});
   caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h1"), host_);
   auto h2 = sys_.spawn(quiet_host);
   caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h2"), h2);
@@ -238,7 +238,7 @@ TEST_F(SchedulerTest, RestartedSchedulerKeepsWhatHostsReportAndLosesTheRest) {
   EXPECT_EQ(away->host_id, "h2");
   ASSERT_TRUE(await_state(away->instance_id, "placed"));
 
-  restart({32, 300, {}, 0});
+  restart({32, 300, {}, 0, {}});
   // h1 registers again, reporting the kept instance and one without a placement.
   caf::scoped_actor self{sys_};
   auto h1 = sys_.spawn(reporting_host, caf::actor{self});
@@ -295,7 +295,7 @@ TEST_F(SchedulerTest, AvoidedHostsAreUsedOnlyWhenNoOtherFits) {
 }
 
 TEST_F(SchedulerTest, ReservedConcurrencyCapsItsFunctionAndIsKeptFromTheOthers) {
-  restart({32, 10'000, {}, 3}); // a tenant has 3 instances in all
+  restart({32, 10'000, {}, 3, {}}); // a tenant has 3 instances in all
   caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h1"), host_);
   caf::anon_send(scheduler_, reserve_atom::value, std::string{"default"}, std::string{"r"}, 1);
   auto r1 = place(128, "r");
@@ -315,6 +315,38 @@ TEST_F(SchedulerTest, ReservedConcurrencyCapsItsFunctionAndIsKeptFromTheOthers) 
   auto over = place(128, "r");
   ASSERT_FALSE(over);
   EXPECT_EQ(over.error(), errc::too_many_requests);
+}
+
+TEST_F(SchedulerTest, AHostWhoseLaunchesKeepFailingIsShunnedByItsBreaker) {
+  scheduler_settings settings{32, 10'000, {}, 0, {}};
+  settings.breaker.consecutive_failures = 2;
+  settings.breaker.cool_down_ms = 60'000;
+  restart(settings);
+  caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h1"), host_);
+  auto h2 = sys_.spawn(quiet_host);
+  caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h2"), h2);
+  for (int i = 0; i < 2; ++i) // two functions' routers saw a launch on h1 fail
+    caf::anon_send(scheduler_, outcome_atom::value, std::string{"h1"}, false);
+  for (const char* fn : {"f", "g", "k"}) { // spreading alone would use h1 for some
+    auto p = place(128, fn);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->host_id, "h2") << fn;
+  }
+  caf::scoped_actor self{sys_};
+  self->request(scheduler_, 5s, hosts_atom::value)
+      .receive(
+          [](const std::vector<host_status>& hosts) {
+            ASSERT_EQ(hosts.size(), 2u);
+            EXPECT_EQ(hosts[0].info.id, "h1");
+            EXPECT_EQ(hosts[0].breaker, "open");
+            EXPECT_EQ(hosts[0].breaker_reason, "2 consecutive platform failures");
+            EXPECT_EQ(hosts[1].breaker, "closed");
+          },
+          [](caf::error& err) { FAIL() << to_string(err); });
+  auto big = place(512, "big"); // h2 has 1 of 4 slots left: only h1 fits
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->host_id, "h1");
+  caf::anon_send_exit(h2, caf::exit_reason::kill);
 }
 
 TEST_F(SchedulerTest, DrainingAnUnknownHostIsRefused) {

@@ -119,6 +119,28 @@ TEST_F(AdmissionTest, AReservationCapsItsFunctionAndIsKeptFromTheTenantsOthers) 
   EXPECT_EQ(with_status(kept, 200), 2) << kept[0].body << kept[1].body;
 }
 
+TEST_F(AdmissionTest, OverloadIsRefusedAtOnceAndEveryRequestIsAnswered) {
+  // Two instances and a queue of four: of forty at once, at most six are
+  // served in the first round; the rest are refused without waiting.
+  node_process node{data.path(), {"--router.max-instances=2", "--router.max-queue=4"}};
+  deploy(node, "f");
+  auto t0 = steady_clock::now();
+  auto rs = together(node, "f", 40, 0.5);
+  auto took = steady_clock::now() - t0;
+  EXPECT_EQ(with_status(rs, 200) + with_status(rs, 429), 40) << "every one answered, 200 or 429";
+  EXPECT_GE(with_status(rs, 200), 2);
+  EXPECT_LE(with_status(rs, 200), 6);
+  EXPECT_LT(took, seconds(10)) << "nothing waited for the router's maximum wait";
+  for (const auto& r : rs) {
+    if (r.status == 429) {
+      EXPECT_NE(r.body.find("queue of f is full"), std::string::npos) << r.body;
+      EXPECT_EQ(header(r, "Retry-After"), "1");
+    }
+  }
+  auto after = node.client().request("POST", invoke_path("f"), "{}");
+  EXPECT_EQ(after.status, 200) << "the node serves on: " << after.body;
+}
+
 TEST_F(AdmissionTest, ATenantsConcurrencyIsHeldAtTheIngress) {
   node_process node{data.path(), {"--admission.tenant-concurrency=2"}};
   deploy(node, "f");

@@ -258,6 +258,11 @@ TEST_F(ClusterTest, AHostThatFailsEveryStartOpensItsBreakerAndTrafficFlowsToTheO
   EXPECT_NE(listed.find(R"("Id":"host-b","Zone":"local","Slots":64,"FreeSlots":64)"),
             std::string::npos)
       << listed;
+  // The scheduler's breaker of host-b's launches (all functions') opened too.
+  auto b_at = listed.find(R"("Id":"host-b")");
+  EXPECT_NE(listed.find(R"("BreakerReason":"2 consecutive platform failures")", b_at),
+            std::string::npos)
+      << listed;
   auto routers = ctl->client().request("GET", "/troupe/routers");
   ASSERT_EQ(routers.status, 200) << routers.body;
   auto& b = routers.body;
