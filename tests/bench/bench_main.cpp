@@ -354,9 +354,10 @@ void density(int n) {
 
 } // namespace
 
-/// troupe-bench [N] [warm|cold|launch|density|cluster] [instances|function]: N requests
-/// per warm latency run (N cold starts per case when the section is cold, else
-/// 30; N trials when it is cluster, else 5); one section or all; idle instances for density (5000),
+/// troupe-bench [N] [warm|cold|launch|density|cluster|resilience] [instances|function]: N
+/// requests per warm latency run (N cold starts per case when the section is cold, else
+/// 30; N trials when it is cluster, else 5; N seconds of overload when it is resilience,
+/// else 30); one section or all; idle instances for density (5000),
 /// or the one example (cpp-echo, python-echo, node-echo) for cold.
 int main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 2000;
@@ -394,6 +395,8 @@ int main(int argc, char** argv) {
       density(idle);
     if (run("cluster"))
       bench::cluster_benches(only == "cluster" ? std::max(1, n) : 5);
+    if (run("resilience"))
+      bench::resilience_benches(only == "resilience" ? std::max(5, n) : 30);
   } catch (const std::exception& e) {
     std::cerr << "bench: " << e.what() << "\n";
     return 1;

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <sstream>
@@ -154,6 +155,49 @@ burst_result burst(uint16_t port, const std::vector<std::string>& targets, const
   out.seconds = duration<double>(steady_clock::now() - out.released).count();
   out.failed = failed.load();
   return out;
+}
+
+std::vector<load_sample> open_loop(uint16_t port, const std::vector<std::string>& targets,
+                                   const std::string& body, const std::vector<load_phase>& phases,
+                                   int workers) {
+  std::vector<double> due; // seconds from the start, every request's
+  double start = 0;
+  for (const auto& p : phases) {
+    auto n = static_cast<size_t>(p.rate_per_s * p.seconds);
+    for (size_t i = 0; i < n; ++i)
+      due.push_back(start + double(i) / p.rate_per_s);
+    start += p.seconds;
+  }
+  std::vector<load_sample> out(due.size());
+  std::atomic<size_t> next{0};
+  auto t0 = steady_clock::now() + milliseconds(200); // every worker connected by then
+  std::vector<std::thread> ts;
+  for (int w = 0; w < workers; ++w)
+    ts.emplace_back([&] {
+      auto c = std::make_unique<net::http_client>("127.0.0.1", port, seconds(30));
+      for (size_t i; (i = next.fetch_add(1)) < due.size();) {
+        auto at = t0 + duration_cast<steady_clock::duration>(duration<double>(due[i]));
+        std::this_thread::sleep_until(at);
+        int status = 0;
+        try {
+          status = c->request("POST", targets[i % targets.size()], body).status;
+        } catch (const std::exception&) {
+          c = std::make_unique<net::http_client>("127.0.0.1", port, seconds(30)); // afresh
+        }
+        out[i] = {due[i], status, duration<double, std::micro>(steady_clock::now() - at).count()};
+      }
+    });
+  for (auto& t : ts)
+    t.join();
+  return out;
+}
+
+long rss_kb(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stol(line.substr(6));
+  return 0;
 }
 
 } // namespace troupe::bench

@@ -64,6 +64,34 @@ struct burst_result {
 burst_result burst(uint16_t port, const std::vector<std::string>& targets, const std::string& body,
                    const std::function<void()>& at_release = {});
 
+/// One stretch of an open-loop load: requests sent at `rate_per_s`, evenly
+/// spaced, whatever the answers, for `seconds`.
+struct load_phase {
+  double rate_per_s = 0;
+  double seconds = 0;
+};
+
+/// One request of an open-loop load.
+struct load_sample {
+  double sent_s = 0; ///< when it was due, from the load's start
+  int status = 0;    ///< 0: no answer (the connection failed or timed out)
+  double us = 0;     ///< from when it was due to its answer (a late start counts)
+};
+
+/// Sends `body` to `targets` (in turn) through `port` at the phases' rates, one after
+/// the other, from `workers` threads each with its own keep-alive connection
+/// (enough that none is late). Latency counts from when a request was due, so
+/// a generator that falls behind does not hide it (no coordinated omission).
+std::vector<load_sample> open_loop(uint16_t port, const std::vector<std::string>& targets,
+                                   const std::string& body, const std::vector<load_phase>& phases,
+                                   int workers);
+
+/// Resident memory of process `pid`, in kB (0 if it is gone).
+long rss_kb(pid_t pid);
+
+/// The resilience benchmarks (tests/bench/resilience_bench.cpp).
+void resilience_benches(double overload_s);
+
 /// The cluster benchmarks (tests/bench/cluster_bench.cpp).
 void cluster_benches(int trials);
 

@@ -187,7 +187,7 @@ void placement_rate(int n, int window) {
   caf::actor_system sys{cfg};
   // No per-function limit here: the rate of placing is measured, not the limit.
   auto scheduler =
-      spawn_scheduler(sys, *store, {std::numeric_limits<int32_t>::max(), 10'000, {}, 0});
+      spawn_scheduler(sys, *store, {std::numeric_limits<int32_t>::max(), 10'000, {}, 0, {}});
   for (int h = 0; h < 8; ++h)
     caf::anon_send(scheduler, host_up_atom::value,
                    host_info{"h" + std::to_string(h), "z", 1 << 20, 1 << 20, 2, {}, false, "", {}},
