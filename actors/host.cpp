@@ -4,6 +4,7 @@
 #include "actors/instance.hpp"
 #include "actors/instance_env.hpp"
 #include "actors/policy/placement.hpp"
+#include "actors/policy/token_bucket.hpp"
 #include "actors/pool.hpp"
 #include "actors/protocol/errc.hpp"
 #include "net/lambda_api.hpp"
@@ -16,10 +17,12 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace troupe {
@@ -33,8 +36,14 @@ struct running {
   int32_t slots = 0;
 };
 
+/// The host's full interface: the node's view plus its own launch pacing tick.
+using host_impl = host_node_actor::extend<caf::reacts_to<token_atom>>;
+
 struct host_state {
   host_settings cfg;
+  std::optional<policy::token_bucket> launches; ///< paces starts (launch_rate)
+  std::deque<std::function<void()>> paced;      ///< starts waiting for a token
+  bool pacing = false;                          ///< a token_atom is on its way
   scheduler_actor scheduler;
   controller_actor controller; ///< where missing code packages come from
   /// Packages on their way from the controller, and what waits for each.
@@ -54,7 +63,33 @@ struct host_state {
   static inline const char* name = "troupe.host";
 };
 
-using host_ptr = host_node_actor::stateful_pointer<host_state>;
+using host_ptr = host_impl::stateful_pointer<host_state>;
+
+/// Starts what the launch bucket allows now; the rest waits for its tokens.
+void start_paced(host_ptr self) {
+  auto& st = self->state;
+  st.pacing = false;
+  auto now = now_ms();
+  while (!st.paced.empty() && st.launches->take(now)) {
+    auto start = std::move(st.paced.front());
+    st.paced.pop_front();
+    start();
+  }
+  if (st.paced.empty())
+    return;
+  st.pacing = true;
+  self->delayed_send(self, std::chrono::milliseconds(st.launches->wait_ms(now)), token_atom::value);
+}
+
+/// Runs `start` now if the launch bucket has a token and nothing waits, else in turn.
+void paced(host_ptr self, std::function<void()> start) {
+  auto& st = self->state;
+  if (st.paced.empty() && st.launches->take(now_ms()))
+    return start();
+  st.paced.push_back(std::move(start));
+  if (!st.pacing)
+    start_paced(self);
+}
 
 /// Cgroups of sandboxes whose node died (SIGKILL, crash): their processes
 /// would otherwise run on, unaccounted.
@@ -207,13 +242,15 @@ caf::result<instance_actor> launch(host_ptr self, std::string id, function_confi
   st.starting[id] = running{id, cfg.name, cfg.tenant, slots};
   auto rp = self->make_response_promise<instance_actor>();
   auto sha = cfg.code_sha256;
-  with_code(self, sha, [=](const std::string& error) mutable {
-    if (!error.empty()) {
-      give_back(self, id, slots);
-      rp.deliver(make_error(errc::sandbox_failed, "code package of " + cfg.name + ": " + error));
-      return;
-    }
-    acquire_and_start(self, id, cfg, router, rp, 0);
+  paced(self, [=]() mutable {
+    with_code(self, sha, [=](const std::string& error) mutable {
+      if (!error.empty()) {
+        give_back(self, id, slots);
+        rp.deliver(make_error(errc::sandbox_failed, "code package of " + cfg.name + ": " + error));
+        return;
+      }
+      acquire_and_start(self, id, cfg, router, rp, 0);
+    });
   });
   return rp;
 }
@@ -274,8 +311,8 @@ void drain_orphan(host_ptr self, const std::string& instance_id) {
     }
 }
 
-host_node_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor scheduler,
-                                    controller_actor controller) {
+host_impl::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor scheduler,
+                              controller_actor controller) {
   auto& st = self->state;
   // Only empty directories are left here by an earlier run (the mounts lived
   // in the sandboxes' own namespaces).
@@ -285,6 +322,7 @@ host_node_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_
   remove_stale_sandboxes();
   std::filesystem::create_directories(cfg.log_dir);
   st.free_slots = cfg.memory_mb / policy::slot_mb;
+  st.launches.emplace(cfg.launch_rate, std::max(1.0, cfg.launch_burst));
   st.cfg = std::move(cfg);
   st.scheduler = std::move(scheduler);
   st.controller = std::move(controller);
@@ -324,6 +362,7 @@ host_node_actor::behavior_type host(host_ptr self, host_settings cfg, scheduler_
         join(self, std::move(scheduler), std::move(controller));
       },
       [=](endpoint_atom, std::string endpoint) { self->state.cfg.endpoint = std::move(endpoint); },
+      [=](token_atom) { start_paced(self); },
   };
 }
 
@@ -334,7 +373,8 @@ host_node_actor spawn_host(caf::actor_system& sys, host_settings settings,
   // Registered from here, not from the host's init: spawning returns before the
   // actor first runs, and a placement must not find the scheduler without it.
   auto info = info_of(settings, settings.memory_mb / policy::slot_mb, false);
-  auto hdl = sys.spawn(host, std::move(settings), scheduler, std::move(controller));
+  auto hdl = caf::actor_cast<host_node_actor>(
+      sys.spawn(host, std::move(settings), scheduler, std::move(controller)));
   if (scheduler)
     caf::anon_send(scheduler, host_up_atom::value, std::move(info),
                    caf::actor_cast<host_actor>(hdl));

@@ -30,6 +30,10 @@ struct host_settings {
   size_t template_makers =
       4;               ///< threads making templates in parallel (mostly waiting on the kernel)
   size_t claimers = 8; ///< threads claiming templates side by side
+  /// Instances it starts a second at most, and at once: a burst of launches
+  /// is spread out instead of starting every sandbox in the same millisecond.
+  double launch_rate = 1000;
+  double launch_burst = 200;
   /// Runtime families whose 128 MB pools are made (and filled) at start.
   std::vector<std::string> warm_runtimes{"provided", "python3", "nodejs"};
   uint32_t uid_base = 0;  ///< each sandbox runs as its own uid from here ...

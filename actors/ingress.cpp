@@ -35,10 +35,21 @@ struct pending_invoke {
   std::function<void(caf::expected<invocation_result>)> done;
 };
 
-/// A function's router, and whose function it is.
+/// What a router has granted the ingress: it holds at most `granted`
+/// invocations at once (its instances and its wait queue), so the ingress
+/// never has more outstanding there and refuses the rest itself, without a
+/// message to the router.
+struct router_credit {
+  int32_t granted = 0;
+  int32_t outstanding = 0;
+};
+
+/// A function's router, whose function it is, and its credit.
 struct router_entry {
   managed_router_actor hdl;
   std::string tenant;
+  std::string function;
+  std::shared_ptr<router_credit> credit;
 };
 
 struct ingress_state {
@@ -161,18 +172,25 @@ caf::error refusal_of(ingress_ptr self, const std::string& tenant) {
 /// admit it. The router answers every invoke by its deadline: no timer is
 /// needed here.
 void send_to_router(ingress_ptr self, const router_entry& router, pending_invoke p) {
+  auto credit = router.credit;
+  if (credit->outstanding >= credit->granted)
+    return p.done(make_error(errc::too_many_requests,
+                             "Rate Exceeded: the wait queue of " + router.function + " is full"));
   if (auto refused = refusal_of(self, router.tenant))
     return p.done(std::move(refused));
+  ++credit->outstanding;
   auto deadline = now_ms() + self->state.cfg.routers.max_wait_ms + net::max_timeout_s * 1000LL;
   invocation inv{p.id, std::move(p.payload), deadline};
   auto tenant = router.tenant;
   self->request(router.hdl, caf::infinite, invoke_atom::value, std::move(inv))
       .then(
           [=](invocation_result& res) {
+            --credit->outstanding;
             self->state.admission.release(tenant);
             p.done(std::move(res));
           },
           [=](caf::error& err) {
+            --credit->outstanding;
             self->state.admission.release(tenant);
             // A router ends only when its function was deleted or replaced.
             if (err == caf::sec::request_receiver_down)
@@ -200,10 +218,13 @@ void invoke(ingress_ptr self, const std::string& name, pending_invoke p) {
             if (waiting.empty() || !self->state.scheduler)
               return; // answered when the control plane was lost
             auto tenant = cfg.tenant;
+            auto credit = std::make_shared<router_credit>();
+            credit->granted = router_capacity(self->state.cfg.routers, cfg);
             auto r = spawn_router(self->system(), std::move(cfg), self->state.cfg.routers,
                                   self->state.scheduler, self->state.connector);
             self->monitor(r); // not linked: a router's end is not the ingress's
-            auto& entry = self->state.routers[name] = router_entry{r, std::move(tenant)};
+            auto& entry = self->state.routers[name] =
+                router_entry{r, std::move(tenant), name, std::move(credit)};
             for (auto& w : waiting)
               send_to_router(self, entry, std::move(w));
           },
@@ -475,6 +496,7 @@ void render(net::json_writer& w, const router_stats& r) {
   w.begin_object()
       .field("FunctionName", r.function)
       .field("Requests", r.requests)
+      .field("Refused", r.refused)
       .field("Attempts", r.attempts)
       .field("Retries", r.retries)
       .field("RetriesRefused", r.retries_refused)

@@ -57,6 +57,8 @@ node_config::node_config() {
            "templates a host makes a second for refills, all pools together")
       .add(template_makers, "template-makers", "threads making templates in parallel")
       .add(claimers, "claimers", "threads claiming templates for cold starts side by side")
+      .add(host_launch_rate, "launch-rate", "instances this host starts a second (token bucket)")
+      .add(host_launch_burst, "launch-burst", "instances this host starts at once")
       .add(warm_runtimes, "warm-runtimes",
            "comma-separated runtime families whose 128 MB pools fill at start")
       .add(uid_base, "uid-base", "first uid of sandboxes (each runs as its own uid)")
@@ -71,6 +73,8 @@ node_config::node_config() {
       .add(max_wait, "max-wait", "longest a request waits for an instance")
       .add(keep_alive, "keep-alive", "idle time before an instance is reclaimed")
       .add(retry_budget, "retry-budget", "retries at most this fraction of requests (0 to 1)")
+      .add(launch_rate, "launch-rate", "new instances of one function a second (token bucket)")
+      .add(launch_burst, "launch-burst", "new instances of one function at once")
       .add(retry_delay, "retry-delay", "backoff before a request's first retry (doubles, jittered)")
       .add(max_retry_delay, "max-retry-delay", "longest backoff between attempts")
       .add(breaker_failures, "breaker-failures",
@@ -179,6 +183,8 @@ std::string node_config::cluster_problem() const {
   }
   if (!(retry_budget >= 0 && retry_budget <= 1))
     return "router.retry-budget must be a fraction from 0 to 1";
+  if (!(launch_rate > 0) || !(host_launch_rate > 0))
+    return "router.launch-rate and host.launch-rate must be above 0";
   if (breaker_failures < 1)
     return "router.breaker-failures must be at least 1";
   if (tenant_instances < 0 || unreserved_min < 0 ||

@@ -48,11 +48,13 @@ struct node_config : caf::actor_system_config {
   std::string host_zone = "local";
   int32_t host_cpus = 0; ///< 0: the cores this machine has
   int32_t host_memory_mb = 8192;
-  size_t pool_size = 2;       ///< templates per (runtime family, memory size), at least
-  size_t pool_max = 32;       ///< at most, while cold starts come fast
-  double pool_refill = 200;   ///< templates a pool makes a second at most for refills
-  size_t template_makers = 4; ///< threads making templates in parallel
-  size_t claimers = 8;        ///< threads claiming templates side by side
+  size_t pool_size = 2;           ///< templates per (runtime family, memory size), at least
+  size_t pool_max = 32;           ///< at most, while cold starts come fast
+  double pool_refill = 200;       ///< templates a pool makes a second at most for refills
+  size_t template_makers = 4;     ///< threads making templates in parallel
+  size_t claimers = 8;            ///< threads claiming templates side by side
+  double host_launch_rate = 1000; ///< instances the host starts a second ...
+  double host_launch_burst = 200; ///< ... and at once
   std::string warm_runtimes = "provided,python3,nodejs"; ///< pools filled at start (128 MB)
   uint32_t uid_base = 200000; ///< each sandbox runs as its own uid from here ...
   uint32_t uid_count = 65536; ///< ... among this many (0: all as nobody)
@@ -66,6 +68,8 @@ struct node_config : caf::actor_system_config {
   caf::timespan max_wait = std::chrono::seconds(10);
   caf::timespan keep_alive = std::chrono::seconds(300);
   double retry_budget = 0.1; ///< retries at most this fraction of requests
+  double launch_rate = 100;  ///< a function's new instances a second, on each ingress node
+  double launch_burst = 32;  ///< ... and at once
   caf::timespan retry_delay = std::chrono::milliseconds(10);
   caf::timespan max_retry_delay = std::chrono::seconds(1);
   int32_t breaker_failures = 5; ///< platform failures in a row that open a host's breaker

@@ -72,6 +72,8 @@ ingress_settings ingress_settings_of(const node_config& cfg) {
   r.max_wait_ms = to_ms(cfg.max_wait);
   r.keep_alive_ms = to_ms(cfg.keep_alive);
   r.retry_ratio = cfg.retry_budget;
+  r.launch_rate = cfg.launch_rate;
+  r.launch_burst = cfg.launch_burst;
   r.backoff = {to_ms(cfg.retry_delay), to_ms(cfg.max_retry_delay)};
   r.breaker.consecutive_failures = cfg.breaker_failures;
   r.breaker.cool_down_ms = to_ms(cfg.breaker_cool_down);
@@ -103,6 +105,8 @@ host_settings host_settings_of(const node_config& cfg, storage::code_store& code
   h.pool_refill_per_s = cfg.pool_refill;
   h.template_makers = cfg.template_makers;
   h.claimers = cfg.claimers;
+  h.launch_rate = cfg.host_launch_rate;
+  h.launch_burst = cfg.host_launch_burst;
   h.warm_runtimes = cfg.warm_runtime_list();
   h.uid_base = cfg.uid_base;
   h.uid_count = cfg.uid_count;

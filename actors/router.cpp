@@ -4,6 +4,7 @@
 #include "actors/policy/host_breakers.hpp"
 #include "actors/policy/retry_budget.hpp"
 #include "actors/policy/scaling.hpp"
+#include "actors/policy/token_bucket.hpp"
 #include "actors/protocol/errc.hpp"
 
 #include <caf/actor_system.hpp>
@@ -16,6 +17,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 
 namespace troupe {
@@ -72,6 +74,7 @@ struct router_state {
   bool ticking = false;
   policy::host_breakers breakers;
   policy::retry_budget budget;
+  std::optional<policy::token_bucket> launches; ///< paces new instances (launch_rate)
   /// Requests waiting out their backoff before another attempt, by due time.
   std::multimap<int64_t, waiting> retrying;
   int32_t launch_failures = 0; ///< in a row
@@ -394,8 +397,13 @@ void pump(router_ptr self) {
   if (n > 0 && now < st.next_launch_ms)
     wake_at(self, st.next_launch_ms); // backing off after a failed launch
   else
-    for (; n > 0; --n)
+    for (; n > 0; --n) {
+      if (!st.launches->take(now)) {
+        wake_at(self, now + st.launches->wait_ms(now));
+        break;
+      }
       launch(self);
+    }
   if (!st.queue.empty() || !st.instances.empty())
     ensure_ticking(self);
 }
@@ -429,9 +437,11 @@ caf::result<invocation_result> invoke(router_ptr self, invocation inv) {
   if (st.cfg.reserved_concurrency == 0)
     return make_error(errc::reserved_limit,
                       "Rate Exceeded: " + st.function + " has a reserved concurrency of 0");
-  if (static_cast<int32_t>(st.queue.size()) >= st.limits.max_queue)
+  if (static_cast<int32_t>(st.queue.size()) >= st.limits.max_queue) {
+    ++st.counts.refused;
     return make_error(errc::too_many_requests,
                       "Rate Exceeded: the wait queue of " + st.function + " is full");
+  }
   auto rp = self->make_response_promise<invocation_result>();
   st.queue.push_back(waiting{std::move(inv), rp, now_ms(), 0});
   st.budget.on_request();
@@ -459,10 +469,10 @@ router_impl::behavior_type router(router_ptr self, function_config cfg, router_s
   st.function = cfg.name;
   st.cfg = std::move(cfg);
   st.limits = limits;
-  if (st.cfg.reserved_concurrency >= 0) // its cap too
-    st.limits.max_instances = std::min(st.limits.max_instances, st.cfg.reserved_concurrency);
+  st.limits.max_instances = instance_cap(limits, st.cfg);
   st.breakers = policy::host_breakers{limits.breaker};
   st.budget = policy::retry_budget{limits.retry_ratio};
+  st.launches.emplace(limits.launch_rate, std::max(1.0, limits.launch_burst));
   st.connector = std::move(connector);
   if (scheduler) {
     st.scheduler = std::move(scheduler);
@@ -484,6 +494,12 @@ router_impl::behavior_type router(router_ptr self, function_config cfg, router_s
 }
 
 } // namespace
+
+int32_t instance_cap(const router_settings& limits, const function_config& cfg) {
+  if (cfg.reserved_concurrency >= 0) // the reservation is a cap too
+    return std::min(limits.max_instances, cfg.reserved_concurrency);
+  return limits.max_instances;
+}
 
 managed_router_actor spawn_router(caf::actor_system& sys, function_config cfg,
                                   router_settings settings, scheduler_actor scheduler,

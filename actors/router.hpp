@@ -22,6 +22,10 @@ struct router_settings {
   double retry_ratio = 0.1;
   /// Between attempts of one request, and between launches after a failed one.
   policy::backoff_settings backoff{10, 1'000};
+  /// New instances a second at most, and at once: a burst of cold starts is
+  /// spread out (Lambda scales a function by 1,000 instances in 10 s).
+  double launch_rate = 100;
+  double launch_burst = 32;
   /// Of each host, for this function: only platform failures count.
   policy::breaker_settings breaker;
 };
@@ -32,6 +36,16 @@ struct router_settings {
 /// `stats` tells what it has done and how its breakers stand.
 using managed_router_actor = router_actor::extend<caf::reacts_to<join_atom, scheduler_actor>,
                                                   caf::replies_to<stats_atom>::with<router_stats>>;
+
+/// Instances a function's router keeps at most: its limit, or the function's
+/// reserved concurrency when that is lower.
+int32_t instance_cap(const router_settings& limits, const function_config& cfg);
+
+/// Invocations a function's router holds at once (those its instances run
+/// and its wait queue): the credit it grants the ingress.
+inline int32_t router_capacity(const router_settings& limits, const function_config& cfg) {
+  return instance_cap(limits, cfg) + limits.max_queue;
+}
 
 /// Spawns the router of one function, whose configuration the caller looked up.
 /// It lives until its owner (the ingress) sends it an exit. With a connector,

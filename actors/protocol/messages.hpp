@@ -158,6 +158,7 @@ typename Inspector::result_type inspect(Inspector& f, breaker_status& x) {
 struct router_stats {
   std::string function;
   int64_t requests = 0;        ///< invocations taken (first attempts)
+  int64_t refused = 0;         ///< invocations refused: its wait queue was full
   int64_t attempts = 0;        ///< invocations sent to instances, and launches made for them
   int64_t retries = 0;         ///< attempts after a failed one
   int64_t retries_refused = 0; ///< retries the budget or the deadline did not allow
@@ -168,8 +169,8 @@ struct router_stats {
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, router_stats& x) {
-  return f(caf::meta::type_name("router_stats"), x.function, x.requests, x.attempts, x.retries,
-           x.retries_refused, x.launch_failures, x.instances, x.queued, x.breakers);
+  return f(caf::meta::type_name("router_stats"), x.function, x.requests, x.refused, x.attempts,
+           x.retries, x.retries_refused, x.launch_failures, x.instances, x.queued, x.breakers);
 }
 
 /// Where the scheduler put a new instance (also how a host reports one it runs).

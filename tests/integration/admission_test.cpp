@@ -137,8 +137,44 @@ TEST_F(AdmissionTest, OverloadIsRefusedAtOnceAndEveryRequestIsAnswered) {
       EXPECT_EQ(header(r, "Retry-After"), "1");
     }
   }
+  // The router granted the ingress credit for its instances and queue: the
+  // ingress refused most of them itself, without a message to the router.
+  auto routers = node.client().request("GET", "/troupe/routers").body;
+  auto field = [&](const std::string& key) {
+    auto at = routers.find("\"" + key + "\":");
+    return at == std::string::npos ? -1 : std::stoi(routers.substr(at + key.size() + 3));
+  };
+  EXPECT_GE(field("Requests"), 2) << routers;
+  EXPECT_LE(field("Requests") + field("Refused"), 20) << routers;
   auto after = node.client().request("POST", invoke_path("f"), "{}");
   EXPECT_EQ(after.status, 200) << "the node serves on: " << after.body;
+}
+
+/// The instances the router of `name` has, as GET /troupe/routers says.
+int instances_of(node_process& node, const std::string& name) {
+  auto body = node.client().request("GET", "/troupe/routers").body;
+  auto at = body.find("\"FunctionName\":\"" + name + "\"");
+  auto field = body.find("\"Instances\":", at);
+  return at == std::string::npos || field == std::string::npos ? -1
+                                                               : std::stoi(body.substr(field + 12));
+}
+
+TEST_F(AdmissionTest, LaunchesArePacedPerFunctionAndPerHost) {
+  // One start every two seconds: four requests at once are served by the
+  // first instance one after the other (0.6 s each) while the second waits
+  // for its turn to start, and the rest never start, or not yet.
+  for (const auto& pace :
+       {std::vector<std::string>{"--router.launch-rate=0.5", "--router.launch-burst=1"},
+        std::vector<std::string>{"--host.launch-rate=0.5", "--host.launch-burst=1"}}) {
+    temp_dir dir;
+    node_process node{dir.path(), pace};
+    deploy(node, "f");
+    auto rs = together(node, "f", 4, 0.6);
+    EXPECT_EQ(with_status(rs, 200), 4) << pace[0];
+    auto n = instances_of(node, "f");
+    EXPECT_GE(n, 1) << pace[0];
+    EXPECT_LE(n, 2) << pace[0] << ": unpaced, all four would start at once";
+  }
 }
 
 TEST_F(AdmissionTest, ATenantsConcurrencyIsHeldAtTheIngress) {
