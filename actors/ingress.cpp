@@ -1,4 +1,5 @@
 #include "actors/ingress.hpp"
+#include "actors/ingress_state.hpp"
 
 #include "actors/api_mapping.hpp"
 #include "actors/clock.hpp"
@@ -20,77 +21,7 @@
 #include <map>
 #include <random>
 
-namespace troupe {
-
-namespace {
-
-constexpr std::string_view functions_path = "/2015-03-31/functions";
-
-using responder = net::http_responder;
-/// An invocation on its way to a router: from HTTP, or from the event queue.
-struct pending_invoke {
-  std::string id;
-  std::string payload;
-  /// Called once: with the function's result, or the error that ended the request.
-  std::function<void(caf::expected<invocation_result>)> done;
-};
-
-/// What a router has granted the ingress: it holds at most `granted`
-/// invocations at once (its instances and its wait queue), so the ingress
-/// never has more outstanding there and refuses the rest itself, without a
-/// message to the router.
-struct router_credit {
-  int32_t granted = 0;
-  int32_t outstanding = 0;
-};
-
-/// A function's router, whose function it is, and its credit.
-struct router_entry {
-  managed_router_actor hdl;
-  std::string tenant;
-  std::string function;
-  std::shared_ptr<router_credit> credit;
-};
-
-struct ingress_state {
-  ingress_settings cfg;
-  net::arn_scope scope;
-  controller_actor controller; ///< both null while the control plane is away
-  scheduler_actor scheduler;
-  peer_connector_actor connector;
-  event_queue_actor events;                    ///< null until the node hands it over
-  std::map<std::string, router_entry> routers; ///< by function name
-  policy::tenant_admission admission;
-  std::map<std::string, std::vector<pending_invoke>> looking_up; ///< waiting for a router
-  /// Answers that wait on the control plane: given a 503 if it is lost first.
-  std::vector<std::weak_ptr<responder>> on_control_plane;
-  size_t in_flight = 0;
-  std::mt19937_64 rng{std::random_device{}()};
-  static inline const char* name = "troupe.ingress";
-};
-
-using ingress_ptr = ingress_actor::stateful_pointer<ingress_state>;
-
-/// A random UUID (version 4), as Lambda request ids are.
-std::string new_request_id(std::mt19937_64& rng) {
-  uint64_t a = rng(), b = rng();
-  a = (a & 0xffffffffffff0fffULL) | 0x4000ULL;
-  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  char buf[40];
-  snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", unsigned(a >> 32),
-           unsigned((a >> 16) & 0xffff), unsigned(a & 0xffff), unsigned(b >> 48),
-           static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
-}
-
-/// Wraps a responder so that the in-flight count drops when it is answered.
-responder tracked(ingress_ptr self, responder respond) {
-  ++self->state.in_flight;
-  return [self, respond = std::move(respond)](net::http_response r) {
-    --self->state.in_flight; // runs in the actor: only called from its handlers
-    respond(std::move(r));
-  };
-}
+namespace troupe::ingress_detail {
 
 void reply_error(const responder& respond, const caf::error& err) {
   auto api = to_api_error(err);
@@ -132,6 +63,37 @@ responder via_control_plane(ingress_ptr self, responder respond) {
     auto once = std::move(*slot);
     *slot = nullptr;
     once(std::move(r));
+  };
+}
+
+net::http_response method_not_allowed(const net::http_request& req) {
+  return net::error_response(
+      {405, "MethodNotAllowedException",
+       "method " + req.method + " is not allowed on " + std::string{req.path()}});
+}
+
+namespace {
+
+constexpr std::string_view functions_path = "/2015-03-31/functions";
+
+/// A random UUID (version 4), as Lambda request ids are.
+std::string new_request_id(std::mt19937_64& rng) {
+  uint64_t a = rng(), b = rng();
+  a = (a & 0xffffffffffff0fffULL) | 0x4000ULL;
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char buf[40];
+  snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", unsigned(a >> 32),
+           unsigned((a >> 16) & 0xffff), unsigned(a & 0xffff), unsigned(b >> 48),
+           static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+/// Wraps a responder so that the in-flight count drops when it is answered.
+responder tracked(ingress_ptr self, responder respond) {
+  ++self->state.in_flight;
+  return [self, respond = std::move(respond)](net::http_response r) {
+    --self->state.in_flight; // runs in the actor: only called from its handlers
+    respond(std::move(r));
   };
 }
 
@@ -397,213 +359,6 @@ void delete_function(ingress_ptr self, const std::string& name, responder respon
           [=](caf::error& err) { reply_error(respond, err); });
 }
 
-/// GET /troupe/hosts: the hosts the scheduler places on now.
-void list_hosts(ingress_ptr self, responder respond) {
-  if (!(respond = via_control_plane(self, std::move(respond))))
-    return;
-  self->request(self->state.scheduler, std::chrono::seconds(5), hosts_atom::value)
-      .then(
-          [=](std::vector<host_status>& hosts) {
-            net::json_writer w;
-            w.begin_object().key("Hosts").begin_array();
-            for (const auto& h : hosts)
-              w.begin_object()
-                  .field("Id", h.info.id)
-                  .field("Zone", h.info.zone)
-                  .field("Slots", h.info.slots)
-                  .field("FreeSlots", h.info.free_slots)
-                  .field("Cpus", h.info.cpus)
-                  .field("Instances", h.instances)
-                  .field("Draining", h.info.draining)
-                  .field("Endpoint", h.info.endpoint)
-                  .field("Breaker", h.breaker)
-                  .field("BreakerReason", h.breaker_reason)
-                  .end_object();
-            w.end_array().end_object();
-            respond(net::json_response(200, w.take()));
-          },
-          [=](caf::error& err) { reply_error(respond, err); });
-}
-
-/// POST /troupe/hosts/{id}/drain or /undrain.
-void drain_host(ingress_ptr self, const std::string& id, bool on, responder respond) {
-  if (!(respond = via_control_plane(self, std::move(respond))))
-    return;
-  self->request(self->state.scheduler, std::chrono::seconds(5), drain_atom::value, id, on)
-      .then(
-          [=](bool found) {
-            if (!found)
-              return respond(net::error_response(net::not_found("no host " + id)));
-            net::json_writer w;
-            w.begin_object().field("Id", id).field("Draining", on).end_object();
-            respond(net::json_response(200, w.take()));
-          },
-          [=](caf::error& err) { reply_error(respond, err); });
-}
-
-net::http_response method_not_allowed(const net::http_request& req) {
-  return net::error_response(
-      {405, "MethodNotAllowedException",
-       "method " + req.method + " is not allowed on " + std::string{req.path()}});
-}
-
-/// The event queue's answer, or a 503 when this node has none yet.
-bool events_here(ingress_ptr self, const responder& respond) {
-  if (self->state.events)
-    return true;
-  reply_error(respond, make_error(errc::overloaded, "this node has no event queue yet"));
-  return false;
-}
-
-/// GET /troupe/dead-letters[?function=F&max-items=N]: events given up, oldest first.
-void list_dead_letters(ingress_ptr self, const net::http_request& req, responder respond) {
-  if (!events_here(self, respond))
-    return;
-  auto params = net::query_parameters(req.query());
-  int32_t max_items = 100;
-  if (auto it = params.find("max-items"); it != params.end()) {
-    char* end = nullptr;
-    auto n = std::strtol(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end != '\0' || n < 1 || n > 1000)
-      return respond(
-          net::error_response(net::invalid_parameter("max-items must be a number from 1 to 1000")));
-    max_items = static_cast<int32_t>(n);
-  }
-  auto function = params.count("function") > 0 ? params["function"] : std::string{};
-  self->request(self->state.events, std::chrono::seconds(10), dead_atom::value, function, max_items)
-      .then(
-          [=](std::vector<async_event>& letters) {
-            net::json_writer w;
-            w.begin_object().key("DeadLetters").begin_array();
-            for (const auto& ev : letters)
-              w.begin_object()
-                  .field("Id", ev.id)
-                  .field("FunctionName", ev.function)
-                  .field("EnqueuedMs", ev.enqueued_ms)
-                  .field("Attempts", ev.attempts)
-                  .field("LastError", ev.last_error)
-                  .field("Reason", ev.dead_reason)
-                  .field("FailedMs", ev.dead_ms)
-                  .field("Payload", ev.payload)
-                  .end_object();
-            w.end_array().end_object();
-            respond(net::json_response(200, w.take()));
-          },
-          [=](caf::error& err) { reply_error(respond, err); });
-}
-
-void render(net::json_writer& w, const router_stats& r) {
-  w.begin_object()
-      .field("FunctionName", r.function)
-      .field("Requests", r.requests)
-      .field("Refused", r.refused)
-      .field("Attempts", r.attempts)
-      .field("Retries", r.retries)
-      .field("RetriesRefused", r.retries_refused)
-      .field("LaunchFailures", r.launch_failures)
-      .field("Instances", r.instances)
-      .field("Queued", r.queued)
-      .key("Breakers")
-      .begin_array();
-  for (const auto& b : r.breakers)
-    w.begin_object()
-        .field("Host", b.host)
-        .field("State", b.state)
-        .field("Reason", b.reason)
-        .field("TimesOpened", b.times_opened)
-        .field("Rejected", b.rejected)
-        .end_object();
-  w.end_array().end_object();
-}
-
-/// GET /troupe/routers: each function's router on this node, its figures and
-/// its breakers (a router that does not answer in time is left out).
-void list_routers(ingress_ptr self, responder respond) {
-  struct gathering {
-    std::vector<router_stats> got;
-    size_t left = 0;
-    responder respond;
-  };
-  auto g = std::make_shared<gathering>();
-  g->left = self->state.routers.size();
-  g->respond = std::move(respond);
-  auto done = [g] {
-    if (--g->left > 0)
-      return;
-    std::sort(g->got.begin(), g->got.end(),
-              [](const auto& a, const auto& b) { return a.function < b.function; });
-    net::json_writer w;
-    w.begin_object().key("Routers").begin_array();
-    for (const auto& r : g->got)
-      render(w, r);
-    w.end_array().end_object();
-    g->respond(net::json_response(200, w.take()));
-  };
-  if (g->left == 0) {
-    g->left = 1;
-    return done();
-  }
-  for (const auto& [_, r] : self->state.routers)
-    self->request(r.hdl, std::chrono::seconds(2), stats_atom::value)
-        .then(
-            [=](router_stats& s) {
-              g->got.push_back(std::move(s));
-              done();
-            },
-            [=](caf::error&) { done(); });
-}
-
-/// GET /troupe/event-queue: what this node's event queue holds and has done.
-void event_queue_status(ingress_ptr self, responder respond) {
-  if (!events_here(self, respond))
-    return;
-  self->request(self->state.events, std::chrono::seconds(10), stats_atom::value)
-      .then(
-          [=](event_queue_stats& c) {
-            net::json_writer w;
-            w.begin_object()
-                .field("Queued", c.queued)
-                .field("InFlight", c.in_flight)
-                .field("Delivered", c.delivered)
-                .field("Retried", c.retried)
-                .field("DeadLettered", c.dead)
-                .end_object();
-            respond(net::json_response(200, w.take()));
-          },
-          [=](caf::error& err) { reply_error(respond, err); });
-}
-
-/// POST /troupe/dead-letters/{id}/redrive, DELETE /troupe/dead-letters/{id}.
-void route_dead_letter(ingress_ptr self, std::string_view rest, const net::http_request& req,
-                       responder respond) {
-  auto slash = rest.find('/');
-  auto id = std::string{rest.substr(0, slash)};
-  auto action = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
-  bool redrive = action == "redrive";
-  if (id.empty() || !(redrive || action.empty()))
-    return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
-  if (req.method != (redrive ? "POST" : "DELETE"))
-    return respond(method_not_allowed(req));
-  if (!events_here(self, respond))
-    return;
-  auto answer = [=](bool found) {
-    if (!found)
-      return respond(net::error_response(net::not_found("no dead letter " + id)));
-    if (!redrive)
-      return respond(net::json_response(204, ""));
-    net::json_writer w;
-    w.begin_object().field("Id", id).field("Redriven", true).end_object();
-    respond(net::json_response(200, w.take()));
-  };
-  auto failed = [=](caf::error& err) { reply_error(respond, err); };
-  if (redrive)
-    self->request(self->state.events, std::chrono::seconds(10), redrive_atom::value, id)
-        .then(answer, failed);
-  else
-    self->request(self->state.events, std::chrono::seconds(10), remove_atom::value, id)
-        .then(answer, failed);
-}
-
 /// /2015-03-31/functions[/{name}[/invocations]]
 void route_functions(ingress_ptr self, std::string_view rest, net::http_request& req,
                      responder respond) {
@@ -681,19 +436,6 @@ void route_url(ingress_ptr self, std::string_view rest, const net::http_request&
   url_invoke(self, name, raw_path, req, std::move(respond));
 }
 
-/// /troupe/hosts/{id}/drain|undrain
-void route_host(ingress_ptr self, std::string_view rest, const net::http_request& req,
-                responder respond) {
-  auto slash = rest.find('/');
-  auto id = std::string{rest.substr(0, slash)};
-  auto action = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
-  if (id.empty() || (action != "drain" && action != "undrain"))
-    return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
-  if (req.method != "POST")
-    return respond(method_not_allowed(req));
-  drain_host(self, id, action == "drain", std::move(respond));
-}
-
 void route(ingress_ptr self, http_exchange& ex) {
   auto& req = ex.request;
   if (self->state.in_flight >= self->state.cfg.max_in_flight) {
@@ -705,25 +447,11 @@ void route(ingress_ptr self, http_exchange& ex) {
   auto path = req.path();
   if (path == "/healthz")
     return respond(net::json_response(200, "{\"status\":\"ok\"}"));
-  if (path == "/troupe/hosts")
-    return req.method == "GET" ? list_hosts(self, std::move(respond))
-                               : respond(method_not_allowed(req));
-  if (path.substr(0, 14) == "/troupe/hosts/")
-    return route_host(self, path.substr(14), req, std::move(respond));
+  if (path.substr(0, 8) == "/troupe/")
+    return route_operations(self, path.substr(8), req, std::move(respond));
   for (std::string_view version : {"/2017-10-31/functions/", "/2019-09-30/functions/"})
     if (path.substr(0, version.size()) == version)
       return route_concurrency(self, path.substr(version.size()), req, std::move(respond));
-  if (path == "/troupe/routers")
-    return req.method == "GET" ? list_routers(self, std::move(respond))
-                               : respond(method_not_allowed(req));
-  if (path == "/troupe/event-queue")
-    return req.method == "GET" ? event_queue_status(self, std::move(respond))
-                               : respond(method_not_allowed(req));
-  if (path == "/troupe/dead-letters")
-    return req.method == "GET" ? list_dead_letters(self, req, std::move(respond))
-                               : respond(method_not_allowed(req));
-  if (path.substr(0, 21) == "/troupe/dead-letters/")
-    return route_dead_letter(self, path.substr(21), req, std::move(respond));
   if (path.substr(0, functions_path.size()) == functions_path &&
       (path.size() == functions_path.size() || path[functions_path.size()] == '/'))
     return route_functions(self, path.substr(functions_path.size()), req, std::move(respond));
@@ -817,11 +545,15 @@ ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
 
 } // namespace
 
+} // namespace troupe::ingress_detail
+
+namespace troupe {
+
 ingress_actor spawn_ingress(caf::actor_system& sys, ingress_settings settings,
                             controller_actor controller, scheduler_actor scheduler,
                             peer_connector_actor connector) {
-  return sys.spawn(ingress, std::move(settings), std::move(controller), std::move(scheduler),
-                   std::move(connector));
+  return sys.spawn(ingress_detail::ingress, std::move(settings), std::move(controller),
+                   std::move(scheduler), std::move(connector));
 }
 
 } // namespace troupe

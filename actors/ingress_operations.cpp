@@ -1,0 +1,259 @@
+// Troupe's own HTTP routes for operators, beside the Lambda API: the hosts
+// the scheduler places on (and drains), this node's routers with their
+// breakers, its event queue and its dead letters.
+#include "actors/ingress_state.hpp"
+
+#include "actors/protocol/errc.hpp"
+#include "net/json_writer.hpp"
+#include "net/lambda_api.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+
+namespace troupe::ingress_detail {
+
+namespace {
+
+/// GET /troupe/hosts: the hosts the scheduler places on now.
+void list_hosts(ingress_ptr self, responder respond) {
+  if (!(respond = via_control_plane(self, std::move(respond))))
+    return;
+  self->request(self->state.scheduler, std::chrono::seconds(5), hosts_atom::value)
+      .then(
+          [=](std::vector<host_status>& hosts) {
+            net::json_writer w;
+            w.begin_object().key("Hosts").begin_array();
+            for (const auto& h : hosts)
+              w.begin_object()
+                  .field("Id", h.info.id)
+                  .field("Zone", h.info.zone)
+                  .field("Slots", h.info.slots)
+                  .field("FreeSlots", h.info.free_slots)
+                  .field("Cpus", h.info.cpus)
+                  .field("Instances", h.instances)
+                  .field("Draining", h.info.draining)
+                  .field("Endpoint", h.info.endpoint)
+                  .field("Breaker", h.breaker)
+                  .field("BreakerReason", h.breaker_reason)
+                  .end_object();
+            w.end_array().end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
+/// POST /troupe/hosts/{id}/drain or /undrain.
+void drain_host(ingress_ptr self, const std::string& id, bool on, responder respond) {
+  if (!(respond = via_control_plane(self, std::move(respond))))
+    return;
+  self->request(self->state.scheduler, std::chrono::seconds(5), drain_atom::value, id, on)
+      .then(
+          [=](bool found) {
+            if (!found)
+              return respond(net::error_response(net::not_found("no host " + id)));
+            net::json_writer w;
+            w.begin_object().field("Id", id).field("Draining", on).end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
+/// The event queue's answer, or a 503 when this node has none yet.
+bool events_here(ingress_ptr self, const responder& respond) {
+  if (self->state.events)
+    return true;
+  reply_error(respond, make_error(errc::overloaded, "this node has no event queue yet"));
+  return false;
+}
+
+/// GET /troupe/dead-letters[?function=F&max-items=N]: events given up, oldest first.
+void list_dead_letters(ingress_ptr self, const net::http_request& req, responder respond) {
+  if (!events_here(self, respond))
+    return;
+  auto params = net::query_parameters(req.query());
+  int32_t max_items = 100;
+  if (auto it = params.find("max-items"); it != params.end()) {
+    char* end = nullptr;
+    auto n = std::strtol(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || n < 1 || n > 1000)
+      return respond(
+          net::error_response(net::invalid_parameter("max-items must be a number from 1 to 1000")));
+    max_items = static_cast<int32_t>(n);
+  }
+  auto function = params.count("function") > 0 ? params["function"] : std::string{};
+  self->request(self->state.events, std::chrono::seconds(10), dead_atom::value, function, max_items)
+      .then(
+          [=](std::vector<async_event>& letters) {
+            net::json_writer w;
+            w.begin_object().key("DeadLetters").begin_array();
+            for (const auto& ev : letters)
+              w.begin_object()
+                  .field("Id", ev.id)
+                  .field("FunctionName", ev.function)
+                  .field("EnqueuedMs", ev.enqueued_ms)
+                  .field("Attempts", ev.attempts)
+                  .field("LastError", ev.last_error)
+                  .field("Reason", ev.dead_reason)
+                  .field("FailedMs", ev.dead_ms)
+                  .field("Payload", ev.payload)
+                  .end_object();
+            w.end_array().end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
+void render(net::json_writer& w, const router_stats& r) {
+  w.begin_object()
+      .field("FunctionName", r.function)
+      .field("Requests", r.requests)
+      .field("Refused", r.refused)
+      .field("Attempts", r.attempts)
+      .field("Retries", r.retries)
+      .field("RetriesRefused", r.retries_refused)
+      .field("LaunchFailures", r.launch_failures)
+      .field("Instances", r.instances)
+      .field("Queued", r.queued)
+      .key("Breakers")
+      .begin_array();
+  for (const auto& b : r.breakers)
+    w.begin_object()
+        .field("Host", b.host)
+        .field("State", b.state)
+        .field("Reason", b.reason)
+        .field("TimesOpened", b.times_opened)
+        .field("Rejected", b.rejected)
+        .end_object();
+  w.end_array().end_object();
+}
+
+/// GET /troupe/routers: each function's router on this node, its figures and
+/// its breakers (a router that does not answer in time is left out).
+void list_routers(ingress_ptr self, responder respond) {
+  struct gathering {
+    std::vector<router_stats> got;
+    size_t left = 0;
+    responder respond;
+  };
+  auto g = std::make_shared<gathering>();
+  g->left = self->state.routers.size();
+  g->respond = std::move(respond);
+  auto done = [g] {
+    if (--g->left > 0)
+      return;
+    std::sort(g->got.begin(), g->got.end(),
+              [](const auto& a, const auto& b) { return a.function < b.function; });
+    net::json_writer w;
+    w.begin_object().key("Routers").begin_array();
+    for (const auto& r : g->got)
+      render(w, r);
+    w.end_array().end_object();
+    g->respond(net::json_response(200, w.take()));
+  };
+  if (g->left == 0) {
+    g->left = 1;
+    return done();
+  }
+  for (const auto& [_, r] : self->state.routers)
+    self->request(r.hdl, std::chrono::seconds(2), stats_atom::value)
+        .then(
+            [=](router_stats& s) {
+              g->got.push_back(std::move(s));
+              done();
+            },
+            [=](caf::error&) { done(); });
+}
+
+/// GET /troupe/event-queue: what this node's event queue holds and has done.
+void event_queue_status(ingress_ptr self, responder respond) {
+  if (!events_here(self, respond))
+    return;
+  self->request(self->state.events, std::chrono::seconds(10), stats_atom::value)
+      .then(
+          [=](event_queue_stats& c) {
+            net::json_writer w;
+            w.begin_object()
+                .field("Queued", c.queued)
+                .field("InFlight", c.in_flight)
+                .field("Delivered", c.delivered)
+                .field("Retried", c.retried)
+                .field("DeadLettered", c.dead)
+                .end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
+/// POST /troupe/dead-letters/{id}/redrive, DELETE /troupe/dead-letters/{id}.
+void route_dead_letter(ingress_ptr self, std::string_view rest, const net::http_request& req,
+                       responder respond) {
+  auto slash = rest.find('/');
+  auto id = std::string{rest.substr(0, slash)};
+  auto action = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+  bool redrive = action == "redrive";
+  if (id.empty() || !(redrive || action.empty()))
+    return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
+  if (req.method != (redrive ? "POST" : "DELETE"))
+    return respond(method_not_allowed(req));
+  if (!events_here(self, respond))
+    return;
+  auto answer = [=](bool found) {
+    if (!found)
+      return respond(net::error_response(net::not_found("no dead letter " + id)));
+    if (!redrive)
+      return respond(net::json_response(204, ""));
+    net::json_writer w;
+    w.begin_object().field("Id", id).field("Redriven", true).end_object();
+    respond(net::json_response(200, w.take()));
+  };
+  auto failed = [=](caf::error& err) { reply_error(respond, err); };
+  if (redrive)
+    self->request(self->state.events, std::chrono::seconds(10), redrive_atom::value, id)
+        .then(answer, failed);
+  else
+    self->request(self->state.events, std::chrono::seconds(10), remove_atom::value, id)
+        .then(answer, failed);
+}
+
+/// /troupe/hosts/{id}/drain|undrain
+void route_host(ingress_ptr self, std::string_view rest, const net::http_request& req,
+                responder respond) {
+  auto slash = rest.find('/');
+  auto id = std::string{rest.substr(0, slash)};
+  auto action = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+  if (id.empty() || (action != "drain" && action != "undrain"))
+    return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
+  if (req.method != "POST")
+    return respond(method_not_allowed(req));
+  drain_host(self, id, action == "drain", std::move(respond));
+}
+
+} // namespace
+
+void route_operations(ingress_ptr self, std::string_view rest, const net::http_request& req,
+                      responder respond) {
+  auto only_get = [&](auto&& handler) {
+    if (req.method != "GET")
+      return respond(method_not_allowed(req));
+    handler();
+  };
+  if (rest == "hosts")
+    return only_get([&] { list_hosts(self, std::move(respond)); });
+  if (rest.substr(0, 6) == "hosts/")
+    return route_host(self, rest.substr(6), req, std::move(respond));
+  if (rest == "routers")
+    return only_get([&] { list_routers(self, std::move(respond)); });
+  if (rest == "event-queue")
+    return only_get([&] { event_queue_status(self, std::move(respond)); });
+  if (rest == "dead-letters")
+    return only_get([&] { list_dead_letters(self, req, std::move(respond)); });
+  if (rest.substr(0, 13) == "dead-letters/")
+    return route_dead_letter(self, rest.substr(13), req, std::move(respond));
+  respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
+}
+
+} // namespace troupe::ingress_detail

@@ -1,0 +1,89 @@
+#pragma once
+// The ingress actor's state and the helpers its two source files share:
+// ingress.cpp (the Lambda API and the invoke path) and ingress_operations.cpp
+// (Troupe's own /troupe/... routes for operators). Not for other actors.
+
+#include "actors/ingress.hpp"
+#include "actors/policy/admission.hpp"
+#include "net/http_types.hpp"
+#include "net/lambda_api.hpp"
+
+#include <caf/expected.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace troupe::ingress_detail {
+
+using responder = net::http_responder;
+/// An invocation on its way to a router: from HTTP, or from the event queue.
+struct pending_invoke {
+  std::string id;
+  std::string payload;
+  /// Called once: with the function's result, or the error that ended the request.
+  std::function<void(caf::expected<invocation_result>)> done;
+};
+
+/// What a router has granted the ingress: it holds at most `granted`
+/// invocations at once (its instances and its wait queue), so the ingress
+/// never has more outstanding there and refuses the rest itself, without a
+/// message to the router.
+struct router_credit {
+  int32_t granted = 0;
+  int32_t outstanding = 0;
+};
+
+/// A function's router, whose function it is, and its credit.
+struct router_entry {
+  managed_router_actor hdl;
+  std::string tenant;
+  std::string function;
+  std::shared_ptr<router_credit> credit;
+};
+
+struct ingress_state {
+  ingress_settings cfg;
+  net::arn_scope scope;
+  controller_actor controller; ///< both null while the control plane is away
+  scheduler_actor scheduler;
+  peer_connector_actor connector;
+  event_queue_actor events;                    ///< null until the node hands it over
+  std::map<std::string, router_entry> routers; ///< by function name
+  policy::tenant_admission admission;
+  std::map<std::string, std::vector<pending_invoke>> looking_up; ///< waiting for a router
+  /// Answers that wait on the control plane: given a 503 if it is lost first.
+  std::vector<std::weak_ptr<responder>> on_control_plane;
+  size_t in_flight = 0;
+  std::mt19937_64 rng{std::random_device{}()};
+  static inline const char* name = "troupe.ingress";
+};
+
+using ingress_ptr = ingress_actor::stateful_pointer<ingress_state>;
+
+/// Answers `err` as Lambda would (status, error type, Retry-After on 429 and 503).
+void reply_error(const responder& respond, const caf::error& err);
+
+/// The 503 of a node without its control plane.
+caf::error control_plane_down();
+
+/// Whether the control plane is here; if not, `respond` got a 503.
+bool control_plane_up(ingress_ptr self, const responder& respond);
+
+/// The responder for an answer that comes from the control plane: answered
+/// once, by that answer or with a 503 when the control plane is lost first.
+/// Without a control plane, `respond` gets its 503 now and the result is empty.
+responder via_control_plane(ingress_ptr self, responder respond);
+
+net::http_response method_not_allowed(const net::http_request& req);
+
+/// /troupe/{rest}: hosts and drains, routers, the event queue and dead letters.
+void route_operations(ingress_ptr self, std::string_view rest, const net::http_request& req,
+                      responder respond);
+
+} // namespace troupe::ingress_detail
