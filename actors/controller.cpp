@@ -108,6 +108,13 @@ caf::result<std::string> fetch(controller_ptr self, const std::string& sha256_he
   return std::move(*archive);
 }
 
+caf::error write_function(controller_ptr self, const function_config& cfg) {
+  if (auto err = self->state.store->put(function_key(cfg.name), encode(self->system(), cfg));
+      !err.empty())
+    return make_error(errc::storage_failed, "registry write failed: " + err);
+  return {};
+}
+
 /// PutFunctionConcurrency (`reserved` >= 0) and DeleteFunctionConcurrency (-1).
 caf::result<function_config> reserve(controller_ptr self, const std::string& name,
                                      int32_t reserved) {
@@ -127,10 +134,24 @@ caf::result<function_config> reserve(controller_ptr self, const std::string& nam
                             std::to_string(limits.unreserved_min) + "]");
   }
   cfg->reserved_concurrency = reserved;
-  if (auto err = self->state.store->put(function_key(name), encode(self->system(), *cfg));
-      !err.empty())
-    return make_error(errc::storage_failed, "registry write failed: " + err);
+  if (auto err = write_function(self, *cfg))
+    return err;
   tell_reservation(self, *cfg, reserved);
+  return std::move(*cfg);
+}
+
+/// Put-, Update- (`merge`: -1 keeps a setting) and DeleteFunctionEventInvokeConfig.
+caf::result<function_config> configure_async(controller_ptr self, const std::string& name,
+                                             int32_t max_retries, int32_t max_age_s, bool merge) {
+  auto cfg = read_function(self, name);
+  if (!cfg)
+    return std::move(cfg.error());
+  if (!merge || max_retries >= 0)
+    cfg->async_max_retries = max_retries;
+  if (!merge || max_age_s >= 0)
+    cfg->async_max_age_s = max_age_s;
+  if (auto err = write_function(self, *cfg))
+    return err;
   return std::move(*cfg);
 }
 
@@ -155,6 +176,8 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
       [=](reserve_atom, const std::string& name, int32_t reserved) {
         return reserve(self, name, reserved);
       },
+      [=](async_cfg_atom, const std::string& name, int32_t max_retries, int32_t max_age_s,
+          bool merge) { return configure_async(self, name, max_retries, max_age_s, merge); },
   };
 }
 

@@ -124,7 +124,12 @@ void failed(queue_ptr self, async_event ev, policy::failure_kind kind, std::stri
   ev.last_error = std::move(what);
   std::uniform_real_distribution<double> unit{0.0, 1.0};
   auto now = now_ms();
-  auto d = policy::after_failure(st.cfg.retry, kind, ev.function_error_retries, ev.attempts,
+  auto retry = st.cfg.retry; // the function's own settings, if it had them
+  if (ev.max_retries >= 0)
+    retry.max_retries = ev.max_retries;
+  if (ev.max_age_ms >= 0)
+    retry.max_event_age_ms = ev.max_age_ms;
+  auto d = policy::after_failure(retry, kind, ev.function_error_retries, ev.attempts,
                                  ev.enqueued_ms, now, unit(st.rng));
   if (!d.retry)
     return give_up(self, std::move(ev), std::move(d.dead_letter_reason));

@@ -137,13 +137,13 @@ void send_to_router(ingress_ptr self, const router_entry& router, pending_invoke
   auto credit = router.credit;
   if (credit->outstanding >= credit->granted)
     return p.done(make_error(errc::too_many_requests,
-                             "Rate Exceeded: the wait queue of " + router.function + " is full"));
-  if (auto refused = refusal_of(self, router.tenant))
+                             "Rate Exceeded: the wait queue of " + router.cfg.name + " is full"));
+  if (auto refused = refusal_of(self, router.cfg.tenant))
     return p.done(std::move(refused));
   ++credit->outstanding;
   auto deadline = now_ms() + self->state.cfg.routers.max_wait_ms + net::max_timeout_s * 1000LL;
   invocation inv{p.id, std::move(p.payload), deadline};
-  auto tenant = router.tenant;
+  auto tenant = router.cfg.tenant;
   self->request(router.hdl, caf::infinite, invoke_atom::value, std::move(inv))
       .then(
           [=](invocation_result& res) {
@@ -179,14 +179,14 @@ void invoke(ingress_ptr self, const std::string& name, pending_invoke p) {
             auto waiting = take_waiting(self, name);
             if (waiting.empty() || !self->state.scheduler)
               return; // answered when the control plane was lost
-            auto tenant = cfg.tenant;
+            auto entry_cfg = cfg;
             auto credit = std::make_shared<router_credit>();
             credit->granted = router_capacity(self->state.cfg.routers, cfg);
             auto r = spawn_router(self->system(), std::move(cfg), self->state.cfg.routers,
                                   self->state.scheduler, self->state.connector);
             self->monitor(r); // not linked: a router's end is not the ingress's
             auto& entry = self->state.routers[name] =
-                router_entry{r, std::move(tenant), name, std::move(credit)};
+                router_entry{r, std::move(entry_cfg), std::move(credit)};
             for (auto& w : waiting)
               send_to_router(self, entry, std::move(w));
           },
@@ -220,7 +220,9 @@ void enqueue_event(ingress_ptr self, const std::string& name, std::string payloa
   ev.id = new_request_id(st.rng);
   ev.function = name;
   ev.payload = std::move(payload);
-  auto queue_it = [=](async_event ev) {
+  auto queue_it = [=](async_event ev, const function_config& cfg) {
+    ev.max_retries = cfg.async_max_retries; // its EventInvokeConfig, if it has one
+    ev.max_age_ms = cfg.async_max_age_s < 0 ? -1 : cfg.async_max_age_s * 1000LL;
     self->request(self->state.events, std::chrono::seconds(10), enqueue_atom::value, std::move(ev))
         .then(
             [=](std::string& id) {
@@ -230,12 +232,12 @@ void enqueue_event(ingress_ptr self, const std::string& name, std::string payloa
             },
             [=](caf::error& err) { reply_error(respond, err); });
   };
-  if (st.routers.count(name) > 0) // it existed a moment ago: no lookup needed
-    return queue_it(std::move(ev));
+  if (auto it = st.routers.find(name); it != st.routers.end()) // no lookup needed
+    return queue_it(std::move(ev), it->second.cfg);
   if (!control_plane_up(self, respond))
     return;
   self->request(st.controller, std::chrono::seconds(10), lookup_atom::value, name)
-      .then([=](function_config&) mutable { queue_it(std::move(ev)); },
+      .then([=](function_config& cfg) mutable { queue_it(std::move(ev), cfg); },
             [=](caf::error& err) { reply_error(respond, err); });
 }
 
@@ -424,6 +426,45 @@ void route_concurrency(ingress_ptr self, std::string_view rest, const net::http_
         .then(answer, failed);
 }
 
+/// PUT (replace), POST (update), GET and DELETE
+/// /2019-09-25/functions/{name}/event-invoke-config: its asynchronous retries.
+void route_event_invoke_config(ingress_ptr self, std::string_view rest,
+                               const net::http_request& req, responder respond) {
+  constexpr std::string_view suffix = "/event-invoke-config";
+  auto name = std::string{rest.substr(0, rest.find('/'))};
+  if (rest.size() != name.size() + suffix.size() || rest.substr(name.size()) != suffix ||
+      !net::valid_function_name(name))
+    return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
+  auto& m = req.method;
+  bool write = m == "PUT" || m == "POST", del = m == "DELETE";
+  if (!write && !del && m != "GET")
+    return respond(method_not_allowed(req));
+  int32_t retries = -1, age_s = -1;
+  if (write)
+    if (auto err = net::parse_event_invoke_config(req.body, retries, age_s))
+      return respond(net::error_response(*err));
+  if (!(respond = via_control_plane(self, std::move(respond))))
+    return;
+  auto answer = [=](function_config& cfg) {
+    if (write || del)
+      drop_router(self, name); // the next event's router has the new settings
+    if (del)
+      return respond(net::json_response(204, ""));
+    if (!cfg.has_event_invoke_config())
+      return respond(net::error_response(
+          net::not_found("The function " + name + " doesn't have an EventInvokeConfig")));
+    respond(net::json_response(200, net::render_event_invoke_config(cfg, self->state.scope)));
+  };
+  auto failed = [=](caf::error& err) { reply_error(respond, err); };
+  if (write || del)
+    self->request(self->state.controller, std::chrono::seconds(10), async_cfg_atom::value, name,
+                  retries, age_s, m == "POST")
+        .then(answer, failed);
+  else
+    self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, name)
+        .then(answer, failed);
+}
+
 /// /fn/{name}[/{path...}]: the function URL.
 void route_url(ingress_ptr self, std::string_view rest, const net::http_request& req,
                responder respond) {
@@ -452,6 +493,8 @@ void route(ingress_ptr self, http_exchange& ex) {
   for (std::string_view version : {"/2017-10-31/functions/", "/2019-09-30/functions/"})
     if (path.substr(0, version.size()) == version)
       return route_concurrency(self, path.substr(version.size()), req, std::move(respond));
+  if (constexpr std::string_view v = "/2019-09-25/functions/"; path.substr(0, v.size()) == v)
+    return route_event_invoke_config(self, path.substr(v.size()), req, std::move(respond));
   if (path.substr(0, functions_path.size()) == functions_path &&
       (path.size() == functions_path.size() || path[functions_path.size()] == '/'))
     return route_functions(self, path.substr(functions_path.size()), req, std::move(respond));

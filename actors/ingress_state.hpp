@@ -39,11 +39,10 @@ struct router_credit {
   int32_t outstanding = 0;
 };
 
-/// A function's router, whose function it is, and its credit.
+/// A function's router, the configuration it was made for, and its credit.
 struct router_entry {
   managed_router_actor hdl;
-  std::string tenant;
-  std::string function;
+  function_config cfg;
   std::shared_ptr<router_credit> credit;
 };
 

@@ -14,8 +14,35 @@ namespace {
 /// host endpoint and tenant. Functions of version 1 are still read (as the
 /// default tenant's); placements of version 1 belong to a run that is gone.
 /// 3 (functions only): their reserved concurrency; version 2 is still read.
+/// 4 (functions): their EventInvokeConfig; 3 (events): the same, per event.
 constexpr char format_version = 2;
-constexpr char function_version = 3;
+constexpr char function_version = 4;
+constexpr char event_version = 3;
+
+/// A function configuration as version 3 wrote it: without its EventInvokeConfig.
+struct function_config_v3 {
+  function_config x;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, function_config_v3& v) {
+  auto& x = v.x;
+  return f(caf::meta::type_name("function_config"), x.name, x.runtime, x.handler, x.description,
+           x.memory_mb, x.timeout_s, x.environment, x.code_sha256, x.code_size, x.last_modified_ms,
+           x.revision_id, x.tenant, x.reserved_concurrency);
+}
+
+/// An event as version 2 wrote it: without its function's EventInvokeConfig.
+struct async_event_v2 {
+  async_event x;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, async_event_v2& v) {
+  auto& x = v.x;
+  return f(caf::meta::type_name("async_event"), x.id, x.function, x.payload, x.enqueued_ms,
+           x.attempts, x.function_error_retries, x.next_ms, x.last_error, x.dead_reason, x.dead_ms);
+}
 
 /// A function configuration as version 1 wrote it: without its tenant.
 struct function_config_v1 {
@@ -78,13 +105,15 @@ std::string encode(caf::actor_system& sys, const placement& x) {
 }
 
 std::string encode(caf::actor_system& sys, const async_event& x) {
-  return encode_record(sys, x);
+  return encode_record(sys, x, event_version);
 }
 
 std::optional<function_config> decode_function(caf::actor_system& sys, std::string_view bytes) {
   if (auto old = decode_record<function_config_v1>(sys, bytes, 1))
     return std::move(old->x);
   if (auto old = decode_record<function_config_v2>(sys, bytes, 2))
+    return std::move(old->x);
+  if (auto old = decode_record<function_config_v3>(sys, bytes, 3))
     return std::move(old->x);
   return decode_record<function_config>(sys, bytes, function_version);
 }
@@ -94,7 +123,9 @@ std::optional<placement> decode_placement(caf::actor_system& sys, std::string_vi
 }
 
 std::optional<async_event> decode_event(caf::actor_system& sys, std::string_view bytes) {
-  return decode_record<async_event>(sys, bytes);
+  if (auto old = decode_record<async_event_v2>(sys, bytes, 2))
+    return std::move(old->x);
+  return decode_record<async_event>(sys, bytes, event_version);
 }
 
 } // namespace troupe

@@ -25,6 +25,12 @@ struct function_config {
   /// Instances kept for it alone and its cap (Lambda's reserved concurrency);
   /// -1: none (it shares the tenant's unreserved pool), 0: stopped.
   int32_t reserved_concurrency = -1;
+  /// Its asynchronous invocations' retry settings (Lambda's EventInvokeConfig):
+  /// retries after a function error (0..2) and the oldest an event may get
+  /// (60..21600 s); -1: the node's settings. Both -1: it has no such config.
+  int32_t async_max_retries = -1;
+  int32_t async_max_age_s = -1;
+  bool has_event_invoke_config() const { return async_max_retries >= 0 || async_max_age_s >= 0; }
 };
 
 /// Limits the API enforces on configurations (Lambda's values).

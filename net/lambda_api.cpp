@@ -8,6 +8,7 @@
 #include <simdjson.h>
 
 #include <array>
+#include <cstdio>
 #include <ctime>
 
 namespace troupe::net {
@@ -53,6 +54,22 @@ bool valid_function_name(std::string_view name) {
     if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'))
       return false;
   return true;
+}
+
+std::string render_event_invoke_config(const function_config& cfg, const arn_scope& scope) {
+  json_writer w;
+  char modified[32];
+  snprintf(modified, sizeof modified, "%.3f", double(cfg.last_modified_ms) / 1000.0);
+  w.begin_object()
+      .field("FunctionArn", scope.function_arn(cfg.name) + ":$LATEST")
+      .key("LastModified")
+      .raw(modified);
+  if (cfg.async_max_retries >= 0)
+    w.field("MaximumRetryAttempts", cfg.async_max_retries);
+  if (cfg.async_max_age_s >= 0)
+    w.field("MaximumEventAgeInSeconds", cfg.async_max_age_s);
+  w.end_object();
+  return w.take();
 }
 
 std::string runtime_family(std::string_view runtime) {
@@ -260,6 +277,41 @@ std::optional<api_error> parse_put_concurrency(std::string_view body, int32_t& r
     return invalid_parameter("ReservedConcurrentExecutions is required");
   if (reserved < 0)
     return invalid_parameter("ReservedConcurrentExecutions must be 0 or more");
+  return std::nullopt;
+}
+
+std::optional<api_error> parse_event_invoke_config(std::string_view body, int32_t& max_retries,
+                                                   int32_t& max_age_s) {
+  max_retries = max_age_s = -1;
+  od::parser parser;
+  simdjson::padded_string json{body};
+  od::document doc;
+  od::object obj;
+  if (parser.iterate(json).get(doc) || doc.get_object().get(obj))
+    return invalid_parameter("request body must be a JSON object");
+  for (auto field : obj) {
+    std::string_view key;
+    if (field.unescaped_key().get(key))
+      return invalid_parameter("request body is not valid JSON");
+    std::optional<api_error> err;
+    if (key == "MaximumRetryAttempts" || key == "MaximumEventAgeInSeconds") {
+      int32_t n = 0;
+      err = get_int(field.value(), key, n);
+      if (!err && n < 0)
+        err = invalid_parameter(std::string{key} + " cannot be negative");
+      (key == "MaximumRetryAttempts" ? max_retries : max_age_s) = n;
+    } else if (key == "DestinationConfig")
+      err = invalid_parameter("DestinationConfig is not supported: failed events become dead "
+                              "letters (GET /troupe/dead-letters)");
+    else
+      err = invalid_parameter("unknown field " + std::string{key});
+    if (err)
+      return err;
+  }
+  if (max_retries != -1 && (max_retries < 0 || max_retries > 2))
+    return invalid_parameter("MaximumRetryAttempts must be 0, 1 or 2");
+  if (max_age_s != -1 && (max_age_s < 60 || max_age_s > 21600))
+    return invalid_parameter("MaximumEventAgeInSeconds must be from 60 to 21600");
   return std::nullopt;
 }
 

@@ -53,6 +53,15 @@ std::optional<api_error> parse_create_function(std::string_view body, create_fun
 /// N a whole number from 0. Returns the error to answer, or nullopt.
 std::optional<api_error> parse_put_concurrency(std::string_view body, int32_t& reserved);
 
+/// A Put- or UpdateFunctionEventInvokeConfig body: MaximumRetryAttempts
+/// (0..2) and MaximumEventAgeInSeconds (60..21600), each -1 when absent.
+/// Destinations are refused (not supported). The error, or nullopt.
+std::optional<api_error> parse_event_invoke_config(std::string_view body, int32_t& max_retries,
+                                                   int32_t& max_age_s);
+
+/// The FunctionEventInvokeConfig JSON object of `cfg`.
+std::string render_event_invoke_config(const function_config& cfg, const arn_scope& scope);
+
 /// The FunctionConfiguration JSON object of `cfg`.
 std::string render_function_configuration(const function_config& cfg, const arn_scope& scope);
 

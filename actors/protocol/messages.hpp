@@ -29,7 +29,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, function_config& x) {
   return f(caf::meta::type_name("function_config"), x.name, x.runtime, x.handler, x.description,
            x.memory_mb, x.timeout_s, x.environment, x.code_sha256, x.code_size, x.last_modified_ms,
-           x.revision_id, x.tenant, x.reserved_concurrency);
+           x.revision_id, x.tenant, x.reserved_concurrency, x.async_max_retries, x.async_max_age_s);
 }
 
 } // namespace troupe::net
@@ -78,6 +78,7 @@ using redrive_atom = caf::atom_constant<caf::atom("redrive")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
 using outcome_atom = caf::atom_constant<caf::atom("outcome")>;
+using async_cfg_atom = caf::atom_constant<caf::atom("async_cfg")>;
 
 /// One synchronous invocation on its way to an instance.
 struct invocation {
@@ -117,11 +118,15 @@ struct async_event {
   std::string last_error;             ///< what the last attempt ended with
   std::string dead_reason;            ///< why it was given up ("": still queued)
   int64_t dead_ms = 0;                ///< when it was given up
+  /// Its function's EventInvokeConfig when it was queued (-1: the queue's settings).
+  int32_t max_retries = -1;
+  int64_t max_age_ms = -1;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, async_event& x) {
   return f(caf::meta::type_name("async_event"), x.id, x.function, x.payload, x.enqueued_ms,
-           x.attempts, x.function_error_retries, x.next_ms, x.last_error, x.dead_reason, x.dead_ms);
+           x.attempts, x.function_error_retries, x.next_ms, x.last_error, x.dead_reason, x.dead_ms,
+           x.max_retries, x.max_age_ms);
 }
 
 /// What an event queue holds and has done since it started.

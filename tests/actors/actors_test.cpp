@@ -183,9 +183,49 @@ TEST(RegistryCodec, FunctionsOfTheSecondFormatHaveNoReservedConcurrency) {
   EXPECT_EQ(out->tenant, "acme");
   EXPECT_EQ(out->reserved_concurrency, -1);
   in.reserved_concurrency = 7;
+  std::vector<char> v3; // as version 3 wrote it: without the EventInvokeConfig
+  caf::binary_serializer sink3{sys, v3};
+  ASSERT_FALSE(sink3(in.name, in.runtime, in.handler, in.description, in.memory_mb, in.timeout_s,
+                     in.environment, in.code_sha256, in.code_size, in.last_modified_ms,
+                     in.revision_id, in.tenant, in.reserved_concurrency));
+  auto third = decode_function(sys, std::string(1, '\x03') + std::string(v3.begin(), v3.end()));
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->reserved_concurrency, 7);
+  EXPECT_FALSE(third->has_event_invoke_config());
+  in.async_max_retries = 1;
+  in.async_max_age_s = 600;
   auto now = decode_function(sys, encode(sys, in));
   ASSERT_TRUE(now);
   EXPECT_EQ(now->reserved_concurrency, 7);
+  EXPECT_EQ(now->async_max_retries, 1);
+  EXPECT_EQ(now->async_max_age_s, 600);
+}
+
+TEST(RegistryCodec, EventsRoundTripAndThoseOfTheSecondFormatAreRead) {
+  node_config cfg;
+  caf::actor_system sys{cfg};
+  async_event ev;
+  ev.id = "e-1";
+  ev.function = "f";
+  ev.payload = "{}";
+  ev.attempts = 2;
+  ev.max_retries = 0;
+  ev.max_age_ms = 60'000;
+  auto back = decode_event(sys, encode(sys, ev));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->attempts, 2);
+  EXPECT_EQ(back->max_retries, 0);
+  EXPECT_EQ(back->max_age_ms, 60'000);
+  std::vector<char> buf; // as version 2 wrote it
+  caf::binary_serializer sink{sys, buf};
+  ASSERT_FALSE(sink(ev.id, ev.function, ev.payload, ev.enqueued_ms, ev.attempts,
+                    ev.function_error_retries, ev.next_ms, ev.last_error, ev.dead_reason,
+                    ev.dead_ms));
+  auto old = decode_event(sys, std::string(1, '\x02') + std::string(buf.begin(), buf.end()));
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->id, "e-1");
+  EXPECT_EQ(old->max_retries, -1);
+  EXPECT_FALSE(decode_event(sys, "\x09junk"));
 }
 
 TEST(NodeConfig, RolesAndDefaults) {

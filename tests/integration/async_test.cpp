@@ -143,6 +143,44 @@ TEST_F(AsyncTest, ADeadLetterCanBeRemoved) {
   EXPECT_EQ(node.client().request("GET", "/troupe/dead-letters").body, R"({"DeadLetters":[]})");
 }
 
+TEST_F(AsyncTest, AFunctionsEventInvokeConfigSetsItsRetries) {
+  // The node retries function errors twice; this function asks for none.
+  node_process node{data.path(), {"--async.function-error-delay=100ms"}};
+  deploy(node, "flaky", "python3.11", "handler.handler", read_file(example_zip("python-echo")));
+  const std::string path = "/2019-09-25/functions/flaky/event-invoke-config";
+  EXPECT_EQ(node.client().request("GET", path).status, 404);
+  auto put = node.client().request("PUT", path, R"({"MaximumRetryAttempts":0})");
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_NE(put.body.find(R"("MaximumRetryAttempts":0)"), std::string::npos) << put.body;
+  auto update = node.client().request("POST", path, R"({"MaximumEventAgeInSeconds":600})");
+  ASSERT_EQ(update.status, 200) << update.body;
+  EXPECT_NE(update.body.find(R"("MaximumRetryAttempts":0,"MaximumEventAgeInSeconds":600)"),
+            std::string::npos)
+      << "an update keeps what it does not name: " << update.body;
+  EXPECT_EQ(node.client().request("PUT", path, R"({"MaximumRetryAttempts":5})").status, 400);
+  EXPECT_EQ(node.client()
+                .request("PUT", "/2019-09-25/functions/none/event-invoke-config",
+                         R"({"MaximumRetryAttempts":1})")
+                .status,
+            404);
+
+  ASSERT_EQ(send_event(node, "flaky", R"({"fail":"no retry"})").status, 202);
+  auto figures = await_queue(node, [](const std::string& b) {
+    return number_of(b, "DeadLettered") == 1 && number_of(b, "Queued") == 0;
+  });
+  EXPECT_EQ(number_of(figures, "Retried"), 0) << figures;
+  auto list = node.client().request("GET", "/troupe/dead-letters");
+  EXPECT_NE(list.body.find(R"("Attempts":1)"), std::string::npos) << list.body;
+
+  EXPECT_EQ(node.client().request("DELETE", path).status, 204);
+  EXPECT_EQ(node.client().request("GET", path).status, 404);
+  ASSERT_EQ(send_event(node, "flaky", R"({"fail":"node default"})").status, 202);
+  figures = await_queue(node, [](const std::string& b) {
+    return number_of(b, "DeadLettered") == 2 && number_of(b, "Queued") == 0;
+  });
+  EXPECT_EQ(number_of(figures, "Retried"), 2) << "the node's two retries: " << figures;
+}
+
 TEST_F(AsyncTest, QueuedEventsSurviveKillNineAndAreDeliveredAfterTheRestart) {
   constexpr int events = 4;
   {

@@ -64,6 +64,34 @@ TEST(PutFunctionConcurrency, ParsesTheReservationAndRefusesTheRest) {
   }
 }
 
+TEST(EventInvokeConfig, ParsesBothSettingsAndRefusesTheRest) {
+  int32_t retries = 9, age = 9;
+  EXPECT_FALSE(parse_event_invoke_config(
+      R"({"MaximumRetryAttempts":0,"MaximumEventAgeInSeconds":3600})", retries, age));
+  EXPECT_EQ(retries, 0);
+  EXPECT_EQ(age, 3600);
+  EXPECT_FALSE(parse_event_invoke_config(R"({"MaximumRetryAttempts":2})", retries, age));
+  EXPECT_EQ(retries, 2);
+  EXPECT_EQ(age, -1) << "absent";
+  EXPECT_FALSE(parse_event_invoke_config("{}", retries, age));
+  EXPECT_EQ(retries, -1);
+  for (const char* bad :
+       {"", "[]", R"({"MaximumRetryAttempts":3})", R"({"MaximumRetryAttempts":-1})",
+        R"({"MaximumEventAgeInSeconds":59})", R"({"MaximumEventAgeInSeconds":21601})",
+        R"({"MaximumRetryAttempts":"1"})", R"({"DestinationConfig":{}})", R"({"Other":1})"}) {
+    auto err = parse_event_invoke_config(bad, retries, age);
+    ASSERT_TRUE(err) << bad;
+    EXPECT_EQ(err->status, 400) << bad;
+  }
+  troupe::net::function_config cfg;
+  cfg.name = "f";
+  cfg.last_modified_ms = 1500;
+  cfg.async_max_retries = 1;
+  EXPECT_EQ(render_event_invoke_config(cfg, {}),
+            R"({"FunctionArn":"arn:aws:lambda:local:000000000000:function:f:$LATEST",)"
+            R"("LastModified":1.500,"MaximumRetryAttempts":1})");
+}
+
 TEST(ErrorResponse, A429NamesItsReason) {
   auto r = error_response(
       {429, "TooManyRequestsException", "Rate Exceeded.", "CallerRateLimitExceeded"});
