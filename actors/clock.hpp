@@ -12,4 +12,11 @@ inline int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+/// Milliseconds on the steady clock: what timers, token buckets, breakers and
+/// backoffs measure with, so that a step of the wall clock cannot stall them.
+inline int64_t steady_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 } // namespace troupe

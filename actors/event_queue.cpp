@@ -255,6 +255,11 @@ caf::result<bool> redrive(queue_ptr self, const std::string& id) {
   auto ev = bytes ? decode_event(self->system(), *bytes) : std::nullopt;
   if (!ev)
     return false;
+  if (st.queued.size() >= st.cfg.max_events)
+    return make_error(errc::too_many_requests, "the event queue is full (" +
+                                                   std::to_string(st.cfg.max_events) +
+                                                   " events); try again later");
+  auto letter = st.dead[id]; // put back if the write fails
   ev->enqueued_ms = ev->next_ms = now_ms();
   ev->attempts = ev->function_error_retries = 0;
   ev->dead_reason.clear();
@@ -265,6 +270,7 @@ caf::result<bool> redrive(queue_ptr self, const std::string& id) {
   stage(self, {dead_letter_key(id), std::nullopt});
   stage(self, {event_key(id), encode(self->system(), *ev)}, [=](const std::string& error) mutable {
     if (!error.empty()) {
+      self->state.dead[meta.id] = letter;
       rp.deliver(make_error(errc::storage_failed, "not re-driven: " + error));
       return;
     }
@@ -310,8 +316,7 @@ event_queue_impl::behavior_type event_queue(queue_ptr self, storage::kv_store* s
         return c;
       },
       [=](deliver_atom) {
-        if (self->state.timer_at_ms <= now_ms())
-          self->state.timer_at_ms = 0;
+        self->state.timer_at_ms = 0; // re-armed by pump if anything waits
         pump(self);
       },
       [=](flush_atom) { flush(self); },

@@ -69,7 +69,7 @@ using host_ptr = host_impl::stateful_pointer<host_state>;
 void start_paced(host_ptr self) {
   auto& st = self->state;
   st.pacing = false;
-  auto now = now_ms();
+  auto now = steady_ms();
   while (!st.paced.empty() && st.launches->take(now)) {
     auto start = std::move(st.paced.front());
     st.paced.pop_front();
@@ -84,7 +84,7 @@ void start_paced(host_ptr self) {
 /// Runs `start` now if the launch bucket has a token and nothing waits, else in turn.
 void paced(host_ptr self, std::function<void()> start) {
   auto& st = self->state;
-  if (st.paced.empty() && st.launches->take(now_ms()))
+  if (st.paced.empty() && st.launches->take(steady_ms()))
     return start();
   st.paced.push_back(std::move(start));
   if (!st.pacing)

@@ -97,13 +97,17 @@ responder tracked(ingress_ptr self, responder respond) {
   };
 }
 
-/// Forgets (and stops) the router of a function whose configuration changed.
+/// Forgets the router of a function whose configuration changed (or that was
+/// deleted): the next invocation makes a new one. The old one retires: it
+/// answers what it holds and what is on its way to it, then ends (killing it
+/// would leave those requests without an answer).
 void drop_router(ingress_ptr self, const std::string& name) {
   auto it = self->state.routers.find(name);
   if (it == self->state.routers.end())
     return;
-  self->demonitor(it->second.hdl.address());
-  self->send_exit(it->second.hdl, caf::exit_reason::user_shutdown);
+  auto hdl = it->second.hdl;
+  self->send(hdl, drain_atom::value);
+  self->state.retiring.emplace(hdl.address(), hdl);
   self->state.routers.erase(it);
 }
 
@@ -115,7 +119,7 @@ std::vector<pending_invoke> take_waiting(ingress_ptr self, const std::string& na
 /// Why the tenant's limits refuse a request now, or none.
 caf::error refusal_of(ingress_ptr self, const std::string& tenant) {
   auto& adm = self->state.admission;
-  switch (adm.admit(tenant, now_ms())) {
+  switch (adm.admit(tenant, steady_ms())) {
   case policy::refusal::none:
     return {};
   case policy::refusal::rate:
@@ -552,6 +556,8 @@ ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
     if ((st.controller && dm.source == st.controller.address()) ||
         (st.scheduler && dm.source == st.scheduler.address()))
       return lose_control_plane(self);
+    if (st.retiring.erase(dm.source) > 0)
+      return;
     for (auto it = st.routers.begin(); it != st.routers.end(); ++it)
       if (it->second.hdl.address() == dm.source) {
         st.routers.erase(it);
@@ -563,6 +569,8 @@ ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
   self->set_exit_handler([=](const caf::exit_msg& msg) {
     for (const auto& [_, r] : self->state.routers)
       self->send_exit(r.hdl, msg.reason);
+    for (const auto& [_, r] : self->state.retiring)
+      self->send_exit(r, msg.reason);
     self->quit(msg.reason);
   });
   return {

@@ -54,6 +54,8 @@ struct ingress_state {
   peer_connector_actor connector;
   event_queue_actor events;                    ///< null until the node hands it over
   std::map<std::string, router_entry> routers; ///< by function name
+  /// Routers of an earlier configuration, finishing what they hold (see drop_router).
+  std::map<caf::actor_addr, managed_router_actor> retiring;
   policy::tenant_admission admission;
   std::map<std::string, std::vector<pending_invoke>> looking_up; ///< waiting for a router
   /// Answers that wait on the control plane: given a 503 if it is lost first.

@@ -13,6 +13,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -72,6 +73,7 @@ struct router_state {
   int32_t starting = 0;
   std::multimap<caf::actor_addr, std::shared_ptr<launch_ticket>> launching; ///< by host
   bool ticking = false;
+  bool retiring = false; ///< its ingress made a new router: end once nothing is left
   policy::host_breakers breakers;
   policy::retry_budget budget;
   std::optional<policy::token_bucket> launches; ///< paces new instances (launch_rate)
@@ -90,14 +92,14 @@ using router_ptr = router_impl::stateful_pointer<router_state>;
 void pump(router_ptr self);
 
 /// The instance figures launches are decided on. An idle instance whose
-/// host's breaker is open serves no one for now: it counts as busy.
+/// host's breaker lets nothing through now serves no one: it counts as busy.
 policy::instance_counts counts(const router_state& st) {
   policy::instance_counts c;
   c.queued = static_cast<int32_t>(st.queue.size());
   c.starting = st.starting;
-  auto now = now_ms();
+  auto now = steady_ms();
   for (const auto& [_, s] : st.instances)
-    (s.busy() || st.breakers.cooling(s.host, now) ? c.busy : c.idle) += 1;
+    (s.busy() || !st.breakers.would_admit(s.host, now) ? c.busy : c.idle) += 1;
   return c;
 }
 
@@ -119,7 +121,7 @@ void wake_at(router_ptr self, int64_t at_ms) {
   if (st.timer_at_ms != 0 && st.timer_at_ms <= at_ms)
     return;
   st.timer_at_ms = at_ms;
-  auto delay = std::max<int64_t>(1, at_ms - now_ms());
+  auto delay = std::max<int64_t>(1, at_ms - steady_ms());
   self->delayed_send(self, std::chrono::milliseconds(delay), retry_atom::value);
 }
 
@@ -128,10 +130,11 @@ void wake_at(router_ptr self, int64_t at_ms) {
 /// budget and the request's deadline all allow one; else `w` gets `err`.
 void retry_or_fail(router_ptr self, waiting w, caf::error err) {
   auto& st = self->state;
-  auto now = now_ms();
+  auto now = steady_ms();
   auto delay = policy::full_jitter_ms(st.limits.backoff, w.attempts - 1,
                                       std::uniform_real_distribution<double>{0, 1}(st.rng));
-  if (w.attempts >= max_attempts || now + delay >= w.inv.deadline_ms || !st.budget.try_retry()) {
+  if (w.attempts >= max_attempts || now_ms() + delay >= w.inv.deadline_ms ||
+      !st.budget.try_retry()) {
     ++st.counts.retries_refused;
     w.rp.deliver(std::move(err));
     return;
@@ -144,11 +147,14 @@ void retry_or_fail(router_ptr self, waiting w, caf::error err) {
 /// Moves requests whose backoff has passed to the front of the queue.
 void take_due_retries(router_ptr self) {
   auto& st = self->state;
-  auto now = now_ms();
+  auto now = steady_ms();
+  std::vector<waiting> due; // oldest due first; they go before the queue, in that order
   while (!st.retrying.empty() && st.retrying.begin()->first <= now) {
-    st.queue.push_front(std::move(st.retrying.begin()->second));
+    due.push_back(std::move(st.retrying.begin()->second));
     st.retrying.erase(st.retrying.begin());
   }
+  for (auto it = due.rbegin(); it != due.rend(); ++it)
+    st.queue.push_front(std::move(*it));
   if (!st.retrying.empty())
     wake_at(self, st.retrying.begin()->first);
 }
@@ -172,7 +178,7 @@ void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
       .then(
           [=](invocation_result& res) {
             // The function's own error is a success of the platform's.
-            self->state.breakers.on_success(host, now_ms());
+            self->state.breakers.on_success(host, steady_ms());
             if (auto it = self->state.instances.find(addr); it != self->state.instances.end()) {
               it->second.idle_since_ms = now_ms();
               it->second.running.reset();
@@ -185,7 +191,7 @@ void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
             self->state.instances.erase(addr);
             if (!run->rp.pending()) // answered when the instance went down
               return pump(self);
-            self->state.breakers.on_failure(host, now_ms());
+            self->state.breakers.on_failure(host, steady_ms());
             if (never_delivered(err))
               retry_or_fail(self, std::move(*run), no_instance_took_it(self)); // no runtime saw it
             else
@@ -205,9 +211,11 @@ void use_scheduler(router_ptr self, scheduler_actor scheduler);
 void answer_lost_request(router_ptr self, waiting& run, const std::string& host,
                          const caf::error& reason) {
   bool normal = !reason || reason == caf::exit_reason::normal;
-  if (normal)
+  if (normal) {
+    self->state.breakers.on_cancelled(host); // it tested nothing
     return retry_or_fail(self, std::move(run), no_instance_took_it(self));
-  self->state.breakers.on_failure(host, now_ms());
+  }
+  self->state.breakers.on_failure(host, steady_ms());
   run.rp.deliver(make_error(errc::host_lost, "the instance of " + self->state.function +
                                                  " was lost while it ran the request (" +
                                                  self->system().render(reason) +
@@ -254,9 +262,11 @@ bool settle(router_ptr self, const std::shared_ptr<launch_ticket>& t) {
 /// request, for which the launch was made, gets the error.
 void launch_failed(router_ptr self, const std::string& host_id, caf::error err) {
   auto& st = self->state;
-  auto now = now_ms();
+  auto now = steady_ms();
   ++st.counts.launch_failures;
-  if (err != errc::no_capacity) { // a full host is not a failing one
+  if (err == errc::no_capacity) { // a full host is not a failing one
+    st.breakers.on_cancelled(host_id);
+  } else {
     st.breakers.on_failure(host_id, now);
     if (st.scheduler)
       self->send(st.scheduler, outcome_atom::value, host_id, false);
@@ -276,7 +286,7 @@ void launch_failed(router_ptr self, const std::string& host_id, caf::error err) 
 
 void launch_on(router_ptr self, const placement& p, host_actor host) {
   auto t = std::make_shared<launch_ticket>(launch_ticket{host.address(), p.host_id, false});
-  (void)self->state.breakers.admit(p.host_id, now_ms()); // a half-open host's probe
+  (void)self->state.breakers.admit(p.host_id, steady_ms()); // a half-open host's probe
   self->state.launching.emplace(t->host, t);
   self->monitor(host);
   self->request(host, std::chrono::seconds(30), launch_atom::value, p.instance_id, self->state.cfg,
@@ -291,7 +301,7 @@ void launch_on(router_ptr self, const placement& p, host_actor host) {
             self->state.instances[inst.address()] =
                 instance_slot{inst, t->host_id, now_ms(), nullptr};
             self->state.launch_failures = 0;
-            self->state.breakers.on_success(t->host_id, now_ms());
+            self->state.breakers.on_success(t->host_id, steady_ms());
             if (self->state.scheduler)
               self->send(self->state.scheduler, outcome_atom::value, t->host_id, true);
             pump(self);
@@ -327,7 +337,7 @@ void launch(router_ptr self) {
   ++st.counts.attempts;
   auto epoch = st.epoch;
   self->request(st.scheduler, std::chrono::seconds(10), place_atom::value, st.cfg,
-                st.breakers.avoid(now_ms()))
+                st.breakers.avoid(steady_ms()))
       .then(
           [=](placement& p, host_actor& host) {
             if (epoch != self->state.epoch)
@@ -382,10 +392,26 @@ void ensure_ticking(router_ptr self) {
   self->delayed_send(self, tick_interval, reclaim_atom::value);
 }
 
+/// A retiring router ends once it holds nothing: no request waiting, backing
+/// off or running, no launch on its way. Its instances end with it.
+void end_if_done(router_ptr self) {
+  auto& st = self->state;
+  bool busy = std::any_of(st.instances.begin(), st.instances.end(),
+                          [](const auto& kv) { return kv.second.busy(); });
+  if (busy || !st.queue.empty() || !st.retrying.empty() || st.starting > 0)
+    return;
+  for (const auto& [addr, slot] : st.instances) {
+    self->demonitor(addr);
+    self->send_exit(slot.hdl, caf::exit_reason::user_shutdown);
+  }
+  st.instances.clear();
+  self->quit();
+}
+
 /// Hands queued requests to idle instances, then launches what is missing.
 void pump(router_ptr self) {
   auto& st = self->state;
-  auto now = now_ms();
+  auto now = steady_ms();
   for (auto it = st.instances.begin(); it != st.instances.end() && !st.queue.empty(); ++it) {
     if (it->second.busy() || st.breakers.admit(it->second.host, now) == policy::admission::rejected)
       continue; // an open breaker's host gets nothing but probes
@@ -406,6 +432,8 @@ void pump(router_ptr self) {
     }
   if (!st.queue.empty() || !st.instances.empty())
     ensure_ticking(self);
+  if (st.retiring)
+    end_if_done(self);
 }
 
 /// Periodic work: reclaim instances idle past keep-alive, expire long waits.
@@ -484,9 +512,12 @@ router_impl::behavior_type router(router_ptr self, function_config cfg, router_s
       [=](reclaim_atom) { reclaim(self); },
       [=](join_atom, scheduler_actor scheduler) { use_scheduler(self, std::move(scheduler)); },
       [=](stats_atom) { return stats(self); },
+      [=](drain_atom) {
+        self->state.retiring = true;
+        pump(self);
+      },
       [=](retry_atom) {
-        if (self->state.timer_at_ms <= now_ms())
-          self->state.timer_at_ms = 0;
+        self->state.timer_at_ms = 0; // re-armed below if anything waits
         take_due_retries(self);
         pump(self);
       },

@@ -33,9 +33,12 @@ struct router_settings {
 /// The router as its ingress holds it: `join` hands it the scheduler to place
 /// new instances with (again after the controller's node came back; a null
 /// one while there is none: then cold starts are refused, warm ones go on).
-/// `stats` tells what it has done and how its breakers stand.
+/// `stats` tells what it has done and how its breakers stand; `drain` retires
+/// it: it answers what it holds and what reaches it still, and ends once
+/// nothing is left (with its instances).
 using managed_router_actor = router_actor::extend<caf::reacts_to<join_atom, scheduler_actor>,
-                                                  caf::replies_to<stats_atom>::with<router_stats>>;
+                                                  caf::replies_to<stats_atom>::with<router_stats>,
+                                                  caf::reacts_to<drain_atom>>;
 
 /// Instances a function's router keeps at most: its limit, or the function's
 /// reserved concurrency when that is lower.

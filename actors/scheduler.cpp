@@ -243,7 +243,7 @@ caf::result<placement, host_actor> place(scheduler_ptr self, const function_conf
   auto slots = policy::slots_for(cfg.memory_mb);
   policy::tenancy tenancy{cfg.tenant, st.cfg.dedicated_tenants.count(cfg.tenant) > 0};
   auto hosts = views(st, cfg, tenancy);
-  auto now = now_ms();
+  auto now = steady_ms();
   // Only open breakers: one failed launch is the router's to steer around
   // (it avoids that host for its retry), a run of them the cluster's.
   auto shunned = st.breakers.avoid(now, false);
@@ -471,9 +471,9 @@ scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* s
       },
       [=](outcome_atom, const std::string& host, bool ok) {
         if (ok)
-          self->state.breakers.on_success(host, now_ms());
+          self->state.breakers.on_success(host, steady_ms());
         else
-          self->state.breakers.on_failure(host, now_ms());
+          self->state.breakers.on_failure(host, steady_ms());
       },
       [=](state_atom, const std::string& id, const std::string& st) { record_state(self, id, st); },
       [=](release_atom, const std::string& id) { release(self, id); },

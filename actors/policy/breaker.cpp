@@ -81,6 +81,25 @@ void breaker::on_failure(int64_t now_ms) {
   }
 }
 
+void breaker::on_cancelled() {
+  if (state_ != breaker_state::half_open || probes_outstanding_ == 0)
+    return;
+  --probes_outstanding_;
+  --probes_sent_;
+}
+
+bool breaker::would_admit(int64_t now_ms) const {
+  switch (state_) {
+  case breaker_state::closed:
+    return true;
+  case breaker_state::open:
+    return now_ms >= open_until_ms_;
+  case breaker_state::half_open:
+    break;
+  }
+  return probes_sent_ < std::max(1, settings_.probes);
+}
+
 int64_t breaker::retry_after_ms(int64_t now_ms) const {
   if (state_ != breaker_state::open)
     return 0;

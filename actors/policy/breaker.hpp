@@ -74,6 +74,13 @@ public:
   /// Reports that a call failed for a platform reason (never a function's own error).
   void on_failure(int64_t now_ms);
 
+  /// A probe let through whose call was never made (its target was full, or
+  /// the call ended before it tested anything): its turn goes to the next.
+  void on_cancelled();
+
+  /// Whether `admit` would let a call through now, without asking it.
+  bool would_admit(int64_t now_ms) const;
+
   breaker_state state() const { return state_; }
 
   /// Milliseconds until it would let a probe through (0 unless open).

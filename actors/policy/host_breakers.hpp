@@ -29,17 +29,20 @@ public:
     e.failed_last = false;
   }
 
+  /// A probe let through to `host` whose call was never made.
+  void on_cancelled(const std::string& host) { entry(host).b.on_cancelled(); }
+
+  /// Whether a call to `host` would be let through now (a host never seen: yes).
+  bool would_admit(const std::string& host, int64_t now_ms) const {
+    auto it = all_.find(host);
+    return it == all_.end() || it->second.b.would_admit(now_ms);
+  }
+
   void on_failure(const std::string& host, int64_t now_ms) {
     auto& e = entry(host);
     e.b.on_failure(now_ms);
     e.failed_last = true;
     e.last_failure_ms = now_ms;
-  }
-
-  /// Whether `host`'s breaker is open and still cooling down (calls rejected).
-  bool cooling(const std::string& host, int64_t now_ms) const {
-    auto it = all_.find(host);
-    return it != all_.end() && cooling(it->second.b, now_ms);
   }
 
   /// Hosts new instances should avoid now: open and still cooling down, and

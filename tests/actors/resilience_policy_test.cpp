@@ -527,7 +527,7 @@ TEST(HostBreakers, AHostThatJustFailedIsAvoidedForOneCoolDown) {
   hb.on_failure("b", 10);
   EXPECT_EQ(hb.avoid(50), std::vector<std::string>{"b"});
   EXPECT_TRUE(hb.avoid(50, false).empty()) << "only open breakers, when asked";
-  EXPECT_FALSE(hb.cooling("b", 50)); // one failure: still closed
+  EXPECT_TRUE(hb.would_admit("b", 50)); // one failure: still closed
   EXPECT_EQ(hb.admit("b", 50), admission::allowed);
   EXPECT_TRUE(hb.avoid(110).empty()); // a cool-down later it may be tried again
   hb.on_failure("b", 120);
@@ -542,13 +542,14 @@ TEST(HostBreakers, AnOpenHostIsAvoidedAndRejectedUntilItsProbe) {
   hb.on_success("a", 0);
   hb.on_failure("b", 0);
   hb.on_failure("b", 1); // opens
-  EXPECT_TRUE(hb.cooling("b", 50));
-  EXPECT_FALSE(hb.cooling("a", 50));
+  EXPECT_FALSE(hb.would_admit("b", 50));
+  EXPECT_TRUE(hb.would_admit("a", 50));
+  EXPECT_TRUE(hb.would_admit("never-seen", 50));
   EXPECT_EQ(hb.avoid(50), std::vector<std::string>{"b"});
   EXPECT_EQ(hb.avoid(50, false), std::vector<std::string>{"b"});
   EXPECT_EQ(hb.admit("b", 50), admission::rejected);
   EXPECT_EQ(hb.admit("a", 50), admission::allowed);
-  EXPECT_FALSE(hb.cooling("b", 101));
+  EXPECT_TRUE(hb.would_admit("b", 101));
   EXPECT_EQ(hb.admit("b", 101), admission::probe);
   hb.on_success("b", 102);
   int seen = 0;
@@ -557,6 +558,29 @@ TEST(HostBreakers, AnOpenHostIsAvoidedAndRejectedUntilItsProbe) {
     EXPECT_EQ(b.state(), breaker_state::closed) << host;
   });
   EXPECT_EQ(seen, 2);
+}
+
+} // namespace
+
+namespace {
+
+TEST(Breaker, ACancelledProbeGivesItsTurnBack) {
+  breaker_settings s = consecutive_only(1);
+  s.cool_down_ms = 100;
+  breaker b{s};
+  b.on_failure(0);
+  EXPECT_FALSE(b.would_admit(50));
+  EXPECT_TRUE(b.would_admit(100)) << "the cool-down is over: a probe would go";
+  EXPECT_EQ(b.admit(100), admission::probe);
+  EXPECT_FALSE(b.would_admit(101)) << "its one probe is out";
+  EXPECT_EQ(b.admit(101), admission::rejected);
+  b.on_cancelled();
+  EXPECT_TRUE(b.would_admit(102));
+  EXPECT_EQ(b.admit(102), admission::probe);
+  b.on_success(103);
+  EXPECT_EQ(b.state(), breaker_state::closed);
+  b.on_cancelled(); // closed: nothing to give back
+  EXPECT_TRUE(b.would_admit(104));
 }
 
 } // namespace

@@ -133,13 +133,13 @@ void overload(double span_s) {
   auto peak = n.capacity(2 * instances, seconds(5));
   auto offered = 3 * peak;
   rss_sampler rss{n.node->pid()};
-  auto samples = open_loop(n.node->port(), {n.target}, work, {{offered, span_s}}, 300);
+  auto samples = open_loop(n.node->port(), {n.target}, work, {{offered, span_s}}, 96);
   rss.stop();
   auto f = figures_of(samples, 2.0, span_s); // past the first queue's filling
   latency floor;
   {
     baseline_server base{"{}"};
-    auto b = open_loop(base.port(), {"/"}, work, {{offered, 5.0}}, 300);
+    auto b = open_loop(base.port(), {"/"}, work, {{offered, 5.0}}, 96);
     floor = figures_of(b, 1.0, 5.0).served;
   }
   emit(R"({"bench":"overload","instances":)" + std::to_string(instances) + R"(,"peak_per_s":)" +
@@ -161,7 +161,7 @@ void spike() {
   sleepy_node n;
   auto peak = n.capacity(2 * instances, seconds(5));
   auto samples = open_loop(n.node->port(), {n.target}, work,
-                           {{0.7 * peak, 10}, {2 * peak, 10}, {0.7 * peak, 20}}, 300);
+                           {{0.7 * peak, 10}, {2 * peak, 10}, {0.7 * peak, 20}}, 96);
   auto before = figures_of(samples, 2, 10).served;
   auto p50_at = [&](double t) { return figures_of(samples, t, t + 0.5).served.p50_us; };
   double envelope = 0;
