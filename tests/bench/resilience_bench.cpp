@@ -136,6 +136,13 @@ void overload(double span_s) {
   auto samples = open_loop(n.node->port(), {n.target}, work, {{offered, span_s}}, 96);
   rss.stop();
   auto f = figures_of(samples, 2.0, span_s); // past the first queue's filling
+  std::string slow; // refusals over 10 ms, per second of the run: when the tail happens
+  for (int sec = 0; sec < int(span_s); ++sec) {
+    int n = 0;
+    for (const auto& x : samples)
+      n += (x.status == 429 || x.status == 503) && x.us > 10'000 && int(x.sent_s) == sec;
+    slow += (sec ? "," : "") + std::to_string(n);
+  }
   latency floor;
   {
     baseline_server base{"{}"};
@@ -149,8 +156,9 @@ void overload(double span_s) {
        std::to_string(f.throttled) + R"(,"other":)" + std::to_string(f.other) +
        R"(,"served_latency":)" + json(f.served) + R"(,"refusal_latency":)" + json(f.rejected) +
        R"(,"baseline_beast_latency":)" + json(floor) + R"(,"refusal_p99_ratio":)" +
-       num(f.rejected.p99_us / floor.p99_us) + R"(,"rss_kb":{"start":)" +
-       std::to_string(rss.start()) + R"(,"max":)" + std::to_string(rss.max()) + "}}");
+       num(f.rejected.p99_us / floor.p99_us) + R"(,"refusals_over_10ms_each_second":[)" + slow +
+       R"(],"rss_kb":{"start":)" + std::to_string(rss.start()) + R"(,"max":)" +
+       std::to_string(rss.max()) + "}}");
 }
 
 /// 0.7 of capacity, a 2x spike for 10 s, then 0.7 again: how soon the served
