@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 
 namespace troupe::net {
 
@@ -231,10 +232,11 @@ std::optional<api_error> validate(const function_config& cfg) {
   return std::nullopt;
 }
 
-} // namespace
-
-std::optional<api_error> parse_create_function(std::string_view body,
-                                               create_function_request& out) {
+/// Calls `on_field` with each field of the JSON object `body`, and stops at the
+/// first error it returns.
+std::optional<api_error>
+each_field(std::string_view body,
+           const std::function<std::optional<api_error>(std::string_view, od::value)>& on_field) {
   od::parser parser;
   simdjson::padded_string json{body};
   od::document doc;
@@ -245,9 +247,19 @@ std::optional<api_error> parse_create_function(std::string_view body,
     std::string_view key;
     if (field.unescaped_key().get(key))
       return invalid_parameter("request body is not valid JSON");
-    if (auto err = parse_field(key, field.value(), out))
+    if (auto err = on_field(key, field.value()))
       return err;
   }
+  return std::nullopt;
+}
+
+} // namespace
+
+std::optional<api_error> parse_create_function(std::string_view body,
+                                               create_function_request& out) {
+  if (auto err = each_field(
+          body, [&](std::string_view key, od::value v) { return parse_field(key, v, out); }))
+    return err;
   if (auto err = validate(out.config))
     return err;
   if (out.archive.empty())
@@ -256,23 +268,14 @@ std::optional<api_error> parse_create_function(std::string_view body,
 }
 
 std::optional<api_error> parse_put_concurrency(std::string_view body, int32_t& reserved) {
-  od::parser parser;
-  simdjson::padded_string json{body};
-  od::document doc;
-  od::object obj;
-  if (parser.iterate(json).get(doc) || doc.get_object().get(obj))
-    return invalid_parameter("request body must be a JSON object");
   bool seen = false;
-  for (auto field : obj) {
-    std::string_view key;
-    if (field.unescaped_key().get(key))
-      return invalid_parameter("request body is not valid JSON");
-    if (key != "ReservedConcurrentExecutions")
-      return invalid_parameter("unknown field " + std::string{key});
-    if (auto err = get_int(field.value(), key, reserved))
-      return err;
-    seen = true;
-  }
+  if (auto err = each_field(body, [&](std::string_view key, od::value v) {
+        if (key != "ReservedConcurrentExecutions")
+          return std::optional{invalid_parameter("unknown field " + std::string{key})};
+        seen = true;
+        return get_int(v, key, reserved);
+      }))
+    return err;
   if (!seen)
     return invalid_parameter("ReservedConcurrentExecutions is required");
   if (reserved < 0)
@@ -283,32 +286,22 @@ std::optional<api_error> parse_put_concurrency(std::string_view body, int32_t& r
 std::optional<api_error> parse_event_invoke_config(std::string_view body, int32_t& max_retries,
                                                    int32_t& max_age_s) {
   max_retries = max_age_s = -1;
-  od::parser parser;
-  simdjson::padded_string json{body};
-  od::document doc;
-  od::object obj;
-  if (parser.iterate(json).get(doc) || doc.get_object().get(obj))
-    return invalid_parameter("request body must be a JSON object");
-  for (auto field : obj) {
-    std::string_view key;
-    if (field.unescaped_key().get(key))
-      return invalid_parameter("request body is not valid JSON");
-    std::optional<api_error> err;
-    if (key == "MaximumRetryAttempts" || key == "MaximumEventAgeInSeconds") {
-      int32_t n = 0;
-      err = get_int(field.value(), key, n);
-      if (!err && n < 0)
-        err = invalid_parameter(std::string{key} + " cannot be negative");
-      (key == "MaximumRetryAttempts" ? max_retries : max_age_s) = n;
-    } else if (key == "DestinationConfig")
-      err = invalid_parameter("DestinationConfig is not supported: failed events become dead "
-                              "letters (GET /troupe/dead-letters)");
-    else
-      err = invalid_parameter("unknown field " + std::string{key});
-    if (err)
-      return err;
-  }
-  if (max_retries != -1 && (max_retries < 0 || max_retries > 2))
+  if (auto err = each_field(body, [&](std::string_view key, od::value v) {
+        if (key == "DestinationConfig")
+          return std::optional{
+              invalid_parameter("DestinationConfig is not supported: failed events "
+                                "become dead letters (GET /troupe/dead-letters)")};
+        if (key != "MaximumRetryAttempts" && key != "MaximumEventAgeInSeconds")
+          return std::optional{invalid_parameter("unknown field " + std::string{key})};
+        int32_t n = 0;
+        auto err = get_int(v, key, n);
+        if (!err && n < 0)
+          err = invalid_parameter(std::string{key} + " cannot be negative");
+        (key == "MaximumRetryAttempts" ? max_retries : max_age_s) = n;
+        return err;
+      }))
+    return err;
+  if (max_retries > 2)
     return invalid_parameter("MaximumRetryAttempts must be 0, 1 or 2");
   if (max_age_s != -1 && (max_age_s < 60 || max_age_s > 21600))
     return invalid_parameter("MaximumEventAgeInSeconds must be from 60 to 21600");
