@@ -140,8 +140,7 @@ caf::error refusal_of(ingress_ptr self, const std::string& tenant) {
 void send_to_router(ingress_ptr self, const router_entry& router, pending_invoke p) {
   auto credit = router.credit;
   if (credit->outstanding >= credit->granted)
-    return p.done(make_error(errc::too_many_requests,
-                             "Rate Exceeded: the wait queue of " + router.cfg.name + " is full"));
+    return p.done(queue_full(router.cfg.name));
   if (auto refused = refusal_of(self, router.cfg.tenant))
     return p.done(std::move(refused));
   ++credit->outstanding;
@@ -397,14 +396,20 @@ void route_functions(ingress_ptr self, std::string_view rest, net::http_request&
   respond(method_not_allowed(req));
 }
 
+/// The function named in `rest` when it is "{name}{suffix}", else "".
+std::string function_before(std::string_view rest, std::string_view suffix) {
+  auto name = rest.substr(0, rest.find('/'));
+  bool fits = rest.size() == name.size() + suffix.size() && rest.substr(name.size()) == suffix;
+  return fits && net::valid_function_name(name) ? std::string{name} : std::string{};
+}
+
 /// PUT and DELETE /2017-10-31/functions/{name}/concurrency, GET
 /// /2019-09-30/functions/{name}/concurrency: a function's reserved concurrency.
 void route_concurrency(ingress_ptr self, std::string_view rest, const net::http_request& req,
                        responder respond) {
   constexpr std::string_view suffix = "/concurrency";
-  auto name = std::string{rest.substr(0, rest.find('/'))};
-  if (rest.size() != name.size() + suffix.size() || rest.substr(name.size()) != suffix ||
-      !net::valid_function_name(name))
+  auto name = function_before(rest, suffix);
+  if (name.empty())
     return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
   bool put = req.method == "PUT", del = req.method == "DELETE";
   if (!put && !del && req.method != "GET")
@@ -435,9 +440,8 @@ void route_concurrency(ingress_ptr self, std::string_view rest, const net::http_
 void route_event_invoke_config(ingress_ptr self, std::string_view rest,
                                const net::http_request& req, responder respond) {
   constexpr std::string_view suffix = "/event-invoke-config";
-  auto name = std::string{rest.substr(0, rest.find('/'))};
-  if (rest.size() != name.size() + suffix.size() || rest.substr(name.size()) != suffix ||
-      !net::valid_function_name(name))
+  auto name = function_before(rest, suffix);
+  if (name.empty())
     return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
   auto& m = req.method;
   bool write = m == "PUT" || m == "POST", del = m == "DELETE";

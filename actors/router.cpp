@@ -467,8 +467,7 @@ caf::result<invocation_result> invoke(router_ptr self, invocation inv) {
                       "Rate Exceeded: " + st.function + " has a reserved concurrency of 0");
   if (static_cast<int32_t>(st.queue.size()) >= st.limits.max_queue) {
     ++st.counts.refused;
-    return make_error(errc::too_many_requests,
-                      "Rate Exceeded: the wait queue of " + st.function + " is full");
+    return queue_full(st.function);
   }
   auto rp = self->make_response_promise<invocation_result>();
   st.queue.push_back(waiting{std::move(inv), rp, now_ms(), 0});
@@ -525,6 +524,11 @@ router_impl::behavior_type router(router_ptr self, function_config cfg, router_s
 }
 
 } // namespace
+
+caf::error queue_full(const std::string& function) {
+  return make_error(errc::too_many_requests,
+                    "Rate Exceeded: the wait queue of " + function + " is full");
+}
 
 int32_t instance_cap(const router_settings& limits, const function_config& cfg) {
   if (cfg.reserved_concurrency >= 0) // the reservation is a cap too

@@ -6,6 +6,7 @@
 #include "actors/protocol/router.hpp"
 #include "actors/protocol/scheduler.hpp"
 
+#include <caf/error.hpp>
 #include <caf/fwd.hpp>
 
 #include <string>
@@ -39,6 +40,10 @@ struct router_settings {
 using managed_router_actor = router_actor::extend<caf::reacts_to<join_atom, scheduler_actor>,
                                                   caf::replies_to<stats_atom>::with<router_stats>,
                                                   caf::reacts_to<drain_atom>>;
+
+/// The refusal of an invocation its router has no room for: its wait queue
+/// is full (from the router, or from the ingress past the router's credit).
+caf::error queue_full(const std::string& function);
 
 /// Instances a function's router keeps at most: its limit, or the function's
 /// reserved concurrency when that is lower.
