@@ -213,9 +213,9 @@ caf::result<std::string> enqueue(queue_ptr self, async_event ev) {
     return make_error(errc::invalid_parameter, "event " + ev.id + " is queued already");
   ev.enqueued_ms = ev.next_ms = now_ms();
   ev.attempts = ev.function_error_retries = 0;
-  st.queued[ev.id] = without_payload(ev); // counts against the bound while it is written
-  auto rp = self->make_response_promise<std::string>();
   auto meta = without_payload(ev);
+  st.queued[ev.id] = meta; // counts against the bound while it is written
+  auto rp = self->make_response_promise<std::string>();
   stage(self, {event_key(ev.id), encode(self->system(), ev)},
         [=](const std::string& error) mutable {
           if (!error.empty()) {

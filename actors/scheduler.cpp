@@ -431,14 +431,9 @@ std::vector<host_status> list_hosts(scheduler_ptr self) {
     int32_t n = 0;
     for (const auto& [fn, count] : h.instances_by_function)
       n += count;
-    std::string state = "closed", reason;
-    self->state.breakers.for_each([&](const std::string& host, const policy::breaker& b) {
-      if (host == id) {
-        state = policy::to_string(b.state());
-        reason = b.reason();
-      }
-    });
-    out.push_back({h.info, n, state, reason});
+    auto* b = self->state.breakers.find(id);
+    out.push_back(
+        {h.info, n, b ? policy::to_string(b->state()) : "closed", b ? b->reason() : std::string{}});
   }
   return out;
 }

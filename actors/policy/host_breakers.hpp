@@ -58,6 +58,12 @@ public:
     return out;
   }
 
+  /// The breaker of `host`, or null when it has had no call reported.
+  const breaker* find(const std::string& host) const {
+    auto it = all_.find(host);
+    return it == all_.end() ? nullptr : &it->second.b;
+  }
+
   /// Every host's breaker, by host id.
   template <class F> void for_each(F&& fn) const {
     for (const auto& [host, e] : all_)
