@@ -25,6 +25,10 @@ net::api_error from_errc(errc code, std::string message) {
   case errc::reserved_limit:
     return {429, "TooManyRequestsException", std::move(message),
             "ReservedFunctionConcurrentInvocationLimitExceeded"};
+  case errc::unknown_key:
+    return {403, "UnrecognizedClientException", std::move(message)};
+  case errc::revision_mismatch:
+    return {412, "PreconditionFailedException", std::move(message)};
   case errc::overloaded:
   case errc::no_capacity:
   case errc::shutting_down:

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <random>
+#include <stdexcept>
 
 namespace troupe {
 
@@ -39,7 +40,7 @@ std::string random_revision() {
 caf::result<function_config> create(controller_ptr self, function_config cfg,
                                     const std::string& archive) {
   auto& st = self->state;
-  auto key = function_key(cfg.name);
+  auto key = function_key(cfg.id());
   if (st.store->get(key))
     return make_error(errc::function_exists, "Function already exist: " + cfg.name);
   auto pkg = st.code->put(archive);
@@ -54,26 +55,29 @@ caf::result<function_config> create(controller_ptr self, function_config cfg,
   return cfg;
 }
 
-caf::expected<function_config> read_function(controller_ptr self, const std::string& name) {
-  auto bytes = self->state.store->get(function_key(name));
+caf::expected<function_config> read_function(controller_ptr self, const std::string& id) {
+  auto bytes = self->state.store->get(function_key(id));
   if (!bytes)
-    return make_error(errc::function_not_found, "Function not found: " + name);
+    return make_error(errc::function_not_found,
+                      "Function not found: " + std::string{net::function_name_of(id)});
   auto cfg = decode_function(self->system(), *bytes);
   if (!cfg)
-    return make_error(errc::storage_failed, "registry record of " + name + " is unreadable");
+    return make_error(errc::storage_failed, "registry record of " + id + " is unreadable");
   return std::move(*cfg);
 }
 
-caf::result<function_config> lookup(controller_ptr self, const std::string& name) {
-  auto cfg = read_function(self, name);
+caf::result<function_config> lookup(controller_ptr self, const std::string& id) {
+  auto cfg = read_function(self, id);
   if (!cfg)
     return std::move(cfg.error());
   return std::move(*cfg);
 }
 
-std::vector<function_config> list_all(controller_ptr self) {
+/// Every function of `tenant` in name order, or of all tenants when it is "".
+std::vector<function_config> list_all(controller_ptr self, const std::string& tenant = {}) {
   std::vector<function_config> out;
-  self->state.store->scan("fn/", [&](std::string_view, std::string_view value) {
+  auto prefix = tenant.empty() ? function_key("") : function_key(net::function_id(tenant, ""));
+  self->state.store->scan(prefix, [&](std::string_view, std::string_view value) {
     if (auto cfg = decode_function(self->system(), value))
       out.push_back(std::move(*cfg));
     return true;
@@ -84,14 +88,14 @@ std::vector<function_config> list_all(controller_ptr self) {
 /// Tells the scheduler a function's reservation (-1: none).
 void tell_reservation(controller_ptr self, const function_config& cfg, int32_t reserved) {
   if (self->state.scheduler)
-    self->send(self->state.scheduler, reserve_atom::value, cfg.tenant, cfg.name, reserved);
+    self->send(self->state.scheduler, reserve_atom::value, cfg.tenant, cfg.id(), reserved);
 }
 
-caf::result<function_config> remove(controller_ptr self, const std::string& name) {
-  auto cfg = read_function(self, name);
+caf::result<function_config> remove(controller_ptr self, const std::string& id) {
+  auto cfg = read_function(self, id);
   if (!cfg)
     return std::move(cfg.error());
-  if (auto err = self->state.store->erase(function_key(name)); !err.empty())
+  if (auto err = self->state.store->erase(function_key(id)); !err.empty())
     return make_error(errc::storage_failed, "registry write failed: " + err);
   if (cfg->reserved_concurrency >= 0)
     tell_reservation(self, *cfg, -1);
@@ -109,23 +113,82 @@ caf::result<std::string> fetch(controller_ptr self, const std::string& sha256_he
 }
 
 caf::error write_function(controller_ptr self, const function_config& cfg) {
-  if (auto err = self->state.store->put(function_key(cfg.name), encode(self->system(), cfg));
+  if (auto err = self->state.store->put(function_key(cfg.id()), encode(self->system(), cfg));
       !err.empty())
     return make_error(errc::storage_failed, "registry write failed: " + err);
   return {};
 }
 
+/// The stored configuration of `id` if its revision is still `expected`.
+caf::expected<function_config> read_revision(controller_ptr self, const std::string& id,
+                                             const std::string& expected) {
+  auto cfg = read_function(self, id);
+  if (cfg && cfg->revision_id != expected)
+    return make_error(errc::revision_mismatch,
+                      "The Revision Id provided does not match the latest Revision Id. Call the "
+                      "GetFunction/GetAlias API to retrieve the latest Revision Id");
+  return cfg;
+}
+
+/// Stamps a changed configuration and writes it.
+caf::result<function_config> write_revision(controller_ptr self, function_config cfg) {
+  cfg.last_modified_ms = now_ms();
+  cfg.revision_id = random_revision();
+  if (auto err = write_function(self, cfg))
+    return err;
+  return cfg;
+}
+
+/// UpdateFunctionConfiguration: `next` replaces what the API may change.
+caf::result<function_config> update(controller_ptr self, const function_config& next,
+                                    const std::string& expected) {
+  auto cfg = read_revision(self, next.id(), expected);
+  if (!cfg)
+    return std::move(cfg.error());
+  cfg->runtime = next.runtime;
+  cfg->handler = next.handler;
+  cfg->description = next.description;
+  cfg->memory_mb = next.memory_mb;
+  cfg->timeout_s = next.timeout_s;
+  cfg->environment = next.environment;
+  return write_revision(self, std::move(*cfg));
+}
+
+/// UpdateFunctionCode: the new package is stored (and checked) before the
+/// configuration points at it.
+caf::result<function_config> update_code(controller_ptr self, const std::string& id,
+                                         const std::string& archive, const std::string& expected) {
+  auto cfg = read_revision(self, id, expected);
+  if (!cfg)
+    return std::move(cfg.error());
+  auto pkg = self->state.code->put(archive);
+  if (!pkg)
+    return make_error(errc::invalid_parameter, "Could not unzip uploaded file: " + pkg.error);
+  cfg->code_sha256 = pkg.digest_hex;
+  cfg->code_size = static_cast<int64_t>(pkg.archive_bytes);
+  return write_revision(self, std::move(*cfg));
+}
+
+caf::result<access_key> lookup_key(controller_ptr self, const std::string& id) {
+  auto bytes = self->state.store->get(access_key_key(id));
+  if (!bytes)
+    return make_error(errc::unknown_key, "The security token included in the request is invalid.");
+  auto key = decode_access_key(self->system(), *bytes);
+  if (!key)
+    return make_error(errc::storage_failed, "the record of access key " + id + " is unreadable");
+  return std::move(*key);
+}
+
 /// PutFunctionConcurrency (`reserved` >= 0) and DeleteFunctionConcurrency (-1).
-caf::result<function_config> reserve(controller_ptr self, const std::string& name,
-                                     int32_t reserved) {
-  auto cfg = read_function(self, name);
+caf::result<function_config> reserve(controller_ptr self, const std::string& id, int32_t reserved) {
+  auto cfg = read_function(self, id);
   if (!cfg)
     return std::move(cfg.error());
   const auto& limits = self->state.cfg;
   if (reserved >= 0 && limits.tenant_instances > 0) {
     int64_t others = 0;
-    for (const auto& f : list_all(self))
-      if (f.tenant == cfg->tenant && f.name != name && f.reserved_concurrency > 0)
+    for (const auto& f : list_all(self, cfg->tenant))
+      if (f.name != cfg->name && f.reserved_concurrency > 0)
         others += f.reserved_concurrency;
     if (others + reserved > limits.tenant_instances - limits.unreserved_min)
       return make_error(errc::invalid_parameter,
@@ -141,9 +204,9 @@ caf::result<function_config> reserve(controller_ptr self, const std::string& nam
 }
 
 /// Put-, Update- (`merge`: -1 keeps a setting) and DeleteFunctionEventInvokeConfig.
-caf::result<function_config> configure_async(controller_ptr self, const std::string& name,
+caf::result<function_config> configure_async(controller_ptr self, const std::string& id,
                                              int32_t max_retries, int32_t max_age_s, bool merge) {
-  auto cfg = read_function(self, name);
+  auto cfg = read_function(self, id);
   if (!cfg)
     return std::move(cfg.error());
   if (!merge || max_retries >= 0)
@@ -153,6 +216,32 @@ caf::result<function_config> configure_async(controller_ptr self, const std::str
   if (auto err = write_function(self, *cfg))
     return err;
   return std::move(*cfg);
+}
+
+/// Start-up: functions stored before ids had a tenant ("fn/<name>") move to
+/// "fn/<tenant>/<name>", and the bootstrap keys are written. Throws when the
+/// store cannot be written, so the node does not start half-configured.
+void prepare_store(caf::actor_system& sys, storage::kv_store& store,
+                   const controller_settings& settings) {
+  auto check = [](const std::string& err) {
+    if (!err.empty())
+      throw std::runtime_error("controller: registry write failed: " + err);
+  };
+  std::vector<std::pair<std::string, function_config>> moves;
+  store.scan(function_key(""), [&](std::string_view key, std::string_view value) {
+    if (auto cfg = decode_function(sys, value); cfg && key != function_key(cfg->id()))
+      moves.emplace_back(std::string{key}, std::move(*cfg));
+    return true;
+  });
+  for (auto& [old_key, cfg] : moves) {
+    check(store.put(function_key(cfg.id()), encode(sys, cfg)));
+    check(store.erase(old_key));
+  }
+  for (auto key : settings.bootstrap_keys) {
+    if (key.created_ms == 0)
+      key.created_ms = now_ms();
+    check(store.put(access_key_key(key.id), encode(sys, key)));
+  }
 }
 
 controller_actor::behavior_type controller(controller_ptr self, storage::kv_store* store,
@@ -169,15 +258,21 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
       [=](create_atom, function_config cfg, const std::string& archive) {
         return create(self, std::move(cfg), archive);
       },
-      [=](lookup_atom, const std::string& name) { return lookup(self, name); },
-      [=](list_atom) { return list_all(self); },
-      [=](remove_atom, const std::string& name) { return remove(self, name); },
-      [=](fetch_atom, const std::string& sha256_hex) { return fetch(self, sha256_hex); },
-      [=](reserve_atom, const std::string& name, int32_t reserved) {
-        return reserve(self, name, reserved);
+      [=](lookup_atom, const std::string& id) { return lookup(self, id); },
+      [=](list_atom, const std::string& tenant) { return list_all(self, tenant); },
+      [=](update_atom, const function_config& next, const std::string& expected) {
+        return update(self, next, expected);
       },
-      [=](async_cfg_atom, const std::string& name, int32_t max_retries, int32_t max_age_s,
-          bool merge) { return configure_async(self, name, max_retries, max_age_s, merge); },
+      [=](code_atom, const std::string& id, const std::string& archive,
+          const std::string& expected) { return update_code(self, id, archive, expected); },
+      [=](key_atom, const std::string& id) { return lookup_key(self, id); },
+      [=](remove_atom, const std::string& id) { return remove(self, id); },
+      [=](fetch_atom, const std::string& sha256_hex) { return fetch(self, sha256_hex); },
+      [=](reserve_atom, const std::string& id, int32_t reserved) {
+        return reserve(self, id, reserved);
+      },
+      [=](async_cfg_atom, const std::string& id, int32_t max_retries, int32_t max_age_s,
+          bool merge) { return configure_async(self, id, max_retries, max_age_s, merge); },
   };
 }
 
@@ -186,7 +281,8 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
 controller_actor spawn_controller(caf::actor_system& sys, storage::kv_store& store,
                                   storage::code_store& code, controller_settings settings,
                                   scheduler_actor scheduler) {
-  return sys.spawn(controller, &store, &code, settings, std::move(scheduler));
+  prepare_store(sys, store, settings);
+  return sys.spawn(controller, &store, &code, std::move(settings), std::move(scheduler));
 }
 
 } // namespace troupe

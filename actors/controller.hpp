@@ -5,6 +5,8 @@
 
 #include <caf/fwd.hpp>
 
+#include <vector>
+
 namespace troupe::storage {
 class kv_store;
 class code_store;
@@ -19,10 +21,15 @@ struct controller_settings {
   int32_t tenant_instances = 0;
   /// Of those, what reservations must leave to the tenant's other functions.
   int32_t unreserved_min = 0;
+  /// Access keys written at start (from the node's tenants file): a key of
+  /// the same id is replaced.
+  std::vector<access_key> bootstrap_keys;
 };
 
 /// Spawns the controller over the node's registry and code store (both must
-/// outlive it). It reloads nothing eagerly: every lookup reads the store. It
+/// outlive it). It reloads nothing eagerly: every lookup reads the store
+/// (at start it only moves records of an older key layout, and writes the
+/// bootstrap keys; a failure there is thrown, so the node does not start). It
 /// tells `scheduler` the reserved concurrency of every function that has one,
 /// now and whenever it changes.
 controller_actor spawn_controller(caf::actor_system& sys, storage::kv_store& store,

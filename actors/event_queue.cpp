@@ -235,7 +235,7 @@ std::vector<async_event> dead_letters(queue_ptr self, const std::string& functio
   auto& st = self->state;
   std::vector<std::pair<int64_t, std::string>> order;
   for (const auto& [id, d] : st.dead)
-    if (function.empty() || d.function == function)
+    if (function.empty() || d.function == function || net::function_name_of(d.function) == function)
       order.emplace_back(d.dead_ms, id);
   std::sort(order.begin(), order.end());
   std::vector<async_event> out;

@@ -156,12 +156,12 @@ void acquire_and_start(host_ptr self, std::string id, function_config cfg, route
 void run_instance(host_ptr self, sandbox_lease lease, const std::string& id,
                   const function_config& cfg, router_actor router, instance_promise rp) {
   auto& st = self->state;
-  net::arn_scope scope{st.cfg.region, st.cfg.account};
+  net::arn_scope scope{st.cfg.region};
   auto inst = spawn_instance(self->system(), std::move(lease.box), cfg,
-                             scope.function_arn(cfg.name), router, *st.cfg.io);
+                             scope.function_arn(cfg.tenant, cfg.name), router, *st.cfg.io);
   self->monitor(inst);
   st.instances[inst.address()] =
-      running{id, cfg.name, cfg.tenant, policy::slots_for(cfg.memory_mb)};
+      running{id, cfg.id(), cfg.tenant, policy::slots_for(cfg.memory_mb)};
   st.starting.erase(id);
   self->send(st.scheduler, state_atom::value, id, std::string{"ready"});
   if (st.orphaned.erase(id) > 0)
@@ -177,7 +177,8 @@ void start_in(host_ptr self, sandbox_lease lease, std::string id, function_confi
   self->send(st.scheduler, state_atom::value, id, std::string{"starting"});
   auto claimer = st.claimers[st.next_claimer++ % st.claimers.size()];
   self->request(claimer, std::chrono::seconds(15), claim_atom::value, std::move(lease),
-                make_sandbox_spec(cfg, in), st.cfg.log_dir + "/" + cfg.name + ".log")
+                make_sandbox_spec(cfg, in),
+                st.cfg.log_dir + "/" + cfg.tenant + "." + cfg.name + ".log")
       .then(
           [=](sandbox_lease& started) mutable {
             run_instance(self, std::move(started), id, cfg, router, rp);
@@ -239,7 +240,7 @@ caf::result<instance_actor> launch(host_ptr self, std::string id, function_confi
     return make_error(errc::no_capacity, "host " + st.cfg.id + " has no room for " + cfg.name);
   }
   st.free_slots -= slots;
-  st.starting[id] = running{id, cfg.name, cfg.tenant, slots};
+  st.starting[id] = running{id, cfg.id(), cfg.tenant, slots};
   auto rp = self->make_response_promise<instance_actor>();
   auto sha = cfg.code_sha256;
   paced(self, [=]() mutable {

@@ -43,9 +43,8 @@ struct host_settings {
   std::string init_path;
   std::string runtimes_dir;
   std::string run_dir; ///< what sandbox roots are mounted over (in their own namespaces)
-  std::string log_dir; ///< <function>.log: stdout and stderr of its instances
+  std::string log_dir; ///< <tenant>.<function>.log: stdout and stderr of its instances
   std::string region;
-  std::string account = "000000000000";
   std::string endpoint; ///< host:port of its direct connections, once published ("": none)
   storage::code_store* code = nullptr;
   net::io_runtime* io = nullptr;

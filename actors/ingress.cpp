@@ -88,11 +88,17 @@ std::string new_request_id(std::mt19937_64& rng) {
   return buf;
 }
 
-/// Wraps a responder so that the in-flight count drops when it is answered.
+/// Wraps a responder so that the in-flight count drops when it is answered,
+/// and every answer carries a request id (x-amzn-RequestId), as Lambda's do.
 responder tracked(ingress_ptr self, responder respond) {
   ++self->state.in_flight;
   return [self, respond = std::move(respond)](net::http_response r) {
     --self->state.in_flight; // runs in the actor: only called from its handlers
+    bool has_id = std::any_of(r.headers.begin(), r.headers.end(), [](const net::http_header& h) {
+      return net::iequals(h.name, "x-amzn-RequestId");
+    });
+    if (!has_id)
+      r.set("x-amzn-RequestId", new_request_id(self->state.rng));
     respond(std::move(r));
   };
 }
@@ -101,8 +107,8 @@ responder tracked(ingress_ptr self, responder respond) {
 /// deleted): the next invocation makes a new one. The old one retires: it
 /// answers what it holds and what is on its way to it, then ends (killing it
 /// would leave those requests without an answer).
-void drop_router(ingress_ptr self, const std::string& name) {
-  auto it = self->state.routers.find(name);
+void drop_router(ingress_ptr self, const std::string& id) {
+  auto it = self->state.routers.find(id);
   if (it == self->state.routers.end())
     return;
   auto hdl = it->second.hdl;
@@ -111,8 +117,8 @@ void drop_router(ingress_ptr self, const std::string& name) {
   self->state.routers.erase(it);
 }
 
-std::vector<pending_invoke> take_waiting(ingress_ptr self, const std::string& name) {
-  auto node = self->state.looking_up.extract(name);
+std::vector<pending_invoke> take_waiting(ingress_ptr self, const std::string& id) {
+  auto node = self->state.looking_up.extract(id);
   return node.empty() ? std::vector<pending_invoke>{} : std::move(node.mapped());
 }
 
@@ -166,20 +172,20 @@ void send_to_router(ingress_ptr self, const router_entry& router, pending_invoke
 
 /// Routes to the function's router, first making it (after one lookup shared
 /// by every invocation that arrives meanwhile) when there is none.
-void invoke(ingress_ptr self, const std::string& name, pending_invoke p) {
+void invoke(ingress_ptr self, const std::string& id, pending_invoke p) {
   auto& st = self->state;
-  if (auto it = st.routers.find(name); it != st.routers.end())
+  if (auto it = st.routers.find(id); it != st.routers.end())
     return send_to_router(self, it->second, std::move(p));
   if (!st.controller || !st.scheduler)
     return p.done(control_plane_down());
-  auto [it, first] = st.looking_up.try_emplace(name);
+  auto [it, first] = st.looking_up.try_emplace(id);
   it->second.push_back(std::move(p));
   if (!first)
     return;
-  self->request(st.controller, std::chrono::seconds(10), lookup_atom::value, name)
+  self->request(st.controller, std::chrono::seconds(10), lookup_atom::value, id)
       .then(
           [=](function_config& cfg) {
-            auto waiting = take_waiting(self, name);
+            auto waiting = take_waiting(self, id);
             if (waiting.empty() || !self->state.scheduler)
               return; // answered when the control plane was lost
             auto entry_cfg = cfg;
@@ -188,13 +194,13 @@ void invoke(ingress_ptr self, const std::string& name, pending_invoke p) {
             auto r = spawn_router(self->system(), std::move(cfg), self->state.cfg.routers,
                                   self->state.scheduler, self->state.connector);
             self->monitor(r); // not linked: a router's end is not the ingress's
-            auto& entry = self->state.routers[name] =
+            auto& entry = self->state.routers[id] =
                 router_entry{r, std::move(entry_cfg), std::move(credit)};
             for (auto& w : waiting)
               send_to_router(self, entry, std::move(w));
           },
           [=](caf::error& err) {
-            for (auto& waiting : take_waiting(self, name))
+            for (auto& waiting : take_waiting(self, id))
               waiting.done(err);
           });
 }
@@ -213,7 +219,7 @@ std::function<void(caf::expected<invocation_result>)> answer_with(
 
 /// Queues an Event invocation durably and answers 202: delivery comes later,
 /// from the event queue, at least once. The function must exist.
-void enqueue_event(ingress_ptr self, const std::string& name, std::string payload,
+void enqueue_event(ingress_ptr self, const std::string& id, std::string payload,
                    responder respond) {
   auto& st = self->state;
   if (!st.events)
@@ -221,7 +227,7 @@ void enqueue_event(ingress_ptr self, const std::string& name, std::string payloa
                                                              "invocations yet; try again shortly"));
   async_event ev;
   ev.id = new_request_id(st.rng);
-  ev.function = name;
+  ev.function = id;
   ev.payload = std::move(payload);
   auto queue_it = [=](async_event ev, const function_config& cfg) {
     ev.max_retries = cfg.async_max_retries; // its EventInvokeConfig, if it has one
@@ -235,16 +241,16 @@ void enqueue_event(ingress_ptr self, const std::string& name, std::string payloa
             },
             [=](caf::error& err) { reply_error(respond, err); });
   };
-  if (auto it = st.routers.find(name); it != st.routers.end()) // no lookup needed
+  if (auto it = st.routers.find(id); it != st.routers.end()) // no lookup needed
     return queue_it(std::move(ev), it->second.cfg);
   if (!control_plane_up(self, respond))
     return;
-  self->request(st.controller, std::chrono::seconds(10), lookup_atom::value, name)
+  self->request(st.controller, std::chrono::seconds(10), lookup_atom::value, id)
       .then([=](function_config& cfg) mutable { queue_it(std::move(ev), cfg); },
             [=](caf::error& err) { reply_error(respond, err); });
 }
 
-void api_invoke(ingress_ptr self, const std::string& name, net::http_request& req,
+void api_invoke(ingress_ptr self, const std::string& id, net::http_request& req,
                 responder respond) {
   auto type = req.header("X-Amz-Invocation-Type");
   auto limit =
@@ -262,63 +268,89 @@ void api_invoke(ingress_ptr self, const std::string& name, net::http_request& re
   if (type == "DryRun") {
     if (!(respond = via_control_plane(self, std::move(respond))))
       return;
-    self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, name)
+    self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, id)
         .then([=](function_config&) { respond(net::json_response(204, "")); },
               [=](caf::error& err) { reply_error(respond, err); });
     return;
   }
   if (type == "Event")
-    return enqueue_event(self, name, std::move(req.body), std::move(respond));
+    return enqueue_event(self, id, std::move(req.body), std::move(respond));
   if (!type.empty() && type != "RequestResponse")
     return respond(net::error_response(net::invalid_parameter(
         "InvocationType " + std::string{type} + " is not one of RequestResponse, Event, DryRun")));
-  auto id = new_request_id(self->state.rng);
-  invoke(self, name,
-         {id, std::move(req.body), answer_with(std::move(respond), id, invoke_response)});
+  auto request_id = new_request_id(self->state.rng);
+  invoke(self, id,
+         {request_id, std::move(req.body),
+          answer_with(std::move(respond), request_id, invoke_response)});
 }
 
-void url_invoke(ingress_ptr self, const std::string& name, std::string_view raw_path,
+void url_invoke(ingress_ptr self, const std::string& id, std::string_view raw_path,
                 const net::http_request& req, responder respond) {
-  auto id = new_request_id(self->state.rng);
-  auto event = net::function_url_event(req, raw_path, id, now_ms());
-  invoke(self, name,
-         {id, std::move(event),
-          answer_with(std::move(respond), id, [](const invocation_result& res, const std::string&) {
-            if (res.function_error)
-              return net::json_response(502, "{\"Message\":\"Internal Server Error\"}");
-            return net::function_url_response(res.payload);
-          })});
+  auto request_id = new_request_id(self->state.rng);
+  auto event = net::function_url_event(req, raw_path, request_id, now_ms());
+  invoke(self, id,
+         {request_id, std::move(event),
+          answer_with(std::move(respond), request_id,
+                      [](const invocation_result& res, const std::string&) {
+                        if (res.function_error)
+                          return net::json_response(502, "{\"Message\":\"Internal Server Error\"}");
+                        return net::function_url_response(res.payload);
+                      })});
 }
 
-void create_function(ingress_ptr self, const net::http_request& req, responder respond) {
+void create_function(ingress_ptr self, const caller& who, const net::http_request& req,
+                     responder respond) {
   net::create_function_request parsed;
   if (auto err = net::parse_create_function(req.body, parsed))
     return respond(net::error_response(*err));
-  auto name = parsed.config.name;
+  parsed.config.tenant = who.tenant;
+  auto id = parsed.config.id();
   if (!(respond = via_control_plane(self, std::move(respond))))
     return;
   self->request(self->state.controller, std::chrono::seconds(60), create_atom::value,
                 std::move(parsed.config), std::move(parsed.archive))
       .then(
           [=](function_config& cfg) {
-            drop_router(self, name);
+            drop_router(self, id);
             respond(net::json_response(201,
                                        net::render_function_configuration(cfg, self->state.scope)));
           },
           [=](caf::error& err) { reply_error(respond, err); });
 }
 
-void list_functions(ingress_ptr self, responder respond) {
+/// ListFunctions: the caller's functions in name order, MaxItems (1 to 10000,
+/// 50 by default) at a time, from after Marker (the NextMarker of the page
+/// before: the last name it listed).
+void list_functions(ingress_ptr self, const caller& who, const net::http_request& req,
+                    responder respond) {
+  auto params = net::query_parameters(req.query());
+  int32_t max_items = 50;
+  if (auto it = params.find("MaxItems"); it != params.end()) {
+    char* end = nullptr;
+    auto n = std::strtol(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || n < 1 || n > 10000)
+      return respond(net::error_response(
+          net::invalid_parameter("MaxItems must be a whole number from 1 to 10000")));
+    max_items = static_cast<int32_t>(n);
+  }
+  auto marker = params["Marker"];
   if (!(respond = via_control_plane(self, std::move(respond))))
     return;
-  self->request(self->state.controller, std::chrono::seconds(10), list_atom::value)
+  self->request(self->state.controller, std::chrono::seconds(10), list_atom::value, who.tenant)
       .then(
           [=](std::vector<function_config>& all) {
+            auto it = std::upper_bound(
+                all.begin(), all.end(), marker,
+                [](const std::string& m, const function_config& f) { return m < f.name; });
             net::json_writer w;
             w.begin_object().key("Functions").begin_array();
-            for (const auto& cfg : all)
-              w.raw(net::render_function_configuration(cfg, self->state.scope));
-            w.end_array().end_object();
+            int32_t n = 0;
+            for (; it != all.end() && n < max_items; ++it, ++n)
+              w.raw(net::render_function_configuration(*it, self->state.scope));
+            w.end_array();
+            if (it != all.end())
+              w.field("NextMarker", std::prev(it)->name);
+            w.end_object();
             respond(net::json_response(200, w.take()));
           },
           [=](caf::error& err) { reply_error(respond, err); });
@@ -333,84 +365,209 @@ std::string render_concurrency(const function_config& cfg) {
   return w.take();
 }
 
-void get_function(ingress_ptr self, const std::string& name, responder respond) {
+/// Asks the controller for the configuration of `id`, then answers what
+/// `render` makes of it (as 200 JSON).
+void answer_lookup(ingress_ptr self, const std::string& id, responder respond,
+                   std::function<std::string(const function_config&)> render) {
   if (!(respond = via_control_plane(self, std::move(respond))))
     return;
-  self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, name)
+  self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, id)
+      .then([=](function_config& cfg) { respond(net::json_response(200, render(cfg))); },
+            [=](caf::error& err) { reply_error(respond, err); });
+}
+
+void get_function(ingress_ptr self, const std::string& id, responder respond) {
+  answer_lookup(self, id, std::move(respond), [self](const function_config& cfg) {
+    net::json_writer w;
+    w.begin_object()
+        .key("Configuration")
+        .raw(net::render_function_configuration(cfg, self->state.scope));
+    w.key("Code").begin_object().field("RepositoryType", "Troupe").end_object();
+    if (cfg.reserved_concurrency >= 0)
+      w.key("Concurrency").raw(render_concurrency(cfg));
+    w.end_object();
+    return w.take();
+  });
+}
+
+void get_configuration(ingress_ptr self, const std::string& id, responder respond) {
+  answer_lookup(self, id, std::move(respond), [self](const function_config& cfg) {
+    return net::render_function_configuration(cfg, self->state.scope);
+  });
+}
+
+/// UpdateFunctionConfiguration: the body is applied to the stored
+/// configuration, which is replaced only if no one changed it meanwhile.
+void update_configuration(ingress_ptr self, const std::string& id, const net::http_request& req,
+                          responder respond) {
+  if (!(respond = via_control_plane(self, std::move(respond))))
+    return;
+  auto body = req.body;
+  self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, id)
       .then(
-          [=](function_config& cfg) {
-            net::json_writer w;
-            w.begin_object()
-                .key("Configuration")
-                .raw(net::render_function_configuration(cfg, self->state.scope));
-            w.key("Code").begin_object().field("RepositoryType", "Troupe").end_object();
-            if (cfg.reserved_concurrency >= 0)
-              w.key("Concurrency").raw(render_concurrency(cfg));
-            w.end_object();
-            respond(net::json_response(200, w.take()));
+          [=](function_config& current) {
+            auto next = current;
+            std::string revision;
+            if (auto err = net::parse_update_configuration(body, next, revision))
+              return respond(net::error_response(*err));
+            if (!revision.empty() && revision != current.revision_id)
+              return reply_error(respond, make_error(errc::revision_mismatch,
+                                                     "The Revision Id provided does not match "
+                                                     "the latest Revision Id"));
+            self->request(self->state.controller, std::chrono::seconds(10), update_atom::value,
+                          std::move(next), current.revision_id)
+                .then(
+                    [=](function_config& cfg) {
+                      drop_router(self, id); // new instances get the new configuration
+                      respond(net::json_response(
+                          200, net::render_function_configuration(cfg, self->state.scope)));
+                    },
+                    [=](caf::error& err) { reply_error(respond, err); });
           },
           [=](caf::error& err) { reply_error(respond, err); });
 }
 
-void delete_function(ingress_ptr self, const std::string& name, responder respond) {
+/// UpdateFunctionCode: a new package for the function (with DryRun, only checked).
+void update_code(ingress_ptr self, const std::string& id, const net::http_request& req,
+                 responder respond) {
+  auto parsed = std::make_shared<net::update_code_request>();
+  if (auto err = net::parse_update_code(req.body, *parsed))
+    return respond(net::error_response(*err));
   if (!(respond = via_control_plane(self, std::move(respond))))
     return;
-  self->request(self->state.controller, std::chrono::seconds(10), remove_atom::value, name)
+  self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, id)
+      .then(
+          [=](function_config& current) {
+            if (!parsed->revision.empty() && parsed->revision != current.revision_id)
+              return reply_error(respond, make_error(errc::revision_mismatch,
+                                                     "The Revision Id provided does not match "
+                                                     "the latest Revision Id"));
+            if (parsed->dry_run)
+              return respond(net::json_response(
+                  200, net::render_function_configuration(current, self->state.scope)));
+            self->request(self->state.controller, std::chrono::seconds(60), code_atom::value, id,
+                          std::move(parsed->archive), current.revision_id)
+                .then(
+                    [=](function_config& cfg) {
+                      drop_router(self, id); // new instances run the new code
+                      respond(net::json_response(
+                          200, net::render_function_configuration(cfg, self->state.scope)));
+                    },
+                    [=](caf::error& err) { reply_error(respond, err); });
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
+void delete_function(ingress_ptr self, const std::string& id, responder respond) {
+  if (!(respond = via_control_plane(self, std::move(respond))))
+    return;
+  self->request(self->state.controller, std::chrono::seconds(10), remove_atom::value, id)
       .then(
           [=](function_config&) {
-            drop_router(self, name);
+            drop_router(self, id);
             respond(net::json_response(204, ""));
           },
           [=](caf::error& err) { reply_error(respond, err); });
 }
 
-/// /2015-03-31/functions[/{name}[/invocations]]
-void route_functions(ingress_ptr self, std::string_view rest, net::http_request& req,
-                     responder respond) {
+/// The id of the caller's function that a path segment names (a name, a
+/// name with a qualifier, or an ARN, percent-encoded), or "" when `respond`
+/// got the refusal. Only the $LATEST qualifier exists (versions do not yet).
+std::string function_of(ingress_ptr self, const caller& who, std::string_view segment,
+                        const net::http_request& req, const responder& respond) {
+  net::function_ref ref;
+  if (auto err = net::parse_function_ref(net::percent_decode(segment), ref)) {
+    respond(net::error_response(*err));
+    return {};
+  }
+  auto params = net::query_parameters(req.query());
+  if (auto it = params.find("Qualifier"); it != params.end() && ref.qualifier.empty())
+    ref.qualifier = it->second;
+  auto arn = self->state.scope.function_arn(who.tenant, ref.name);
+  if ((!ref.account.empty() && ref.account != net::account_id(who.tenant)) ||
+      (!ref.region.empty() && ref.region != self->state.scope.region)) {
+    // Another account's (tenant's) or region's function: not this caller's to see.
+    respond(net::error_response(net::not_found("Function not found: " + std::string{segment})));
+    return {};
+  }
+  if (!ref.qualifier.empty() && ref.qualifier != "$LATEST") {
+    respond(
+        net::error_response(net::not_found("Function not found: " + arn + ":" + ref.qualifier)));
+    return {};
+  }
+  return net::function_id(who.tenant, ref.name);
+}
+
+/// /2015-03-31/functions[/{name}[/invocations|/configuration|/code]]
+void route_functions(ingress_ptr self, const caller& who, std::string_view rest,
+                     net::http_request& req, responder respond) {
   if (!rest.empty() && rest.front() == '/')
     rest.remove_prefix(1);
+  const auto& m = req.method;
   if (rest.empty()) {
-    if (req.method == "POST")
-      return create_function(self, req, std::move(respond));
-    if (req.method == "GET")
-      return list_functions(self, std::move(respond));
+    if (m == "POST")
+      return create_function(self, who, req, std::move(respond));
+    if (m == "GET")
+      return list_functions(self, who, req, std::move(respond));
     return respond(method_not_allowed(req));
   }
   auto slash = rest.find('/');
-  std::string name{rest.substr(0, slash)};
   auto tail = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
-  if (!net::valid_function_name(name))
-    return respond(net::error_response(
-        net::invalid_parameter("FunctionName must be 1 to 64 characters of [A-Za-z0-9_-]")));
-  if (tail == "/invocations" || tail == "/invocations/") {
-    if (req.method != "POST")
-      return respond(method_not_allowed(req));
-    return api_invoke(self, name, req, std::move(respond));
+  if (tail.size() > 1 && tail.back() == '/')
+    tail.remove_suffix(1);
+  auto id = function_of(self, who, rest.substr(0, slash), req, respond);
+  if (id.empty())
+    return;
+  auto allowed = [&](std::initializer_list<std::string_view> methods) {
+    for (auto x : methods)
+      if (m == x)
+        return true;
+    respond(method_not_allowed(req));
+    return false;
+  };
+  if (tail == "/invocations") {
+    if (allowed({"POST"}))
+      api_invoke(self, id, req, std::move(respond));
+  } else if (tail == "/configuration") {
+    if (!allowed({"GET", "PUT"}))
+      return;
+    if (m == "GET")
+      return get_configuration(self, id, std::move(respond));
+    update_configuration(self, id, req, std::move(respond));
+  } else if (tail == "/code") {
+    if (allowed({"PUT"}))
+      update_code(self, id, req, std::move(respond));
+  } else if (tail.empty() || tail == "/") {
+    if (!allowed({"GET", "DELETE"}))
+      return;
+    if (m == "GET")
+      return get_function(self, id, std::move(respond));
+    delete_function(self, id, std::move(respond));
+  } else {
+    respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
   }
-  if (!tail.empty() && tail != "/")
-    return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
-  if (req.method == "GET")
-    return get_function(self, name, std::move(respond));
-  if (req.method == "DELETE")
-    return delete_function(self, name, std::move(respond));
-  respond(method_not_allowed(req));
 }
 
-/// The function named in `rest` when it is "{name}{suffix}", else "".
-std::string function_before(std::string_view rest, std::string_view suffix) {
-  auto name = rest.substr(0, rest.find('/'));
-  bool fits = rest.size() == name.size() + suffix.size() && rest.substr(name.size()) == suffix;
-  return fits && net::valid_function_name(name) ? std::string{name} : std::string{};
+/// The caller's function named in `rest` when it is "{name}{suffix}", else
+/// "" (and `respond` got the refusal).
+std::string function_before(ingress_ptr self, const caller& who, std::string_view rest,
+                            std::string_view suffix, const net::http_request& req,
+                            const responder& respond) {
+  auto segment = rest.substr(0, rest.find('/'));
+  if (rest.substr(segment.size()) != suffix) {
+    respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
+    return {};
+  }
+  return function_of(self, who, segment, req, respond);
 }
 
 /// PUT and DELETE /2017-10-31/functions/{name}/concurrency, GET
 /// /2019-09-30/functions/{name}/concurrency: a function's reserved concurrency.
-void route_concurrency(ingress_ptr self, std::string_view rest, const net::http_request& req,
-                       responder respond) {
-  constexpr std::string_view suffix = "/concurrency";
-  auto name = function_before(rest, suffix);
-  if (name.empty())
-    return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
+void route_concurrency(ingress_ptr self, const caller& who, std::string_view rest,
+                       const net::http_request& req, responder respond) {
+  auto id = function_before(self, who, rest, "/concurrency", req, respond);
+  if (id.empty())
+    return;
   bool put = req.method == "PUT", del = req.method == "DELETE";
   if (!put && !del && req.method != "GET")
     return respond(method_not_allowed(req));
@@ -422,27 +579,26 @@ void route_concurrency(ingress_ptr self, std::string_view rest, const net::http_
     return;
   auto answer = [=](function_config& cfg) {
     if (put || del)
-      drop_router(self, name); // the next invocation's router has the new limit
+      drop_router(self, id); // the next invocation's router has the new limit
     respond(del ? net::json_response(204, "") : net::json_response(200, render_concurrency(cfg)));
   };
   auto failed = [=](caf::error& err) { reply_error(respond, err); };
   if (put || del)
-    self->request(self->state.controller, std::chrono::seconds(10), reserve_atom::value, name,
+    self->request(self->state.controller, std::chrono::seconds(10), reserve_atom::value, id,
                   reserved)
         .then(answer, failed);
   else
-    self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, name)
+    self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, id)
         .then(answer, failed);
 }
 
 /// PUT (replace), POST (update), GET and DELETE
 /// /2019-09-25/functions/{name}/event-invoke-config: its asynchronous retries.
-void route_event_invoke_config(ingress_ptr self, std::string_view rest,
+void route_event_invoke_config(ingress_ptr self, const caller& who, std::string_view rest,
                                const net::http_request& req, responder respond) {
-  constexpr std::string_view suffix = "/event-invoke-config";
-  auto name = function_before(rest, suffix);
-  if (name.empty())
-    return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
+  auto id = function_before(self, who, rest, "/event-invoke-config", req, respond);
+  if (id.empty())
+    return;
   auto& m = req.method;
   bool write = m == "PUT" || m == "POST", del = m == "DELETE";
   if (!write && !del && m != "GET")
@@ -455,60 +611,72 @@ void route_event_invoke_config(ingress_ptr self, std::string_view rest,
     return;
   auto answer = [=](function_config& cfg) {
     if (write || del)
-      drop_router(self, name); // the next event's router has the new settings
+      drop_router(self, id); // the next event's router has the new settings
     if (del)
       return respond(net::json_response(204, ""));
     if (!cfg.has_event_invoke_config())
       return respond(net::error_response(
-          net::not_found("The function " + name + " doesn't have an EventInvokeConfig")));
+          net::not_found("The function " + cfg.name + " doesn't have an EventInvokeConfig")));
     respond(net::json_response(200, net::render_event_invoke_config(cfg, self->state.scope)));
   };
   auto failed = [=](caf::error& err) { reply_error(respond, err); };
   if (write || del)
-    self->request(self->state.controller, std::chrono::seconds(10), async_cfg_atom::value, name,
+    self->request(self->state.controller, std::chrono::seconds(10), async_cfg_atom::value, id,
                   retries, age_s, m == "POST")
         .then(answer, failed);
   else
-    self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, name)
+    self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, id)
         .then(answer, failed);
 }
 
-/// /fn/{name}[/{path...}]: the function URL.
-void route_url(ingress_ptr self, std::string_view rest, const net::http_request& req,
-               responder respond) {
+/// /fn/{name}[/{path...}]: the function URL (of the caller's tenant).
+void route_url(ingress_ptr self, const caller& who, std::string_view rest,
+               const net::http_request& req, responder respond) {
   auto slash = rest.find('/');
-  std::string name{rest.substr(0, slash)};
+  auto name = rest.substr(0, slash);
   if (!net::valid_function_name(name))
     return respond(
         net::error_response(net::not_found("no function URL at " + std::string{req.path()})));
   auto raw_path = slash == std::string_view::npos ? std::string_view{"/"} : rest.substr(slash);
-  url_invoke(self, name, raw_path, req, std::move(respond));
+  url_invoke(self, net::function_id(who.tenant, name), raw_path, req, std::move(respond));
+}
+
+/// An authenticated request, to its route.
+void route_as(ingress_ptr self, const caller& who, net::http_request& req, responder respond) {
+  auto path = req.path();
+  if (path.substr(0, 8) == "/troupe/") {
+    if (!who.operator_access)
+      return respond(net::error_response(
+          {403, "AccessDeniedException",
+           "tenant " + who.tenant + " is not allowed to use Troupe's operator routes"}));
+    return route_operations(self, path.substr(8), req, std::move(respond));
+  }
+  for (std::string_view version : {"/2017-10-31/functions/", "/2019-09-30/functions/"})
+    if (path.substr(0, version.size()) == version)
+      return route_concurrency(self, who, path.substr(version.size()), req, std::move(respond));
+  if (constexpr std::string_view v = "/2019-09-25/functions/"; path.substr(0, v.size()) == v)
+    return route_event_invoke_config(self, who, path.substr(v.size()), req, std::move(respond));
+  if (path.substr(0, functions_path.size()) == functions_path &&
+      (path.size() == functions_path.size() || path[functions_path.size()] == '/'))
+    return route_functions(self, who, path.substr(functions_path.size()), req, std::move(respond));
+  if (path.substr(0, 4) == "/fn/")
+    return route_url(self, who, path.substr(4), req, std::move(respond));
+  respond(net::error_response(net::not_found("unknown route " + std::string{path})));
 }
 
 void route(ingress_ptr self, http_exchange& ex) {
-  auto& req = ex.request;
   if (self->state.in_flight >= self->state.cfg.max_in_flight) {
     auto r = net::error_response({503, "ServiceException", "the ingress is overloaded"});
     r.set("Retry-After", "1");
     return ex.respond(std::move(r));
   }
   auto respond = tracked(self, std::move(ex.respond));
-  auto path = req.path();
-  if (path == "/healthz")
+  if (ex.request.path() == "/healthz")
     return respond(net::json_response(200, "{\"status\":\"ok\"}"));
-  if (path.substr(0, 8) == "/troupe/")
-    return route_operations(self, path.substr(8), req, std::move(respond));
-  for (std::string_view version : {"/2017-10-31/functions/", "/2019-09-30/functions/"})
-    if (path.substr(0, version.size()) == version)
-      return route_concurrency(self, path.substr(version.size()), req, std::move(respond));
-  if (constexpr std::string_view v = "/2019-09-25/functions/"; path.substr(0, v.size()) == v)
-    return route_event_invoke_config(self, path.substr(v.size()), req, std::move(respond));
-  if (path.substr(0, functions_path.size()) == functions_path &&
-      (path.size() == functions_path.size() || path[functions_path.size()] == '/'))
-    return route_functions(self, path.substr(functions_path.size()), req, std::move(respond));
-  if (path.substr(0, 4) == "/fn/")
-    return route_url(self, path.substr(4), req, std::move(respond));
-  respond(net::error_response(net::not_found("unknown route " + std::string{path})));
+  authenticate(self, std::move(ex.request), std::move(respond),
+               [self](const caller& who, net::http_request& req, responder respond) {
+                 route_as(self, who, req, std::move(respond));
+               });
 }
 
 /// The controller's node went: what waits on it is answered now, and what
@@ -531,6 +699,11 @@ void lose_control_plane(ingress_ptr self) {
   for (auto& [_, invokes] : lookups)
     for (auto& p : invokes)
       p.done(control_plane_down());
+  auto key_lookups = std::move(st.key_lookups);
+  st.key_lookups.clear();
+  for (auto& [_, requests] : key_lookups)
+    for (auto& w : requests)
+      reply_error(w.respond, control_plane_down());
 }
 
 /// The node (re)joined: the control plane's actors, for it and its routers.
@@ -582,9 +755,9 @@ ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
       [=](join_atom, scheduler_actor scheduler, controller_actor controller) {
         join(self, std::move(scheduler), std::move(controller));
       },
-      [=](invoke_atom, std::string& name, invocation& inv) {
+      [=](invoke_atom, std::string& id, invocation& inv) {
         auto rp = self->make_response_promise<invocation_result>();
-        invoke(self, name,
+        invoke(self, id,
                {inv.request_id, std::move(inv.payload),
                 [rp](caf::expected<invocation_result> res) mutable {
                   if (res)

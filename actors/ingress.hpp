@@ -16,6 +16,12 @@ struct ingress_settings {
   size_t max_sync_payload = 6 * 1024 * 1024; ///< Lambda's synchronous invoke limit
   size_t max_async_payload = 1024 * 1024;    ///< Lambda's asynchronous invoke limit
   std::string region = "local";
+  /// Development only: no request is authenticated, all are anonymous_tenant's
+  /// (with operator access). Otherwise every request must carry a valid AWS
+  /// Signature Version 4 by a key the controller knows.
+  bool anonymous = false;
+  std::string anonymous_tenant = "default";
+  int64_t key_cache_ms = 60'000; ///< how long a looked-up key is trusted
   router_settings routers;
   policy::admission_limits tenants; ///< each tenant's, on this node
 };

@@ -70,7 +70,8 @@ bool events_here(ingress_ptr self, const responder& respond) {
   return false;
 }
 
-/// GET /troupe/dead-letters[?function=F&max-items=N]: events given up, oldest first.
+/// GET /troupe/dead-letters[?function=F&max-items=N]: events given up, oldest
+/// first; F is a function's name (of any tenant) or its id, "tenant/name".
 void list_dead_letters(ingress_ptr self, const net::http_request& req, responder respond) {
   if (!events_here(self, respond))
     return;
@@ -93,7 +94,8 @@ void list_dead_letters(ingress_ptr self, const net::http_request& req, responder
             for (const auto& ev : letters)
               w.begin_object()
                   .field("Id", ev.id)
-                  .field("FunctionName", ev.function)
+                  .field("FunctionName", net::function_name_of(ev.function))
+                  .field("Tenant", net::tenant_of(ev.function))
                   .field("EnqueuedMs", ev.enqueued_ms)
                   .field("Attempts", ev.attempts)
                   .field("LastError", ev.last_error)
@@ -109,7 +111,8 @@ void list_dead_letters(ingress_ptr self, const net::http_request& req, responder
 
 void render(net::json_writer& w, const router_stats& r) {
   w.begin_object()
-      .field("FunctionName", r.function)
+      .field("Tenant", net::tenant_of(r.function))
+      .field("FunctionName", net::function_name_of(r.function))
       .field("Requests", r.requests)
       .field("Refused", r.refused)
       .field("Attempts", r.attempts)

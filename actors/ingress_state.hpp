@@ -46,6 +46,30 @@ struct router_entry {
   std::shared_ptr<router_credit> credit;
 };
 
+/// Who sent a request: the tenant its key signs for.
+struct caller {
+  std::string tenant;
+  bool operator_access = false; ///< may use /troupe/ routes
+};
+
+/// What an authenticated request goes on to.
+using authenticated = std::function<void(const caller&, net::http_request&, responder)>;
+
+/// An access key this ingress looked up, trusted until `expires_ms` (steady).
+/// An unknown key is kept too (with `known` false), briefly.
+struct cached_key {
+  access_key key;
+  bool known = false;
+  int64_t expires_ms = 0;
+};
+
+/// A request whose key is being looked up.
+struct awaiting_key {
+  net::http_request req;
+  responder respond;
+  authenticated then;
+};
+
 struct ingress_state {
   ingress_settings cfg;
   net::arn_scope scope;
@@ -58,6 +82,8 @@ struct ingress_state {
   std::map<caf::actor_addr, managed_router_actor> retiring;
   policy::tenant_admission admission;
   std::map<std::string, std::vector<pending_invoke>> looking_up; ///< waiting for a router
+  std::map<std::string, cached_key> keys;                        ///< by access key id
+  std::map<std::string, std::vector<awaiting_key>> key_lookups;  ///< by access key id
   /// Answers that wait on the control plane: given a 503 if it is lost first.
   std::vector<std::weak_ptr<responder>> on_control_plane;
   size_t in_flight = 0;
@@ -82,6 +108,12 @@ bool control_plane_up(ingress_ptr self, const responder& respond);
 responder via_control_plane(ingress_ptr self, responder respond);
 
 net::http_response method_not_allowed(const net::http_request& req);
+
+/// Checks the request's signature (AWS Signature Version 4) with its key,
+/// looked up at the controller once and cached, and calls `then` with the
+/// caller; or answers the refusal (403, Lambda's shape). Without
+/// authentication (`anonymous`), every request is the anonymous tenant's.
+void authenticate(ingress_ptr self, net::http_request req, responder respond, authenticated then);
 
 /// /troupe/{rest}: hosts and drains, routers, the event queue and dead letters.
 void route_operations(ingress_ptr self, std::string_view rest, const net::http_request& req,

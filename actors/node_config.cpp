@@ -98,6 +98,16 @@ node_config::node_config() {
       .add(async_retry_delay, "retry-delay",
            "first backoff after a throttle or platform error (doubles, with full jitter)")
       .add(async_max_retry_delay, "max-retry-delay", "longest of those backoffs");
+  opt_group{custom_options_, "auth"}
+      .add(auth_anonymous, "anonymous",
+           "take unsigned requests, all as anonymous-tenant (development only: no "
+           "authentication at all)")
+      .add(anonymous_tenant, "anonymous-tenant", "the tenant of every request when anonymous")
+      .add(tenants_file, "tenants-file",
+           "JSON file of tenants and their access keys, stored by the controller at start")
+      .add(key_cache_ttl, "key-cache-ttl",
+           "how long an ingress node trusts an access key it looked up (revocations take "
+           "this long to reach it)");
   opt_group{custom_options_, "code"}
       .add(max_archive_mb, "max-archive-mb", "largest accepted archive")
       .add(max_unpacked_mb, "max-unpacked-mb", "largest unpacked package");

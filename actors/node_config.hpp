@@ -86,6 +86,11 @@ struct node_config : caf::actor_system_config {
   caf::timespan async_function_error_delay = std::chrono::seconds(60);
   caf::timespan async_retry_delay = std::chrono::seconds(1);
   caf::timespan async_max_retry_delay = std::chrono::seconds(300);
+  // [auth]
+  bool auth_anonymous = false;              ///< development only: no signatures checked
+  std::string anonymous_tenant = "default"; ///< whose every request is, when anonymous
+  std::string tenants_file;                 ///< tenants and access keys the controller stores
+  caf::timespan key_cache_ttl = std::chrono::seconds(60);
   // [code]
   int64_t max_archive_mb = 50;
   int64_t max_unpacked_mb = 250;

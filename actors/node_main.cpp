@@ -10,6 +10,7 @@
 #include "actors/scheduler.hpp"
 #include "net/http_server.hpp"
 #include "net/io_runtime.hpp"
+#include "net/tenants_file.hpp"
 #include "storage/code_store.hpp"
 #include "storage/kv_store.hpp"
 
@@ -66,6 +67,9 @@ ingress_settings ingress_settings_of(const node_config& cfg) {
   s.max_async_payload = cfg.max_async_payload;
   s.tenants = {cfg.tenant_rate, cfg.tenant_burst, cfg.tenant_concurrency};
   s.region = cfg.region;
+  s.anonymous = cfg.auth_anonymous;
+  s.anonymous_tenant = cfg.anonymous_tenant;
+  s.key_cache_ms = to_ms(cfg.key_cache_ttl);
   auto& r = s.routers;
   r.max_instances = cfg.max_instances;
   r.max_queue = cfg.max_queue;
@@ -169,6 +173,26 @@ void arm_shutdown_watchdog() {
   }).detach();
 }
 
+/// The access keys of the tenants file (none without one), or an error.
+bool read_tenants_file(const node_config& cfg, std::vector<access_key>& keys, std::string& error) {
+  if (cfg.tenants_file.empty())
+    return true;
+  std::ifstream in{cfg.tenants_file};
+  if (!in) {
+    error = "cannot read auth.tenants-file " + cfg.tenants_file;
+    return false;
+  }
+  std::string text{std::istreambuf_iterator<char>{in}, {}};
+  std::vector<net::credential> creds;
+  if (auto err = net::parse_tenants_file(text, creds)) {
+    error = "auth.tenants-file " + cfg.tenants_file + ": " + *err;
+    return false;
+  }
+  for (auto& c : creds)
+    keys.push_back({c.key_id, c.secret, c.tenant, c.operator_access, 0});
+  return true;
+}
+
 int run(node_config& cfg, const sigset_t& stop_signals) {
   fs::create_directories(cfg.data_dir);
   std::string error;
@@ -193,9 +217,19 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
                           {}};
     ss.breaker.consecutive_failures = cfg.breaker_failures;
     ss.breaker.cool_down_ms = to_ms(cfg.breaker_cool_down);
+    controller_settings cs{cfg.tenant_instances, cfg.unreserved_min, {}};
+    if (!read_tenants_file(cfg, cs.bootstrap_keys, error)) {
+      std::cerr << "troupe-node: " << error << "\n";
+      return 2;
+    }
     scheduler = spawn_scheduler(sys, *store, ss);
-    controller =
-        spawn_controller(sys, *store, code, {cfg.tenant_instances, cfg.unreserved_min}, scheduler);
+    try {
+      controller = spawn_controller(sys, *store, code, std::move(cs), scheduler);
+    } catch (const std::exception& e) {
+      std::cerr << "troupe-node: " << e.what() << "\n";
+      caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+      return 1;
+    }
   }
   host_node_actor host;
   if (cfg.has_role("host"))

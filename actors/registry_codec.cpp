@@ -18,6 +18,7 @@ namespace {
 constexpr char format_version = 2;
 constexpr char function_version = 4;
 constexpr char event_version = 3;
+constexpr char access_key_version = 1;
 
 /// A function configuration as version 3 wrote it: without its EventInvokeConfig.
 struct function_config_v3 {
@@ -106,6 +107,14 @@ std::string encode(caf::actor_system& sys, const placement& x) {
 
 std::string encode(caf::actor_system& sys, const async_event& x) {
   return encode_record(sys, x, event_version);
+}
+
+std::string encode(caf::actor_system& sys, const access_key& x) {
+  return encode_record(sys, x, access_key_version);
+}
+
+std::optional<access_key> decode_access_key(caf::actor_system& sys, std::string_view bytes) {
+  return decode_record<access_key>(sys, bytes, access_key_version);
 }
 
 std::optional<function_config> decode_function(caf::actor_system& sys, std::string_view bytes) {

@@ -480,7 +480,7 @@ caf::result<invocation_result> invoke(router_ptr self, invocation inv) {
 router_stats stats(router_ptr self) {
   auto& st = self->state;
   auto out = st.counts;
-  out.function = st.function;
+  out.function = st.cfg.id();
   out.instances = static_cast<int32_t>(st.instances.size());
   out.queued = static_cast<int32_t>(st.queue.size() + st.retrying.size());
   st.breakers.for_each([&](const std::string& host, const policy::breaker& b) {

@@ -145,7 +145,7 @@ std::vector<policy::host_view> views(const scheduler_state& st, const function_c
   for (const auto& [id, h] : st.hosts) {
     if (h.info.draining)
       continue;
-    auto it = h.instances_by_function.find(cfg.name);
+    auto it = h.instances_by_function.find(cfg.id());
     policy::host_view v{id,
                         h.info.free_slots,
                         it == h.instances_by_function.end() ? 0 : it->second,
@@ -194,11 +194,11 @@ std::optional<size_t> choose(const std::vector<policy::host_view>& hosts, int32_
 
 /// Why the function or its tenant may not have another instance now (none: it may).
 caf::error over_limit(const scheduler_state& st, const function_config& cfg) {
-  auto it = st.reserved.find(cfg.name);
+  auto it = st.reserved.find(cfg.id());
   auto reserved = it == st.reserved.end() ? -1 : it->second.second;
   auto cap = reserved >= 0 ? std::min(reserved, st.cfg.max_instances_per_function)
                            : st.cfg.max_instances_per_function;
-  if (instances_of(st, cfg.name) >= cap)
+  if (instances_of(st, cfg.id()) >= cap)
     return make_error(reserved >= 0 ? errc::reserved_limit : errc::too_many_requests,
                       "Rate Exceeded: " + cfg.name + " has its limit of " + std::to_string(cap) +
                           " instances across the cluster");
@@ -258,7 +258,7 @@ caf::result<placement, host_actor> place(scheduler_ptr self, const function_conf
   (void)st.breakers.admit(host_id, now); // after a cool-down, this launch is the probe
   auto& host = st.hosts[host_id];
   placement p{st.incarnation + "-" + std::to_string(st.next_id++),
-              cfg.name,
+              cfg.id(),
               host_id,
               "placed",
               now_ms(),

@@ -10,7 +10,9 @@ data=${DATA_DIR:-$root/troupe-data}
 "$root/deploy/install-deps.sh"
 "$root/deploy/build.sh"
 
-"$build/bin/troupe-node" --ingress.port="$port" --node.data-dir="$data" &
+# --auth.anonymous: the demo takes unsigned requests (development only; a
+# real deployment gives --auth.tenants-file and clients sign with SigV4).
+"$build/bin/troupe-node" --ingress.port="$port" --node.data-dir="$data" --auth.anonymous &
 node=$!
 trap 'kill "$node" 2>/dev/null; wait "$node" 2>/dev/null' EXIT INT TERM
 for _ in $(seq 100); do

@@ -3,8 +3,30 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 namespace troupe::net {
+
+/// A function's cluster-wide identity: "<tenant>/<name>". Each tenant has its
+/// own namespace of function names, as each AWS account does; neither part
+/// may hold a '/' (both are [A-Za-z0-9_-]).
+inline std::string function_id(std::string_view tenant, std::string_view name) {
+  std::string id;
+  id.reserve(tenant.size() + 1 + name.size());
+  return id.append(tenant).append(1, '/').append(name);
+}
+
+/// The function name part of a function id (all of it if it has no tenant).
+inline std::string_view function_name_of(std::string_view id) {
+  auto slash = id.find('/');
+  return slash == std::string_view::npos ? id : id.substr(slash + 1);
+}
+
+/// The tenant part of a function id ("" if it has none).
+inline std::string_view tenant_of(std::string_view id) {
+  auto slash = id.find('/');
+  return slash == std::string_view::npos ? std::string_view{} : id.substr(0, slash);
+}
 
 /// A function's configuration as the Lambda API speaks of it (the
 /// FunctionConfiguration shape), plus where its code is. Plain data: actors
@@ -30,6 +52,8 @@ struct function_config {
   /// (60..21600 s); -1: the node's settings. Both -1: it has no such config.
   int32_t async_max_retries = -1;
   int32_t async_max_age_s = -1;
+  /// Its identity in the cluster (see function_id).
+  std::string id() const { return function_id(tenant, name); }
   bool has_event_invoke_config() const { return async_max_retries >= 0 || async_max_age_s >= 0; }
 };
 

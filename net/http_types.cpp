@@ -9,10 +9,10 @@ char ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-std::string url_decode(std::string_view s) {
+std::string url_decode(std::string_view s, bool plus_is_space = true) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
+    if (s[i] == '+' && plus_is_space) {
       out += ' ';
     } else if (s[i] == '%' && i + 2 < s.size() && isxdigit(s[i + 1]) && isxdigit(s[i + 2])) {
       out += static_cast<char>(std::stoi(std::string{s.substr(i + 1, 2)}, nullptr, 16));
@@ -25,6 +25,10 @@ std::string url_decode(std::string_view s) {
 }
 
 } // namespace
+
+std::string percent_decode(std::string_view s) {
+  return url_decode(s, false);
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size())

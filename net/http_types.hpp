@@ -56,6 +56,9 @@ using http_handler = std::function<void(http_request, http_responder)>;
 /// function URL's event: repeated keys joined with commas.
 std::map<std::string, std::string> query_parameters(std::string_view query);
 
+/// `s` with its %XX escapes decoded ('+' stays '+', as in a URL's path).
+std::string percent_decode(std::string_view s);
+
 /// Case-insensitive ASCII comparison of header names.
 bool iequals(std::string_view a, std::string_view b);
 

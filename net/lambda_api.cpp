@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <ctime>
 #include <functional>
+#include <vector>
 
 namespace troupe::net {
 
@@ -44,8 +45,19 @@ http_response error_response(const api_error& e) {
   return r;
 }
 
-std::string arn_scope::function_arn(std::string_view name) const {
-  return "arn:aws:lambda:" + region + ":" + account + ":function:" + std::string{name};
+std::string account_id(std::string_view tenant) {
+  if (tenant == "default")
+    return "000000000000";
+  uint64_t h = 14695981039346656037ULL; // FNV-1a: stable across builds and machines
+  for (unsigned char c : tenant)
+    h = (h ^ c) * 1099511628211ULL;
+  char buf[16];
+  snprintf(buf, sizeof buf, "%012llu", static_cast<unsigned long long>(h % 1000000000000ULL));
+  return buf;
+}
+
+std::string arn_scope::function_arn(std::string_view tenant, std::string_view name) const {
+  return "arn:aws:lambda:" + region + ":" + account_id(tenant) + ":function:" + std::string{name};
 }
 
 bool valid_function_name(std::string_view name) {
@@ -62,7 +74,7 @@ std::string render_event_invoke_config(const function_config& cfg, const arn_sco
   char modified[32];
   snprintf(modified, sizeof modified, "%.3f", double(cfg.last_modified_ms) / 1000.0);
   w.begin_object()
-      .field("FunctionArn", scope.function_arn(cfg.name) + ":$LATEST")
+      .field("FunctionArn", scope.function_arn(cfg.tenant, cfg.name) + ":$LATEST")
       .key("LastModified")
       .raw(modified);
   if (cfg.async_max_retries >= 0)
@@ -182,11 +194,10 @@ std::optional<api_error> get_str(od::value v, std::string_view name, std::string
   return std::nullopt;
 }
 
-std::optional<api_error> parse_field(std::string_view key, od::value v,
-                                     create_function_request& out) {
-  auto& cfg = out.config;
-  if (key == "FunctionName")
-    return get_str(v, key, cfg.name);
+/// The fields CreateFunction and UpdateFunctionConfiguration share.
+std::optional<api_error> parse_config_field(std::string_view key, od::value v, function_config& cfg,
+                                            bool& known) {
+  known = true;
   if (key == "Runtime")
     return get_str(v, key, cfg.runtime);
   if (key == "Handler")
@@ -197,8 +208,28 @@ std::optional<api_error> parse_field(std::string_view key, od::value v,
     return get_int(v, key, cfg.memory_mb);
   if (key == "Timeout")
     return get_int(v, key, cfg.timeout_s);
-  if (key == "Environment")
+  if (key == "Environment") {
+    cfg.environment.clear();
     return parse_environment(v, cfg);
+  }
+  known = false;
+  return std::nullopt;
+}
+
+std::optional<api_error> get_bool(od::value v, std::string_view name, bool& out) {
+  if (v.get_bool().get(out))
+    return invalid_parameter(std::string{name} + " must be true or false");
+  return std::nullopt;
+}
+
+std::optional<api_error> parse_field(std::string_view key, od::value v,
+                                     create_function_request& out) {
+  auto& cfg = out.config;
+  if (key == "FunctionName")
+    return get_str(v, key, cfg.name);
+  bool known = false;
+  if (auto err = parse_config_field(key, v, cfg, known); err || known)
+    return err;
   if (key == "Code")
     return parse_code(v, out.archive);
   if (key == "PackageType") {
@@ -254,6 +285,86 @@ each_field(std::string_view body,
 }
 
 } // namespace
+
+std::optional<api_error> parse_function_ref(std::string_view ref, function_ref& out) {
+  std::vector<std::string_view> parts;
+  for (size_t start = 0;;) {
+    auto colon = ref.find(':', start);
+    parts.push_back(ref.substr(start, colon - start));
+    if (colon == std::string_view::npos)
+      break;
+    start = colon + 1;
+  }
+  size_t at = 0; // index of the name among the parts
+  if (parts.size() >= 7 && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function")
+    at = 6;
+  else if (parts.size() >= 3 && parts[1] == "function")
+    at = 2;
+  if (parts.size() > at + 2 || (at == 0 && parts[0] == "arn"))
+    return invalid_parameter("FunctionName " + std::string{ref} +
+                             " is not a function name, a name with a qualifier, or an ARN");
+  out.name = std::string{parts[at]};
+  out.qualifier = parts.size() == at + 2 ? std::string{parts[at + 1]} : std::string{};
+  out.region = at == 6 ? std::string{parts[3]} : std::string{};
+  out.account = at == 6 ? std::string{parts[4]} : at == 2 ? std::string{parts[0]} : std::string{};
+  if (!valid_function_name(out.name))
+    return invalid_parameter("FunctionName must be 1 to 64 characters of [A-Za-z0-9_-]");
+  if (parts.size() == at + 2 && (out.qualifier.empty() || out.qualifier.size() > 128))
+    return invalid_parameter("Qualifier must be 1 to 128 characters");
+  return std::nullopt;
+}
+
+std::optional<api_error> parse_update_configuration(std::string_view body, function_config& cfg,
+                                                    std::string& revision) {
+  revision.clear();
+  if (auto err = each_field(body, [&](std::string_view key, od::value v) {
+        bool known = false;
+        auto err = parse_config_field(key, v, cfg, known);
+        if (!known && key == "RevisionId")
+          return get_str(v, key, revision);
+        return err; // other Lambda fields (Role, Layers, ...) are accepted and ignored
+      }))
+    return err;
+  return validate(cfg);
+}
+
+std::optional<api_error> parse_update_code(std::string_view body, update_code_request& out) {
+  if (auto err =
+          each_field(body, [&](std::string_view key, od::value v) -> std::optional<api_error> {
+            if (key == "ZipFile") {
+              std::string text;
+              if (auto e = get_str(v, key, text))
+                return e;
+              auto bytes = base64_decode(text);
+              if (!bytes)
+                return invalid_parameter("ZipFile is not valid base64");
+              out.archive = std::move(*bytes);
+              return std::nullopt;
+            }
+            if (key == "RevisionId")
+              return get_str(v, key, out.revision);
+            if (key == "DryRun")
+              return get_bool(v, key, out.dry_run);
+            if (key == "Publish") {
+              bool publish = false;
+              if (auto e = get_bool(v, key, publish))
+                return e;
+              if (publish)
+                return invalid_parameter(
+                    "Publish is not supported yet: versions are not implemented");
+              return std::nullopt;
+            }
+            if (key == "S3Bucket" || key == "S3Key" || key == "S3ObjectVersion" ||
+                key == "ImageUri")
+              return invalid_parameter(std::string{key} +
+                                       " is not supported: upload the archive as ZipFile");
+            return std::nullopt; // Architectures and the like are accepted and ignored
+          }))
+    return err;
+  if (out.archive.empty())
+    return invalid_parameter("ZipFile is required");
+  return std::nullopt;
+}
 
 std::optional<api_error> parse_create_function(std::string_view body,
                                                create_function_request& out) {
@@ -332,7 +443,7 @@ std::string render_function_configuration(const function_config& cfg, const arn_
   json_writer w;
   w.begin_object()
       .field("FunctionName", cfg.name)
-      .field("FunctionArn", scope.function_arn(cfg.name))
+      .field("FunctionArn", scope.function_arn(cfg.tenant, cfg.name))
       .field("Runtime", cfg.runtime)
       .field("Handler", cfg.handler)
       .field("Description", cfg.description)

@@ -28,11 +28,15 @@ http_response error_response(const api_error& e);
 /// A JSON response with the given status.
 http_response json_response(int status, std::string body);
 
+/// The 12-digit account id that stands for a tenant in ARNs: 000000000000
+/// for "default", a stable hash of the name for the others (the same on
+/// every node).
+std::string account_id(std::string_view tenant);
+
 /// Where the API's ARNs point: arn:aws:lambda:<region>:<account>:function:<name>.
 struct arn_scope {
   std::string region = "local";
-  std::string account = "000000000000";
-  std::string function_arn(std::string_view name) const;
+  std::string function_arn(std::string_view tenant, std::string_view name) const;
 };
 
 /// Lambda's function name rule: 1-64 of [A-Za-z0-9_-].
@@ -48,6 +52,38 @@ struct create_function_request {
 /// memory outside 128..10240 or not a multiple of 128, timeouts outside 1..900,
 /// bad names, a missing or non-base64 Code.ZipFile are refused with 400.
 std::optional<api_error> parse_create_function(std::string_view body, create_function_request& out);
+
+/// A function as an API path or parameter names it: "name", "name:qualifier",
+/// "account:function:name[:qualifier]" or the full ARN
+/// "arn:aws:lambda:region:account:function:name[:qualifier]" (already
+/// percent-decoded). The error, or nullopt with `out` set (its parts "" when
+/// the reference has none).
+struct function_ref {
+  std::string name;
+  std::string qualifier;
+  std::string region;  ///< of a full ARN
+  std::string account; ///< of a full or partial ARN
+};
+std::optional<api_error> parse_function_ref(std::string_view ref, function_ref& out);
+
+/// Applies an UpdateFunctionConfiguration body to `cfg` (Runtime, Handler,
+/// Description, MemorySize, Timeout, Environment, which replaces all
+/// variables; other Lambda fields are accepted and ignored) and checks the
+/// result as CreateFunction does. `revision` gets the body's RevisionId ("" if
+/// none). The error, or nullopt.
+std::optional<api_error> parse_update_configuration(std::string_view body, function_config& cfg,
+                                                    std::string& revision);
+
+/// A parsed UpdateFunctionCode request.
+struct update_code_request {
+  std::string archive;  ///< decoded ZipFile
+  std::string revision; ///< RevisionId, "" if none
+  bool dry_run = false; ///< only check, change nothing
+};
+
+/// Parses an UpdateFunctionCode body: ZipFile (base64) is required; S3 and
+/// image sources and Publish are refused with 400 naming them.
+std::optional<api_error> parse_update_code(std::string_view body, update_code_request& out);
 
 /// Parses a PutFunctionConcurrency body: {"ReservedConcurrentExecutions": N},
 /// N a whole number from 0. Returns the error to answer, or nullopt.

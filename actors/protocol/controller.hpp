@@ -8,11 +8,18 @@
 
 namespace troupe {
 
-/// The cluster's controller: the function registry and code registry, durable
-/// in RocksDB. Contract: `create` validates and stores the archive, then the
-/// configuration, and answers only once both are on disk (function_exists,
-/// invalid_parameter or storage_failed otherwise); `lookup` and `remove` answer
-/// function_not_found for unknown names; `fetch` answers a stored package's
+/// The cluster's controller: the function registry, code registry and access
+/// keys, durable in RocksDB. Functions are named by their id ("tenant/name",
+/// net::function_id). Contract: `create` validates and stores the archive,
+/// then the configuration, and answers only once both are on disk
+/// (function_exists, invalid_parameter or storage_failed otherwise); `lookup`,
+/// `remove`, `update` and `code` answer function_not_found for unknown ids;
+/// `list` answers a tenant's functions in name order (all tenants' for "");
+/// `update` replaces a function's configuration (not its code, name, tenant,
+/// reservation or EventInvokeConfig) and `code` its package, each only if its
+/// revision is still `expected revision` (revision_mismatch otherwise), and
+/// answer the new configuration with a new revision id; `key` answers the
+/// access key of an id (unknown_key if there is none); `fetch` answers a stored package's
 /// archive by its SHA-256 (hex), for hosts that lack it; `reserve` sets a
 /// function's reserved concurrency (-1: none), refused with invalid_parameter
 /// when the tenant's reservations would leave less than its unreserved
@@ -22,7 +29,12 @@ namespace troupe {
 using controller_actor = caf::typed_actor<
     caf::replies_to<create_atom, function_config, std::string /*archive*/>::with<function_config>,
     caf::replies_to<lookup_atom, std::string>::with<function_config>,
-    caf::replies_to<list_atom>::with<std::vector<function_config>>,
+    caf::replies_to<list_atom, std::string /*tenant*/>::with<std::vector<function_config>>,
+    caf::replies_to<update_atom, function_config,
+                    std::string /*expected revision*/>::with<function_config>,
+    caf::replies_to<code_atom, std::string /*id*/, std::string /*archive*/,
+                    std::string /*expected revision*/>::with<function_config>,
+    caf::replies_to<key_atom, std::string /*access key id*/>::with<access_key>,
     caf::replies_to<remove_atom, std::string>::with<function_config>,
     caf::replies_to<fetch_atom, std::string /*sha256 hex*/>::with<std::string>,
     caf::replies_to<reserve_atom, std::string /*function*/, int32_t>::with<function_config>,

@@ -36,13 +36,16 @@ const char* to_string(errc x) {
     return "rate_limited";
   case errc::reserved_limit:
     return "reserved_limit";
+  case errc::unknown_key:
+    return "unknown_key";
+  case errc::revision_mismatch:
+    return "revision_mismatch";
   }
   return "unknown";
 }
 
 bool is_throttle(const caf::error& err) {
-  return err == errc::too_many_requests || err == errc::rate_limited ||
-         err == errc::reserved_limit;
+  return err == errc::too_many_requests || err == errc::rate_limited || err == errc::reserved_limit;
 }
 
 caf::error make_error(errc code, std::string message) {

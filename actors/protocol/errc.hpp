@@ -26,6 +26,8 @@ enum class errc : uint8_t {
   control_plane_down, ///< no controller reachable: deploys and cold starts wait for it (503)
   rate_limited,       ///< 429: the tenant's request rate is used up
   reserved_limit,     ///< 429: the function's reserved concurrency is used up (or 0)
+  unknown_key,        ///< 403 UnrecognizedClientException: no such access key
+  revision_mismatch,  ///< 412 PreconditionFailedException: the function changed meanwhile
 };
 
 /// Whether `err` is one of the 429 refusals (a limit, not a failure).

@@ -79,6 +79,23 @@ using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
 using outcome_atom = caf::atom_constant<caf::atom("outcome")>;
 using async_cfg_atom = caf::atom_constant<caf::atom("async_cfg")>;
+using key_atom = caf::atom_constant<caf::atom("key")>;
+using update_atom = caf::atom_constant<caf::atom("update")>;
+using code_atom = caf::atom_constant<caf::atom("code")>;
+
+/// An access key: what signs a tenant's requests (AWS Signature Version 4).
+struct access_key {
+  std::string id;     ///< the access key id, e.g. AKIA...
+  std::string secret; ///< the secret access key (SigV4 is symmetric: kept as given)
+  std::string tenant;
+  bool operator_access = false; ///< may also use Troupe's /troupe/ operator routes
+  int64_t created_ms = 0;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, access_key& x) {
+  return f(caf::meta::type_name("access_key"), x.id, x.secret, x.tenant, x.operator_access,
+           x.created_ms);
+}
 
 /// One synchronous invocation on its way to an instance.
 struct invocation {

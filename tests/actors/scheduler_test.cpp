@@ -297,7 +297,8 @@ TEST_F(SchedulerTest, AvoidedHostsAreUsedOnlyWhenNoOtherFits) {
 TEST_F(SchedulerTest, ReservedConcurrencyCapsItsFunctionAndIsKeptFromTheOthers) {
   restart({32, 10'000, {}, 3, {}}); // a tenant has 3 instances in all
   caf::anon_send(scheduler_, host_up_atom::value, fresh_host("h1"), host_);
-  caf::anon_send(scheduler_, reserve_atom::value, std::string{"default"}, std::string{"r"}, 1);
+  caf::anon_send(scheduler_, reserve_atom::value, std::string{"default"},
+                 net::function_id("default", "r"), 1);
   auto r1 = place(128, "r");
   ASSERT_TRUE(r1);
   auto r2 = place(128, "r");
@@ -309,7 +310,8 @@ TEST_F(SchedulerTest, ReservedConcurrencyCapsItsFunctionAndIsKeptFromTheOthers) 
   ASSERT_FALSE(f3);
   EXPECT_EQ(f3.error(), errc::too_many_requests);
   EXPECT_TRUE(place(128, "f", "other")) << "another tenant has its own instances";
-  caf::anon_send(scheduler_, reserve_atom::value, std::string{"default"}, std::string{"r"}, -1);
+  caf::anon_send(scheduler_, reserve_atom::value, std::string{"default"},
+                 net::function_id("default", "r"), -1);
   caf::anon_send(scheduler_, release_atom::value, f1->instance_id);
   EXPECT_TRUE(place(128, "g")) << "without the reservation, r's instance is the pool's";
   auto over = place(128, "r");

@@ -2,6 +2,7 @@
 
 #include "net/base64.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
@@ -77,6 +78,9 @@ node_process::node_process(const fs::path& data_dir, std::vector<std::string> ar
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0)
     throw std::runtime_error("pipe failed");
+  if (std::none_of(args.begin(), args.end(),
+                   [](const std::string& a) { return a.rfind("--auth.", 0) == 0; }))
+    args.emplace_back("--auth.anonymous");
   args.insert(args.begin(),
               {TROUPE_NODE_PATH, "--node.data-dir=" + data_dir.string(), "--ingress.port=0"});
   std::vector<char*> argv;

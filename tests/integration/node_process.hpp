@@ -27,7 +27,9 @@ private:
 class node_process {
 public:
   /// Starts troupe-node with `--node.data-dir=data_dir --ingress.port=0` plus
-  /// `args`, and waits (bounded) until it reports its port.
+  /// `args`, and waits (bounded) until it reports its port. Unless `args`
+  /// set an `--auth.` option, the node takes unsigned requests
+  /// (`--auth.anonymous`): tests of authentication say how they want it.
   node_process(const std::filesystem::path& data_dir, std::vector<std::string> args = {});
   ~node_process(); // stops the node if still running
 

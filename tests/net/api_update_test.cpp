@@ -1,0 +1,145 @@
+// The management API's newer requests: function references (names, ARNs,
+// qualifiers), UpdateFunctionConfiguration and UpdateFunctionCode bodies, and
+// the tenants file.
+#include "net/lambda_api.hpp"
+#include "net/tenants_file.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace troupe::net;
+
+namespace {
+
+function_config existing() {
+  function_config cfg;
+  cfg.name = "f";
+  cfg.runtime = "python3.11";
+  cfg.handler = "m.h";
+  cfg.environment = {{"OLD", "1"}};
+  return cfg;
+}
+
+} // namespace
+
+TEST(FunctionRef, NamesArnsAndQualifiers) {
+  function_ref ref;
+  EXPECT_FALSE(parse_function_ref("my-fn", ref));
+  EXPECT_EQ(ref.name, "my-fn");
+  EXPECT_EQ(ref.qualifier, "");
+  EXPECT_EQ(ref.account, "");
+  EXPECT_FALSE(parse_function_ref("my-fn:$LATEST", ref));
+  EXPECT_EQ(ref.name, "my-fn");
+  EXPECT_EQ(ref.qualifier, "$LATEST");
+  EXPECT_FALSE(parse_function_ref("arn:aws:lambda:us-east-1:123456789012:function:f1", ref));
+  EXPECT_EQ(ref.name, "f1");
+  EXPECT_EQ(ref.qualifier, "");
+  EXPECT_EQ(ref.region, "us-east-1");
+  EXPECT_EQ(ref.account, "123456789012");
+  EXPECT_FALSE(parse_function_ref("arn:aws:lambda:us-east-1:123456789012:function:f1:prod", ref));
+  EXPECT_EQ(ref.qualifier, "prod");
+  EXPECT_FALSE(parse_function_ref("123456789012:function:f2", ref));
+  EXPECT_EQ(ref.name, "f2");
+  EXPECT_EQ(ref.account, "123456789012");
+  EXPECT_EQ(ref.region, "");
+
+  for (auto bad : {"", "a b", "arn:aws:s3:::bucket", "f:q:extra",
+                   "arn:aws:lambda:r:1:function:", "f:", std::string(65, 'x').c_str()})
+    EXPECT_TRUE(parse_function_ref(bad, ref)) << bad;
+}
+
+TEST(AccountId, TwelveDigitsStablePerTenant) {
+  EXPECT_EQ(account_id("default"), "000000000000");
+  auto a = account_id("alpha");
+  EXPECT_EQ(a.size(), 12u);
+  EXPECT_EQ(a.find_first_not_of("0123456789"), std::string::npos);
+  EXPECT_EQ(a, account_id("alpha"));
+  EXPECT_NE(a, account_id("beta"));
+}
+
+TEST(UpdateFunctionConfiguration, ChangesOnlyWhatTheBodyNames) {
+  auto cfg = existing();
+  std::string revision;
+  ASSERT_FALSE(parse_update_configuration(
+      R"({"MemorySize":256,"Timeout":30,"Description":"d","RevisionId":"r1","Role":"x"})", cfg,
+      revision));
+  EXPECT_EQ(cfg.memory_mb, 256);
+  EXPECT_EQ(cfg.timeout_s, 30);
+  EXPECT_EQ(cfg.description, "d");
+  EXPECT_EQ(cfg.handler, "m.h");
+  EXPECT_EQ(cfg.environment.count("OLD"), 1u) << "no Environment: variables stay";
+  EXPECT_EQ(revision, "r1");
+
+  ASSERT_FALSE(
+      parse_update_configuration(R"({"Environment":{"Variables":{"NEW":"2"}}})", cfg, revision));
+  EXPECT_EQ(cfg.environment, (std::map<std::string, std::string>{{"NEW", "2"}}))
+      << "Environment replaces all variables";
+  EXPECT_EQ(revision, "");
+}
+
+TEST(UpdateFunctionConfiguration, RefusesWhatCreateFunctionRefuses) {
+  std::string revision;
+  for (auto body : {R"({"MemorySize":200})", R"({"Timeout":0})", R"({"Runtime":"cobol"})",
+                    R"({"Handler":"nodot"})", R"({"Environment":{"Variables":{"AWS_REGION":"x"}}})",
+                    R"({"MemorySize":"big"})", "[]", "not json"}) {
+    auto cfg = existing();
+    auto err = parse_update_configuration(body, cfg, revision);
+    ASSERT_TRUE(err) << body;
+    EXPECT_EQ(err->status, 400);
+    EXPECT_EQ(err->type, "InvalidParameterValueException");
+  }
+}
+
+TEST(UpdateFunctionCode, NeedsAZipAndRefusesOtherSources) {
+  update_code_request req;
+  ASSERT_FALSE(parse_update_code(R"({"ZipFile":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==","DryRun":true,)"
+                                 R"("RevisionId":"r","Architectures":["x86_64"]})",
+                                 req));
+  EXPECT_EQ(req.archive.size(), 22u);
+  EXPECT_TRUE(req.dry_run);
+  EXPECT_EQ(req.revision, "r");
+  for (auto body :
+       {R"({})", R"({"ZipFile":"!!"})", R"({"S3Bucket":"b","S3Key":"k"})", R"({"ImageUri":"x"})",
+        R"({"ZipFile":"UEsFBg==","Publish":true})", R"({"ZipFile":"UEsFBg==","DryRun":"yes"})"}) {
+    update_code_request r;
+    auto err = parse_update_code(body, r);
+    ASSERT_TRUE(err) << body;
+    EXPECT_EQ(err->status, 400) << body;
+  }
+}
+
+TEST(TenantsFile, ReadsTenantsKeysAndOperators) {
+  std::vector<credential> keys;
+  ASSERT_FALSE(parse_tenants_file(R"({"tenants":[
+      {"name":"alpha","keys":[{"id":"AKIDALPHA00000000001","secret":"alpha-secret-0000001"},
+                              {"id":"AKIDALPHA00000000002","secret":"alpha-secret-0000002"}]},
+      {"name":"ops","keys":[{"id":"AKIDOPS0000000000001","secret":"ops-secret-000000001"}],
+       "operator":true}]})",
+                                  keys));
+  ASSERT_EQ(keys.size(), 3u);
+  EXPECT_EQ(keys[1].tenant, "alpha");
+  EXPECT_EQ(keys[1].key_id, "AKIDALPHA00000000002");
+  EXPECT_EQ(keys[1].secret, "alpha-secret-0000002");
+  EXPECT_FALSE(keys[0].operator_access);
+  EXPECT_TRUE(keys[2].operator_access) << "operator may follow keys";
+}
+
+TEST(TenantsFile, RefusesWhatCouldNotSignSafely) {
+  std::vector<credential> keys;
+  const std::string good_key = R"({"id":"AKIDALPHA00000000001","secret":"alpha-secret-0000001"})";
+  for (
+      std::string body :
+      {std::string{"[]"}, std::string{R"({"tenants":{}})"}, std::string{R"({"other":[]})"},
+       R"({"tenants":[{"name":"a b","keys":[)" + good_key + "]}]}",
+       std::string{
+           R"({"tenants":[{"name":"a","keys":[{"id":"short","secret":"long-enough-secret"}]}]})"},
+       std::string{
+           R"({"tenants":[{"name":"a","keys":[{"id":"AKIDALPHA00000000001","secret":"short"}]}]})"},
+       std::string{R"({"tenants":[{"name":"a"}]})"},
+       R"({"tenants":[{"name":"a","keys":[)" + good_key + "]},{\"name\":\"b\",\"keys\":[" +
+           good_key + "]}]}",
+       R"({"tenants":[{"name":"a","colour":"red","keys":[)" + good_key + "]}]}"}) {
+    auto err = parse_tenants_file(body, keys);
+    EXPECT_TRUE(err) << body;
+    EXPECT_TRUE(keys.empty()) << body;
+  }
+}
