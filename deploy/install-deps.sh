@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Troupe builds, runs and tests with (idempotent).
+# Installs the Debian 12 packages Troupe builds, runs and tests with, and the
+# npm packages of the JavaScript SDK suite (tests/js), idempotently.
 set -euo pipefail
 
 packages=(
@@ -14,14 +15,31 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: run as root (or with sudo) to install packages" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "install-deps: installing ${missing[*]}"
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: run as root (or with sudo) to install packages" >&2
-  exit 1
+
+# The JavaScript SDK suite's npm packages (tests/js), pinned by its
+# package-lock.json: installed when node_modules is missing or the lock file
+# changed since the last install.
+js_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/js
+if [ -f "$js_dir/package-lock.json" ]; then
+  lock_sum=$(sha256sum "$js_dir/package-lock.json" | cut -d' ' -f1)
+  stamp=$js_dir/node_modules/.troupe-lock-sha256
+  if [ ! -d "$js_dir/node_modules" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
+    if ! command -v npm >/dev/null; then
+      echo "install-deps: npm is missing (NodeSource's nodejs includes it; Debian's is the npm package)" >&2
+      exit 1
+    fi
+    echo "install-deps: npm ci in tests/js"
+    (cd "$js_dir" && npm ci --no-audit --no-fund)
+    echo "$lock_sum" >"$stamp"
+  fi
 fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
