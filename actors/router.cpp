@@ -465,7 +465,10 @@ caf::result<invocation_result> invoke(router_ptr self, invocation inv) {
   if (st.cfg.reserved_concurrency == 0)
     return make_error(errc::reserved_limit,
                       "Rate Exceeded: " + st.function + " has a reserved concurrency of 0");
-  if (static_cast<int32_t>(st.queue.size()) >= st.limits.max_queue) {
+  // An instance being started is spoken for: it takes a request from the
+  // queue once ready. So the queue holds max_queue more than those, and the
+  // router holds what it granted the ingress (router_capacity), no less.
+  if (static_cast<int32_t>(st.queue.size()) >= st.limits.max_queue + st.starting) {
     ++st.counts.refused;
     return queue_full(st.function);
   }
