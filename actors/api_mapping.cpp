@@ -58,7 +58,7 @@ net::api_error to_api_error(const caf::error& err) {
 
 net::http_response invoke_response(const invocation_result& res, const std::string& request_id) {
   auto r = net::json_response(200, res.payload);
-  r.set("X-Amz-Executed-Version", "$LATEST");
+  r.set("X-Amz-Executed-Version", res.version);
   r.set("x-amzn-RequestId", request_id);
   if (res.function_error)
     r.set("X-Amz-Function-Error", "Unhandled");

@@ -1,4 +1,5 @@
 #include "actors/controller.hpp"
+#include "actors/controller_state.hpp"
 
 #include "actors/clock.hpp"
 #include "actors/protocol/errc.hpp"
@@ -17,17 +18,7 @@
 
 namespace troupe {
 
-namespace {
-
-struct controller_state {
-  storage::kv_store* store = nullptr;
-  storage::code_store* code = nullptr;
-  controller_settings cfg;
-  scheduler_actor scheduler;
-  static inline const char* name = "troupe.controller";
-};
-
-using controller_ptr = controller_actor::stateful_pointer<controller_state>;
+namespace controller_detail {
 
 std::string random_revision() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -66,8 +57,12 @@ caf::expected<function_config> read_function(controller_ptr self, const std::str
   return std::move(*cfg);
 }
 
-caf::result<function_config> lookup(controller_ptr self, const std::string& id) {
+/// A function's $LATEST, or with "id:N" its version N.
+caf::result<function_config> lookup(controller_ptr self, const std::string& qualified) {
+  auto [id, qualifier] = split_qualified(qualified);
   auto cfg = read_function(self, id);
+  if (cfg && !qualifier.empty() && qualifier != "$LATEST")
+    cfg = read_version(self, *cfg, qualifier);
   if (!cfg)
     return std::move(cfg.error());
   return std::move(*cfg);
@@ -91,11 +86,19 @@ void tell_reservation(controller_ptr self, const function_config& cfg, int32_t r
     self->send(self->state.scheduler, reserve_atom::value, cfg.tenant, cfg.id(), reserved);
 }
 
-caf::result<function_config> remove(controller_ptr self, const std::string& id) {
+/// DeleteFunction: the function with all its versions and aliases, or with
+/// "id:N" only its version N.
+caf::result<function_config> remove(controller_ptr self, const std::string& qualified) {
+  auto [id, qualifier] = split_qualified(qualified);
+  if (!qualifier.empty() && qualifier != "$LATEST")
+    return remove_version(self, id, qualifier);
   auto cfg = read_function(self, id);
   if (!cfg)
     return std::move(cfg.error());
-  if (auto err = self->state.store->erase(function_key(id)); !err.empty())
+  std::vector<storage::kv_store::change> changes{{function_key(id), std::nullopt}};
+  for (auto& key : version_and_alias_keys(self, id))
+    changes.push_back({std::move(key), std::nullopt});
+  if (auto err = self->state.store->write(changes); !err.empty())
     return make_error(errc::storage_failed, "registry write failed: " + err);
   if (cfg->reserved_concurrency >= 0)
     tell_reservation(self, *cfg, -1);
@@ -218,6 +221,40 @@ caf::result<function_config> configure_async(controller_ptr self, const std::str
   return std::move(*cfg);
 }
 
+caf::result<access_key> put_key(controller_ptr self, access_key key) {
+  if (self->state.store->get(access_key_key(key.id)))
+    return make_error(errc::function_exists, "access key " + key.id + " exists");
+  key.created_ms = now_ms();
+  if (auto err = self->state.store->put(access_key_key(key.id), encode(self->system(), key));
+      !err.empty())
+    return make_error(errc::storage_failed, "registry write failed: " + err);
+  return key;
+}
+
+caf::result<access_key> remove_key(controller_ptr self, const std::string& id) {
+  auto bytes = self->state.store->get(access_key_key(id));
+  auto key = bytes ? decode_access_key(self->system(), *bytes) : std::nullopt;
+  if (!key)
+    return make_error(errc::function_not_found, "no access key " + id);
+  if (auto err = self->state.store->erase(access_key_key(id)); !err.empty())
+    return make_error(errc::storage_failed, "registry write failed: " + err);
+  key->secret.clear();
+  return std::move(*key);
+}
+
+/// Every access key, by id, without its secret.
+std::vector<access_key> list_keys(controller_ptr self) {
+  std::vector<access_key> out;
+  self->state.store->scan(access_key_key(""), [&](std::string_view, std::string_view value) {
+    if (auto key = decode_access_key(self->system(), value)) {
+      key->secret.clear();
+      out.push_back(std::move(*key));
+    }
+    return true;
+  });
+  return out;
+}
+
 /// Start-up: functions stored before ids had a tenant ("fn/<name>") move to
 /// "fn/<tenant>/<name>", and the bootstrap keys are written. Throws when the
 /// store cannot be written, so the node does not start half-configured.
@@ -266,6 +303,35 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
       [=](code_atom, const std::string& id, const std::string& archive,
           const std::string& expected) { return update_code(self, id, archive, expected); },
       [=](key_atom, const std::string& id) { return lookup_key(self, id); },
+      [=](key_put_atom, access_key& key) { return put_key(self, std::move(key)); },
+      [=](key_del_atom, const std::string& id) { return remove_key(self, id); },
+      [=](keys_atom) { return list_keys(self); },
+      [=](publish_atom, const std::string& id, const std::string& code_sha256,
+          const std::string& description, const std::string& revision) {
+        return publish(self, id, code_sha256, description, revision);
+      },
+      [=](versions_atom, const std::string& id) { return versions(self, id); },
+      [=](alias_atom, const std::string& id, alias_config& next, bool create) {
+        return put_alias(self, id, std::move(next), create);
+      },
+      [=](alias_atom, const std::string& id, const std::string& alias) {
+        return get_alias(self, id, alias);
+      },
+      [=](remove_atom, const std::string& id, const std::string& alias) {
+        return remove_alias(self, id, alias);
+      },
+      [=](aliases_atom, const std::string& id) { return aliases(self, id); },
+      [=](url_put_atom, url_config& next, bool create) {
+        return put_url(self, std::move(next), create);
+      },
+      [=](url_get_atom, const std::string& id, const std::string& qualifier) {
+        return get_url(self, id, qualifier);
+      },
+      [=](url_get_atom, const std::string& id) { return list_urls(self, id); },
+      [=](url_del_atom, const std::string& id, const std::string& qualifier) {
+        return remove_url(self, id, qualifier);
+      },
+      [=](url_find_atom, const std::string& url_id) { return find_url(self, url_id); },
       [=](remove_atom, const std::string& id) { return remove(self, id); },
       [=](fetch_atom, const std::string& sha256_hex) { return fetch(self, sha256_hex); },
       [=](reserve_atom, const std::string& id, int32_t reserved) {
@@ -276,13 +342,14 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
   };
 }
 
-} // namespace
+} // namespace controller_detail
 
 controller_actor spawn_controller(caf::actor_system& sys, storage::kv_store& store,
                                   storage::code_store& code, controller_settings settings,
                                   scheduler_actor scheduler) {
-  prepare_store(sys, store, settings);
-  return sys.spawn(controller, &store, &code, std::move(settings), std::move(scheduler));
+  controller_detail::prepare_store(sys, store, settings);
+  return sys.spawn(controller_detail::controller, &store, &code, std::move(settings),
+                   std::move(scheduler));
 }
 
 } // namespace troupe

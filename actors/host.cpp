@@ -140,7 +140,7 @@ void start_in(host_ptr self, sandbox_lease lease, std::string id, function_confi
 /// Takes a sandbox from the pool; a start failure retries once with a fresh one.
 void acquire_and_start(host_ptr self, std::string id, function_config cfg, router_actor router,
                        instance_promise rp, int attempt) {
-  auto family = net::runtime_family(cfg.runtime);
+  auto family = template_family(cfg);
   self->request(pool_for(self, family, cfg.memory_mb), std::chrono::seconds(15),
                 acquire_atom::value)
       .then(
@@ -174,6 +174,8 @@ void start_in(host_ptr self, sandbox_lease lease, std::string id, function_confi
   auto& st = self->state;
   spec_inputs in{st.cfg.code->dir(cfg.code_sha256).string(), st.cfg.region,
                  lease.box->runtime_api_address()};
+  in.instance_id = id;
+  in.now_ms = now_ms();
   self->send(st.scheduler, state_atom::value, id, std::string{"starting"});
   auto claimer = st.claimers[st.next_claimer++ % st.claimers.size()];
   self->request(claimer, std::chrono::seconds(15), claim_atom::value, std::move(lease),

@@ -5,6 +5,7 @@
 #include "actors/clock.hpp"
 #include "actors/policy/admission.hpp"
 #include "actors/protocol/errc.hpp"
+#include "net/client_context.hpp"
 #include "net/json_writer.hpp"
 #include "net/lambda_api.hpp"
 
@@ -74,8 +75,6 @@ net::http_response method_not_allowed(const net::http_request& req) {
 
 namespace {
 
-constexpr std::string_view functions_path = "/2015-03-31/functions";
-
 /// A random UUID (version 4), as Lambda request ids are.
 std::string new_request_id(std::mt19937_64& rng) {
   uint64_t a = rng(), b = rng();
@@ -103,6 +102,8 @@ responder tracked(ingress_ptr self, responder respond) {
   };
 }
 
+} // namespace
+
 /// Forgets the router of a function whose configuration changed (or that was
 /// deleted): the next invocation makes a new one. The old one retires: it
 /// answers what it holds and what is on its way to it, then ends (killing it
@@ -116,6 +117,46 @@ void drop_router(ingress_ptr self, const std::string& id) {
   self->state.retiring.emplace(hdl.address(), hdl);
   self->state.routers.erase(it);
 }
+
+void drop_routers_of(ingress_ptr self, const std::string& id) {
+  std::vector<std::string> keys;
+  for (const auto& [key, _] : self->state.routers)
+    if (key == id || key.rfind(id + ":", 0) == 0)
+      keys.push_back(key);
+  for (const auto& key : keys)
+    drop_router(self, key);
+}
+
+void resolve_qualifier(ingress_ptr self, const std::string& id, const std::string& qualifier,
+                       bool weighted, std::function<void(caf::expected<std::string>)> then) {
+  if (qualifier.empty() || qualifier == "$LATEST")
+    return then(id);
+  if (qualifier.find_first_not_of("0123456789") == std::string::npos)
+    return then(id + ":" + qualifier);
+  auto choose = [self, id, weighted](const alias_config& a) {
+    auto u = std::uniform_real_distribution<double>{0.0, 1.0}(self->state.rng);
+    const auto& v = weighted ? net::pick_version(a, u) : a.function_version;
+    return v == "$LATEST" ? id : id + ":" + v;
+  };
+  auto key = id + ":" + qualifier;
+  auto& st = self->state;
+  if (auto it = st.aliases.find(key); it != st.aliases.end() && it->second.expires_ms > steady_ms())
+    return then(choose(it->second.alias));
+  if (!st.controller)
+    return then(control_plane_down());
+  self->request(st.controller, std::chrono::seconds(10), alias_atom::value, id, qualifier)
+      .then(
+          [=](alias_config& a) {
+            auto& cache = self->state.aliases;
+            if (cache.size() >= 10'000)
+              cache.clear();
+            cache[key] = {a, steady_ms() + alias_cache_ms};
+            then(choose(a));
+          },
+          [=](caf::error& err) { then(std::move(err)); });
+}
+
+namespace {
 
 std::vector<pending_invoke> take_waiting(ingress_ptr self, const std::string& id) {
   auto node = self->state.looking_up.extract(id);
@@ -151,13 +192,15 @@ void send_to_router(ingress_ptr self, const router_entry& router, pending_invoke
     return p.done(std::move(refused));
   ++credit->outstanding;
   auto deadline = now_ms() + self->state.cfg.routers.max_wait_ms + net::max_timeout_s * 1000LL;
-  invocation inv{p.id, std::move(p.payload), deadline};
+  invocation inv{p.id, std::move(p.payload), deadline, std::move(p.client_context)};
   auto tenant = router.cfg.tenant;
+  auto version = router.cfg.version;
   self->request(router.hdl, caf::infinite, invoke_atom::value, std::move(inv))
       .then(
           [=](invocation_result& res) {
             --credit->outstanding;
             self->state.admission.release(tenant);
+            res.version = version;
             p.done(std::move(res));
           },
           [=](caf::error& err) {
@@ -217,17 +260,29 @@ std::function<void(caf::expected<invocation_result>)> answer_with(
   };
 }
 
+/// Routes to the router of the version that `qualifier` names: $LATEST, a
+/// version number, or an alias (which may split its invocations by weight).
+void invoke_qualified(ingress_ptr self, const std::string& id, const std::string& qualifier,
+                      pending_invoke p) {
+  resolve_qualifier(self, id, qualifier, true, [=](caf::expected<std::string> key) {
+    if (!key)
+      return p.done(std::move(key.error()));
+    invoke(self, *key, p);
+  });
+}
+
 /// Queues an Event invocation durably and answers 202: delivery comes later,
-/// from the event queue, at least once. The function must exist.
-void enqueue_event(ingress_ptr self, const std::string& id, std::string payload,
-                   responder respond) {
+/// from the event queue, at least once, to the version `qualifier` names
+/// then. The function must exist.
+void enqueue_event(ingress_ptr self, const std::string& id, const std::string& qualifier,
+                   std::string payload, responder respond) {
   auto& st = self->state;
   if (!st.events)
     return reply_error(respond, make_error(errc::overloaded, "this node takes no asynchronous "
                                                              "invocations yet; try again shortly"));
   async_event ev;
   ev.id = new_request_id(st.rng);
-  ev.function = id;
+  ev.function = qualifier.empty() ? id : id + ":" + qualifier;
   ev.payload = std::move(payload);
   auto queue_it = [=](async_event ev, const function_config& cfg) {
     ev.max_retries = cfg.async_max_retries; // its EventInvokeConfig, if it has one
@@ -241,17 +296,25 @@ void enqueue_event(ingress_ptr self, const std::string& id, std::string payload,
             },
             [=](caf::error& err) { reply_error(respond, err); });
   };
-  if (auto it = st.routers.find(id); it != st.routers.end()) // no lookup needed
-    return queue_it(std::move(ev), it->second.cfg);
-  if (!control_plane_up(self, respond))
-    return;
-  self->request(st.controller, std::chrono::seconds(10), lookup_atom::value, id)
-      .then([=](function_config& cfg) mutable { queue_it(std::move(ev), cfg); },
-            [=](caf::error& err) { reply_error(respond, err); });
+  // The version must exist now; an alias is resolved again at each delivery.
+  resolve_qualifier(self, id, qualifier, false, [=](caf::expected<std::string> key) mutable {
+    if (!key)
+      return reply_error(respond, key.error());
+    auto& st = self->state;
+    if (auto it = st.routers.find(*key); it != st.routers.end()) // no lookup needed
+      return queue_it(std::move(ev), it->second.cfg);
+    if (!control_plane_up(self, respond))
+      return;
+    self->request(st.controller, std::chrono::seconds(10), lookup_atom::value, *key)
+        .then([=](function_config& cfg) mutable { queue_it(std::move(ev), cfg); },
+              [=](caf::error& err) { reply_error(respond, err); });
+  });
 }
 
-void api_invoke(ingress_ptr self, const std::string& id, net::http_request& req,
-                responder respond) {
+} // namespace
+
+void api_invoke(ingress_ptr self, const std::string& id, const std::string& qualifier,
+                net::http_request& req, responder respond) {
   auto type = req.header("X-Amz-Invocation-Type");
   auto limit =
       type == "Event" ? self->state.cfg.max_async_payload : self->state.cfg.max_sync_payload;
@@ -265,380 +328,121 @@ void api_invoke(ingress_ptr self, const std::string& id, net::http_request& req,
   if (!net::valid_json(req.body))
     return respond(net::error_response(
         {400, "InvalidRequestContentException", "Could not parse request body into json"}));
+  std::string client_context; // for the runtime's Lambda-Runtime-Client-Context (sync only)
+  if (auto err = net::decode_client_context(req.header("X-Amz-Client-Context"), client_context))
+    return respond(net::error_response(*err));
   if (type == "DryRun") {
     if (!(respond = via_control_plane(self, std::move(respond))))
       return;
-    self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, id)
-        .then([=](function_config&) { respond(net::json_response(204, "")); },
-              [=](caf::error& err) { reply_error(respond, err); });
+    resolve_qualifier(self, id, qualifier, false, [=](caf::expected<std::string> key) {
+      if (!key)
+        return reply_error(respond, key.error());
+      self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, *key)
+          .then([=](function_config&) { respond(net::json_response(204, "")); },
+                [=](caf::error& err) { reply_error(respond, err); });
+    });
     return;
   }
   if (type == "Event")
-    return enqueue_event(self, id, std::move(req.body), std::move(respond));
+    return enqueue_event(self, id, qualifier, std::move(req.body), std::move(respond));
   if (!type.empty() && type != "RequestResponse")
     return respond(net::error_response(net::invalid_parameter(
         "InvocationType " + std::string{type} + " is not one of RequestResponse, Event, DryRun")));
   auto request_id = new_request_id(self->state.rng);
-  invoke(self, id,
-         {request_id, std::move(req.body),
-          answer_with(std::move(respond), request_id, invoke_response)});
+  invoke_qualified(self, id, qualifier,
+                   {request_id, std::move(req.body),
+                    answer_with(std::move(respond), request_id, invoke_response),
+                    std::move(client_context)});
 }
 
-void url_invoke(ingress_ptr self, const std::string& id, std::string_view raw_path,
-                const net::http_request& req, responder respond) {
+namespace {
+
+void url_invoke(ingress_ptr self, const std::string& id, const std::string& qualifier,
+                std::string_view raw_path, const net::http_request& req, responder respond) {
   auto request_id = new_request_id(self->state.rng);
   auto event = net::function_url_event(req, raw_path, request_id, now_ms());
-  invoke(self, id,
-         {request_id, std::move(event),
-          answer_with(std::move(respond), request_id,
-                      [](const invocation_result& res, const std::string&) {
-                        if (res.function_error)
-                          return net::json_response(502, "{\"Message\":\"Internal Server Error\"}");
-                        return net::function_url_response(res.payload);
-                      })});
-}
-
-void create_function(ingress_ptr self, const caller& who, const net::http_request& req,
-                     responder respond) {
-  net::create_function_request parsed;
-  if (auto err = net::parse_create_function(req.body, parsed))
-    return respond(net::error_response(*err));
-  parsed.config.tenant = who.tenant;
-  auto id = parsed.config.id();
-  if (!(respond = via_control_plane(self, std::move(respond))))
-    return;
-  self->request(self->state.controller, std::chrono::seconds(60), create_atom::value,
-                std::move(parsed.config), std::move(parsed.archive))
-      .then(
-          [=](function_config& cfg) {
-            drop_router(self, id);
-            respond(net::json_response(201,
-                                       net::render_function_configuration(cfg, self->state.scope)));
-          },
-          [=](caf::error& err) { reply_error(respond, err); });
-}
-
-/// ListFunctions: the caller's functions in name order, MaxItems (1 to 10000,
-/// 50 by default) at a time, from after Marker (the NextMarker of the page
-/// before: the last name it listed).
-void list_functions(ingress_ptr self, const caller& who, const net::http_request& req,
-                    responder respond) {
-  auto params = net::query_parameters(req.query());
-  int32_t max_items = 50;
-  if (auto it = params.find("MaxItems"); it != params.end()) {
-    char* end = nullptr;
-    auto n = std::strtol(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end != '\0' || n < 1 || n > 10000)
-      return respond(net::error_response(
-          net::invalid_parameter("MaxItems must be a whole number from 1 to 10000")));
-    max_items = static_cast<int32_t>(n);
-  }
-  auto marker = params["Marker"];
-  if (!(respond = via_control_plane(self, std::move(respond))))
-    return;
-  self->request(self->state.controller, std::chrono::seconds(10), list_atom::value, who.tenant)
-      .then(
-          [=](std::vector<function_config>& all) {
-            auto it = std::upper_bound(
-                all.begin(), all.end(), marker,
-                [](const std::string& m, const function_config& f) { return m < f.name; });
-            net::json_writer w;
-            w.begin_object().key("Functions").begin_array();
-            int32_t n = 0;
-            for (; it != all.end() && n < max_items; ++it, ++n)
-              w.raw(net::render_function_configuration(*it, self->state.scope));
-            w.end_array();
-            if (it != all.end())
-              w.field("NextMarker", std::prev(it)->name);
-            w.end_object();
-            respond(net::json_response(200, w.take()));
-          },
-          [=](caf::error& err) { reply_error(respond, err); });
-}
-
-std::string render_concurrency(const function_config& cfg) {
-  net::json_writer w;
-  w.begin_object();
-  if (cfg.reserved_concurrency >= 0)
-    w.field("ReservedConcurrentExecutions", cfg.reserved_concurrency);
-  w.end_object();
-  return w.take();
-}
-
-/// Asks the controller for the configuration of `id`, then answers what
-/// `render` makes of it (as 200 JSON).
-void answer_lookup(ingress_ptr self, const std::string& id, responder respond,
-                   std::function<std::string(const function_config&)> render) {
-  if (!(respond = via_control_plane(self, std::move(respond))))
-    return;
-  self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, id)
-      .then([=](function_config& cfg) { respond(net::json_response(200, render(cfg))); },
-            [=](caf::error& err) { reply_error(respond, err); });
-}
-
-void get_function(ingress_ptr self, const std::string& id, responder respond) {
-  answer_lookup(self, id, std::move(respond), [self](const function_config& cfg) {
-    net::json_writer w;
-    w.begin_object()
-        .key("Configuration")
-        .raw(net::render_function_configuration(cfg, self->state.scope));
-    w.key("Code").begin_object().field("RepositoryType", "Troupe").end_object();
-    if (cfg.reserved_concurrency >= 0)
-      w.key("Concurrency").raw(render_concurrency(cfg));
-    w.end_object();
-    return w.take();
-  });
-}
-
-void get_configuration(ingress_ptr self, const std::string& id, responder respond) {
-  answer_lookup(self, id, std::move(respond), [self](const function_config& cfg) {
-    return net::render_function_configuration(cfg, self->state.scope);
-  });
-}
-
-/// UpdateFunctionConfiguration: the body is applied to the stored
-/// configuration, which is replaced only if no one changed it meanwhile.
-void update_configuration(ingress_ptr self, const std::string& id, const net::http_request& req,
-                          responder respond) {
-  if (!(respond = via_control_plane(self, std::move(respond))))
-    return;
-  auto body = req.body;
-  self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, id)
-      .then(
-          [=](function_config& current) {
-            auto next = current;
-            std::string revision;
-            if (auto err = net::parse_update_configuration(body, next, revision))
-              return respond(net::error_response(*err));
-            if (!revision.empty() && revision != current.revision_id)
-              return reply_error(respond, make_error(errc::revision_mismatch,
-                                                     "The Revision Id provided does not match "
-                                                     "the latest Revision Id"));
-            self->request(self->state.controller, std::chrono::seconds(10), update_atom::value,
-                          std::move(next), current.revision_id)
-                .then(
-                    [=](function_config& cfg) {
-                      drop_router(self, id); // new instances get the new configuration
-                      respond(net::json_response(
-                          200, net::render_function_configuration(cfg, self->state.scope)));
-                    },
-                    [=](caf::error& err) { reply_error(respond, err); });
-          },
-          [=](caf::error& err) { reply_error(respond, err); });
-}
-
-/// UpdateFunctionCode: a new package for the function (with DryRun, only checked).
-void update_code(ingress_ptr self, const std::string& id, const net::http_request& req,
-                 responder respond) {
-  auto parsed = std::make_shared<net::update_code_request>();
-  if (auto err = net::parse_update_code(req.body, *parsed))
-    return respond(net::error_response(*err));
-  if (!(respond = via_control_plane(self, std::move(respond))))
-    return;
-  self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, id)
-      .then(
-          [=](function_config& current) {
-            if (!parsed->revision.empty() && parsed->revision != current.revision_id)
-              return reply_error(respond, make_error(errc::revision_mismatch,
-                                                     "The Revision Id provided does not match "
-                                                     "the latest Revision Id"));
-            if (parsed->dry_run)
-              return respond(net::json_response(
-                  200, net::render_function_configuration(current, self->state.scope)));
-            self->request(self->state.controller, std::chrono::seconds(60), code_atom::value, id,
-                          std::move(parsed->archive), current.revision_id)
-                .then(
-                    [=](function_config& cfg) {
-                      drop_router(self, id); // new instances run the new code
-                      respond(net::json_response(
-                          200, net::render_function_configuration(cfg, self->state.scope)));
-                    },
-                    [=](caf::error& err) { reply_error(respond, err); });
-          },
-          [=](caf::error& err) { reply_error(respond, err); });
-}
-
-void delete_function(ingress_ptr self, const std::string& id, responder respond) {
-  if (!(respond = via_control_plane(self, std::move(respond))))
-    return;
-  self->request(self->state.controller, std::chrono::seconds(10), remove_atom::value, id)
-      .then(
-          [=](function_config&) {
-            drop_router(self, id);
-            respond(net::json_response(204, ""));
-          },
-          [=](caf::error& err) { reply_error(respond, err); });
-}
-
-/// The id of the caller's function that a path segment names (a name, a
-/// name with a qualifier, or an ARN, percent-encoded), or "" when `respond`
-/// got the refusal. Only the $LATEST qualifier exists (versions do not yet).
-std::string function_of(ingress_ptr self, const caller& who, std::string_view segment,
-                        const net::http_request& req, const responder& respond) {
-  net::function_ref ref;
-  if (auto err = net::parse_function_ref(net::percent_decode(segment), ref)) {
-    respond(net::error_response(*err));
-    return {};
-  }
-  auto params = net::query_parameters(req.query());
-  if (auto it = params.find("Qualifier"); it != params.end() && ref.qualifier.empty())
-    ref.qualifier = it->second;
-  auto arn = self->state.scope.function_arn(who.tenant, ref.name);
-  if ((!ref.account.empty() && ref.account != net::account_id(who.tenant)) ||
-      (!ref.region.empty() && ref.region != self->state.scope.region)) {
-    // Another account's (tenant's) or region's function: not this caller's to see.
-    respond(net::error_response(net::not_found("Function not found: " + std::string{segment})));
-    return {};
-  }
-  if (!ref.qualifier.empty() && ref.qualifier != "$LATEST") {
-    respond(
-        net::error_response(net::not_found("Function not found: " + arn + ":" + ref.qualifier)));
-    return {};
-  }
-  return net::function_id(who.tenant, ref.name);
-}
-
-/// /2015-03-31/functions[/{name}[/invocations|/configuration|/code]]
-void route_functions(ingress_ptr self, const caller& who, std::string_view rest,
-                     net::http_request& req, responder respond) {
-  if (!rest.empty() && rest.front() == '/')
-    rest.remove_prefix(1);
-  const auto& m = req.method;
-  if (rest.empty()) {
-    if (m == "POST")
-      return create_function(self, who, req, std::move(respond));
-    if (m == "GET")
-      return list_functions(self, who, req, std::move(respond));
-    return respond(method_not_allowed(req));
-  }
-  auto slash = rest.find('/');
-  auto tail = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
-  if (tail.size() > 1 && tail.back() == '/')
-    tail.remove_suffix(1);
-  auto id = function_of(self, who, rest.substr(0, slash), req, respond);
-  if (id.empty())
-    return;
-  auto allowed = [&](std::initializer_list<std::string_view> methods) {
-    for (auto x : methods)
-      if (m == x)
-        return true;
-    respond(method_not_allowed(req));
-    return false;
-  };
-  if (tail == "/invocations") {
-    if (allowed({"POST"}))
-      api_invoke(self, id, req, std::move(respond));
-  } else if (tail == "/configuration") {
-    if (!allowed({"GET", "PUT"}))
-      return;
-    if (m == "GET")
-      return get_configuration(self, id, std::move(respond));
-    update_configuration(self, id, req, std::move(respond));
-  } else if (tail == "/code") {
-    if (allowed({"PUT"}))
-      update_code(self, id, req, std::move(respond));
-  } else if (tail.empty() || tail == "/") {
-    if (!allowed({"GET", "DELETE"}))
-      return;
-    if (m == "GET")
-      return get_function(self, id, std::move(respond));
-    delete_function(self, id, std::move(respond));
-  } else {
-    respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
-  }
-}
-
-/// The caller's function named in `rest` when it is "{name}{suffix}", else
-/// "" (and `respond` got the refusal).
-std::string function_before(ingress_ptr self, const caller& who, std::string_view rest,
-                            std::string_view suffix, const net::http_request& req,
-                            const responder& respond) {
-  auto segment = rest.substr(0, rest.find('/'));
-  if (rest.substr(segment.size()) != suffix) {
-    respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
-    return {};
-  }
-  return function_of(self, who, segment, req, respond);
-}
-
-/// PUT and DELETE /2017-10-31/functions/{name}/concurrency, GET
-/// /2019-09-30/functions/{name}/concurrency: a function's reserved concurrency.
-void route_concurrency(ingress_ptr self, const caller& who, std::string_view rest,
-                       const net::http_request& req, responder respond) {
-  auto id = function_before(self, who, rest, "/concurrency", req, respond);
-  if (id.empty())
-    return;
-  bool put = req.method == "PUT", del = req.method == "DELETE";
-  if (!put && !del && req.method != "GET")
-    return respond(method_not_allowed(req));
-  int32_t reserved = -1;
-  if (put)
-    if (auto err = net::parse_put_concurrency(req.body, reserved))
-      return respond(net::error_response(*err));
-  if (!(respond = via_control_plane(self, std::move(respond))))
-    return;
-  auto answer = [=](function_config& cfg) {
-    if (put || del)
-      drop_router(self, id); // the next invocation's router has the new limit
-    respond(del ? net::json_response(204, "") : net::json_response(200, render_concurrency(cfg)));
-  };
-  auto failed = [=](caf::error& err) { reply_error(respond, err); };
-  if (put || del)
-    self->request(self->state.controller, std::chrono::seconds(10), reserve_atom::value, id,
-                  reserved)
-        .then(answer, failed);
-  else
-    self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, id)
-        .then(answer, failed);
-}
-
-/// PUT (replace), POST (update), GET and DELETE
-/// /2019-09-25/functions/{name}/event-invoke-config: its asynchronous retries.
-void route_event_invoke_config(ingress_ptr self, const caller& who, std::string_view rest,
-                               const net::http_request& req, responder respond) {
-  auto id = function_before(self, who, rest, "/event-invoke-config", req, respond);
-  if (id.empty())
-    return;
-  auto& m = req.method;
-  bool write = m == "PUT" || m == "POST", del = m == "DELETE";
-  if (!write && !del && m != "GET")
-    return respond(method_not_allowed(req));
-  int32_t retries = -1, age_s = -1;
-  if (write)
-    if (auto err = net::parse_event_invoke_config(req.body, retries, age_s))
-      return respond(net::error_response(*err));
-  if (!(respond = via_control_plane(self, std::move(respond))))
-    return;
-  auto answer = [=](function_config& cfg) {
-    if (write || del)
-      drop_router(self, id); // the next event's router has the new settings
-    if (del)
-      return respond(net::json_response(204, ""));
-    if (!cfg.has_event_invoke_config())
-      return respond(net::error_response(
-          net::not_found("The function " + cfg.name + " doesn't have an EventInvokeConfig")));
-    respond(net::json_response(200, net::render_event_invoke_config(cfg, self->state.scope)));
-  };
-  auto failed = [=](caf::error& err) { reply_error(respond, err); };
-  if (write || del)
-    self->request(self->state.controller, std::chrono::seconds(10), async_cfg_atom::value, id,
-                  retries, age_s, m == "POST")
-        .then(answer, failed);
-  else
-    self->request(self->state.controller, std::chrono::seconds(10), lookup_atom::value, id)
-        .then(answer, failed);
+  invoke_qualified(self, id, qualifier,
+                   {request_id, std::move(event),
+                    answer_with(std::move(respond), request_id,
+                                [](const invocation_result& res, const std::string&) {
+                                  if (res.function_error)
+                                    return net::json_response(
+                                        502, "{\"Message\":\"Internal Server Error\"}");
+                                  return net::function_url_response(res.payload);
+                                })});
 }
 
 /// /fn/{name}[/{path...}]: the function URL (of the caller's tenant).
-void route_url(ingress_ptr self, const caller& who, std::string_view rest,
-               const net::http_request& req, responder respond) {
-  auto slash = rest.find('/');
-  auto name = rest.substr(0, slash);
-  if (!net::valid_function_name(name))
-    return respond(
-        net::error_response(net::not_found("no function URL at " + std::string{req.path()})));
-  auto raw_path = slash == std::string_view::npos ? std::string_view{"/"} : rest.substr(slash);
-  url_invoke(self, net::function_id(who.tenant, name), raw_path, req, std::move(respond));
+net::http_response url_refusal(int status, std::string_view message) {
+  net::json_writer w;
+  w.begin_object().field("Message", message).end_object();
+  return net::json_response(status, w.take());
+}
+
+/// A request to a function URL whose configuration is `url`: NONE takes it
+/// as it is, AWS_IAM only signed by a key of the function's tenant.
+void url_request(ingress_ptr self, const url_config& url, net::http_request req,
+                 responder respond) {
+  auto id = net::function_id(url.tenant, url.function);
+  auto go = [self, id, qualifier = url.qualifier](net::http_request& req, responder respond) {
+    auto rest = req.path().substr(4); // "/fn/"
+    auto slash = rest.find('/');
+    auto raw_path = slash == std::string_view::npos ? std::string_view{"/"} : rest.substr(slash);
+    url_invoke(self, id, qualifier, raw_path, req, std::move(respond));
+  };
+  if (url.open())
+    return go(req, std::move(respond));
+  authenticate(
+      self, std::move(req), std::move(respond),
+      [go, tenant = url.tenant](const caller& who, net::http_request& req, responder respond) {
+        if (who.tenant != tenant)
+          return respond(url_refusal(403, "Forbidden"));
+        go(req, std::move(respond));
+      });
+}
+
+/// /fn/{url id}[/{path...}]: a function URL. With auth.anonymous, /fn/{name}
+/// also reaches the anonymous tenant's function of that name (a development
+/// convenience: no URL configuration needed).
+void route_function_url(ingress_ptr self, net::http_request req, responder respond) {
+  auto rest = req.path().substr(4);
+  std::string url_id{rest.substr(0, rest.find('/'))};
+  auto& st = self->state;
+  auto fallback = [self](net::http_request& req, responder respond) {
+    auto rest = req.path().substr(4);
+    auto name = rest.substr(0, rest.find('/'));
+    if (!self->state.cfg.anonymous || !net::valid_function_name(name))
+      return respond(url_refusal(404, "no function URL at " + std::string{req.path()}));
+    url_config dev{std::string{name},
+                   self->state.cfg.anonymous_tenant,
+                   std::string{name},
+                   "",
+                   "NONE",
+                   "",
+                   0,
+                   0};
+    url_request(self, dev, std::move(req), std::move(respond));
+  };
+  if (auto it = st.urls.find(url_id); it != st.urls.end() && it->second.expires_ms > steady_ms())
+    return it->second.known ? url_request(self, it->second.url, std::move(req), std::move(respond))
+                            : fallback(req, std::move(respond));
+  if (!control_plane_up(self, respond))
+    return;
+  auto shared = std::make_shared<net::http_request>(std::move(req));
+  self->request(st.controller, std::chrono::seconds(10), url_find_atom::value, url_id)
+      .then(
+          [=](url_config& url) {
+            if (self->state.urls.size() >= 10'000)
+              self->state.urls.clear();
+            self->state.urls[url_id] = {url, true, steady_ms() + url_cache_ms};
+            url_request(self, url, std::move(*shared), respond);
+          },
+          [=](caf::error& err) {
+            if (err != errc::function_not_found)
+              return reply_error(respond, err);
+            self->state.urls[url_id] = {{}, false, steady_ms() + url_cache_ms};
+            fallback(*shared, respond);
+          });
 }
 
 /// An authenticated request, to its route.
@@ -654,13 +458,13 @@ void route_as(ingress_ptr self, const caller& who, net::http_request& req, respo
   for (std::string_view version : {"/2017-10-31/functions/", "/2019-09-30/functions/"})
     if (path.substr(0, version.size()) == version)
       return route_concurrency(self, who, path.substr(version.size()), req, std::move(respond));
+  if (constexpr std::string_view v = "/2021-10-31/functions/"; path.substr(0, v.size()) == v)
+    return route_url_config(self, who, path.substr(v.size()), req, std::move(respond));
   if (constexpr std::string_view v = "/2019-09-25/functions/"; path.substr(0, v.size()) == v)
     return route_event_invoke_config(self, who, path.substr(v.size()), req, std::move(respond));
   if (path.substr(0, functions_path.size()) == functions_path &&
       (path.size() == functions_path.size() || path[functions_path.size()] == '/'))
     return route_functions(self, who, path.substr(functions_path.size()), req, std::move(respond));
-  if (path.substr(0, 4) == "/fn/")
-    return route_url(self, who, path.substr(4), req, std::move(respond));
   respond(net::error_response(net::not_found("unknown route " + std::string{path})));
 }
 
@@ -673,6 +477,8 @@ void route(ingress_ptr self, http_exchange& ex) {
   auto respond = tracked(self, std::move(ex.respond));
   if (ex.request.path() == "/healthz")
     return respond(net::json_response(200, "{\"status\":\"ok\"}"));
+  if (ex.request.path().substr(0, 4) == "/fn/") // authenticated or not, as its URL says
+    return route_function_url(self, std::move(ex.request), std::move(respond));
   authenticate(self, std::move(ex.request), std::move(respond),
                [self](const caller& who, net::http_request& req, responder respond) {
                  route_as(self, who, req, std::move(respond));
@@ -755,16 +561,18 @@ ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
       [=](join_atom, scheduler_actor scheduler, controller_actor controller) {
         join(self, std::move(scheduler), std::move(controller));
       },
-      [=](invoke_atom, std::string& id, invocation& inv) {
+      [=](invoke_atom, std::string& qualified, invocation& inv) {
         auto rp = self->make_response_promise<invocation_result>();
-        invoke(self, id,
-               {inv.request_id, std::move(inv.payload),
-                [rp](caf::expected<invocation_result> res) mutable {
-                  if (res)
-                    rp.deliver(std::move(*res));
-                  else
-                    rp.deliver(std::move(res.error()));
-                }});
+        auto colon = qualified.find(':'); // the event queue's "id[:qualifier]"
+        auto qualifier = colon == std::string::npos ? std::string{} : qualified.substr(colon + 1);
+        invoke_qualified(self, qualified.substr(0, colon), qualifier,
+                         {inv.request_id, std::move(inv.payload),
+                          [rp](caf::expected<invocation_result> res) mutable {
+                            if (res)
+                              rp.deliver(std::move(*res));
+                            else
+                              rp.deliver(std::move(res.error()));
+                          }});
         return rp;
       },
       [=](join_atom, event_queue_actor events) { self->state.events = std::move(events); },

@@ -26,14 +26,14 @@ void refuse(const responder& respond, const net::api_error& e) {
 }
 
 /// Checks `req`'s signature with `key` and goes on, or refuses.
-void verify_with(ingress_ptr self, const cached_key& key, const net::sigv4::claim& claim,
+void verify_with(ingress_ptr self, cached_key& key, const net::sigv4::claim& claim,
                  net::http_request& req, const responder& respond, const authenticated& then) {
   if (!key.known)
     return refuse(respond, {403, "UnrecognizedClientException",
                             "The security token included in the request is invalid."});
   auto now_s = now_ms() / 1000;
-  if (auto err =
-          net::sigv4::verify(req, claim, key.key.secret, self->state.scope.region, "lambda", now_s))
+  if (auto err = net::sigv4::verify(req, claim, key.key.secret, self->state.scope.region, "lambda",
+                                    now_s, &key.signing))
     return refuse(respond, *err);
   then(caller{key.key.tenant, key.key.operator_access}, req, respond);
 }
@@ -69,10 +69,12 @@ void key_found(ingress_ptr self, const std::string& id, caf::expected<access_key
       continue;
     }
     net::sigv4::claim claim;
+    auto cached = self->state.keys.find(id);             // there: remembered above
     if (auto err = net::sigv4::read_claim(w.req, claim)) // read before: cannot fail now
       refuse(w.respond, *err);
     else
-      verify_with(self, entry, claim, w.req, w.respond, w.then);
+      verify_with(self, cached != self->state.keys.end() ? cached->second : entry, claim, w.req,
+                  w.respond, w.then);
   }
 }
 

@@ -1,11 +1,12 @@
 // Troupe's own HTTP routes for operators, beside the Lambda API: the hosts
 // the scheduler places on (and drains), this node's routers with their
-// breakers, its event queue and its dead letters.
+// breakers, its event queue and its dead letters, and tenants' access keys.
 #include "actors/ingress_state.hpp"
 
 #include "actors/protocol/errc.hpp"
 #include "net/json_writer.hpp"
 #include "net/lambda_api.hpp"
+#include "net/tenants_file.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -235,6 +236,101 @@ void route_host(ingress_ptr self, std::string_view rest, const net::http_request
   drain_host(self, id, action == "drain", std::move(respond));
 }
 
+/// GET /troupe/tenants: every tenant with its access key ids (never secrets).
+void list_tenants(ingress_ptr self, responder respond) {
+  if (!(respond = via_control_plane(self, std::move(respond))))
+    return;
+  self->request(self->state.controller, std::chrono::seconds(10), keys_atom::value)
+      .then(
+          [=](std::vector<access_key>& keys) {
+            std::stable_sort(keys.begin(), keys.end(),
+                             [](const auto& a, const auto& b) { return a.tenant < b.tenant; });
+            net::json_writer w;
+            w.begin_object().key("Tenants").begin_array();
+            for (size_t i = 0; i < keys.size();) {
+              w.begin_object()
+                  .field("Name", keys[i].tenant)
+                  .field("Account", net::account_id(keys[i].tenant))
+                  .key("AccessKeys")
+                  .begin_array();
+              auto tenant = keys[i].tenant;
+              for (; i < keys.size() && keys[i].tenant == tenant; ++i)
+                w.begin_object()
+                    .field("AccessKeyId", keys[i].id)
+                    .field("Operator", keys[i].operator_access)
+                    .field("CreatedMs", keys[i].created_ms)
+                    .end_object();
+              w.end_array().end_object();
+            }
+            w.end_array().end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
+/// POST /troupe/tenants/{name}/keys[?operator=true]: a new access key (its
+/// secret is in this answer only); DELETE /troupe/tenants/{name}/keys/{id}:
+/// that key no longer signs (on other ingress nodes once auth.key-cache-ttl
+/// has passed).
+void route_tenant(ingress_ptr self, std::string_view rest, const net::http_request& req,
+                  responder respond) {
+  auto slash = rest.find('/');
+  std::string tenant{rest.substr(0, slash)};
+  auto tail = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
+  if (!net::valid_tenant_name(tenant))
+    return respond(
+        net::error_response(net::invalid_parameter("a tenant's name is 1 to 64 of [A-Za-z0-9_-]")));
+  bool create = tail == "/keys" || tail == "/keys/";
+  bool remove = !create && tail.substr(0, 6) == "/keys/";
+  if (!create && !remove)
+    return respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
+  if ((create && req.method != "POST") || (remove && req.method != "DELETE"))
+    return respond(method_not_allowed(req));
+  if (!(respond = via_control_plane(self, std::move(respond))))
+    return;
+  auto& ctl = self->state.controller;
+  if (create) {
+    auto op = net::query_parameters(req.query())["operator"] == "true";
+    auto c = net::new_credential(tenant, op);
+    self->request(ctl, std::chrono::seconds(10), key_put_atom::value,
+                  access_key{c.key_id, c.secret, c.tenant, c.operator_access, 0})
+        .then(
+            [=](access_key& key) {
+              net::json_writer w;
+              w.begin_object()
+                  .field("Tenant", key.tenant)
+                  .field("AccessKeyId", key.id)
+                  .field("SecretAccessKey", key.secret)
+                  .field("Operator", key.operator_access)
+                  .end_object();
+              respond(net::json_response(201, w.take()));
+            },
+            [=](caf::error& err) { reply_error(respond, err); });
+    return;
+  }
+  std::string id{tail.substr(6)};
+  self->request(ctl, std::chrono::seconds(10), key_atom::value, id)
+      .then(
+          [=](access_key& key) {
+            if (key.tenant != tenant)
+              return respond(net::error_response(
+                  net::not_found("tenant " + tenant + " has no access key " + id)));
+            self->request(self->state.controller, std::chrono::seconds(10), key_del_atom::value, id)
+                .then(
+                    [=](access_key&) {
+                      self->state.keys.erase(id); // this node refuses it at once
+                      respond(net::json_response(204, ""));
+                    },
+                    [=](caf::error& err) { reply_error(respond, err); });
+          },
+          [=](caf::error& err) {
+            if (err == errc::unknown_key)
+              return respond(net::error_response(
+                  net::not_found("tenant " + tenant + " has no access key " + id)));
+            reply_error(respond, err);
+          });
+}
+
 } // namespace
 
 void route_operations(ingress_ptr self, std::string_view rest, const net::http_request& req,
@@ -256,6 +352,10 @@ void route_operations(ingress_ptr self, std::string_view rest, const net::http_r
     return only_get([&] { list_dead_letters(self, req, std::move(respond)); });
   if (rest.substr(0, 13) == "dead-letters/")
     return route_dead_letter(self, rest.substr(13), req, std::move(respond));
+  if (rest == "tenants")
+    return only_get([&] { list_tenants(self, std::move(respond)); });
+  if (rest.substr(0, 8) == "tenants/")
+    return route_tenant(self, rest.substr(8), req, std::move(respond));
   respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
 }
 

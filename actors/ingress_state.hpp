@@ -7,6 +7,7 @@
 #include "actors/policy/admission.hpp"
 #include "net/http_types.hpp"
 #include "net/lambda_api.hpp"
+#include "net/sigv4.hpp"
 
 #include <caf/expected.hpp>
 #include <caf/stateful_actor.hpp>
@@ -28,6 +29,7 @@ struct pending_invoke {
   std::string payload;
   /// Called once: with the function's result, or the error that ended the request.
   std::function<void(caf::expected<invocation_result>)> done;
+  std::string client_context{}; ///< decoded X-Amz-Client-Context ("": none)
 };
 
 /// What a router has granted the ingress: it holds at most `granted`
@@ -61,6 +63,7 @@ struct cached_key {
   access_key key;
   bool known = false;
   int64_t expires_ms = 0;
+  net::sigv4::signing_key_memo signing; ///< its signing key of today
 };
 
 /// A request whose key is being looked up.
@@ -69,6 +72,24 @@ struct awaiting_key {
   responder respond;
   authenticated then;
 };
+
+/// An alias this ingress looked up, trusted until `expires_ms` (steady).
+struct cached_alias {
+  alias_config alias;
+  int64_t expires_ms = 0;
+};
+
+/// A function URL this ingress looked up (`known` false: there is none).
+struct cached_url {
+  url_config url;
+  bool known = false;
+  int64_t expires_ms = 0;
+};
+
+/// How long an alias or function URL is trusted: a change made through
+/// another ingress node takes at most this long to reach this one.
+constexpr int64_t alias_cache_ms = 5'000;
+constexpr int64_t url_cache_ms = 5'000;
 
 struct ingress_state {
   ingress_settings cfg;
@@ -84,6 +105,8 @@ struct ingress_state {
   std::map<std::string, std::vector<pending_invoke>> looking_up; ///< waiting for a router
   std::map<std::string, cached_key> keys;                        ///< by access key id
   std::map<std::string, std::vector<awaiting_key>> key_lookups;  ///< by access key id
+  std::map<std::string, cached_alias> aliases;                   ///< by "id:alias"
+  std::map<std::string, cached_url> urls;                        ///< by url id
   /// Answers that wait on the control plane: given a 503 if it is lost first.
   std::vector<std::weak_ptr<responder>> on_control_plane;
   size_t in_flight = 0;
@@ -108,6 +131,38 @@ bool control_plane_up(ingress_ptr self, const responder& respond);
 responder via_control_plane(ingress_ptr self, responder respond);
 
 net::http_response method_not_allowed(const net::http_request& req);
+
+inline constexpr std::string_view functions_path = "/2015-03-31/functions";
+
+/// Forgets the router of `key` (a function id, or "id:N" for version N): the
+/// next invocation makes a new one; the old one finishes what it holds.
+void drop_router(ingress_ptr self, const std::string& key);
+/// ... of the function `id` and all its versions.
+void drop_routers_of(ingress_ptr self, const std::string& id);
+
+/// The router key that `qualifier` of function `id` stands for: `id` for ""
+/// and "$LATEST", "id:N" for version N, and for an alias its version (with
+/// `weighted`, the one its routing picks for this invocation). Aliases are
+/// cached for alias_cache_ms. Calls `then` with the key or the error.
+void resolve_qualifier(ingress_ptr self, const std::string& id, const std::string& qualifier,
+                       bool weighted, std::function<void(caf::expected<std::string>)> then);
+
+/// Invoke (POST .../invocations) of the version `qualifier` names.
+void api_invoke(ingress_ptr self, const std::string& id, const std::string& qualifier,
+                net::http_request& req, responder respond);
+
+/// The Lambda API's management routes (ingress_functions.cpp):
+/// /2015-03-31/functions[/...], /2017-10-31 and /2019-09-30/functions/{name}/concurrency,
+/// /2019-09-25/functions/{name}/event-invoke-config. `rest` follows the prefix.
+void route_functions(ingress_ptr self, const caller& who, std::string_view rest,
+                     net::http_request& req, responder respond);
+void route_concurrency(ingress_ptr self, const caller& who, std::string_view rest,
+                       const net::http_request& req, responder respond);
+void route_event_invoke_config(ingress_ptr self, const caller& who, std::string_view rest,
+                               const net::http_request& req, responder respond);
+/// /2021-10-31/functions/{name}/url[s]: function URL configurations.
+void route_url_config(ingress_ptr self, const caller& who, std::string_view rest,
+                      const net::http_request& req, responder respond);
 
 /// Checks the request's signature (AWS Signature Version 4) with its key,
 /// looked up at the controller once and cached, and calls `then` with the

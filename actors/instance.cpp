@@ -93,8 +93,15 @@ caf::result<invocation_result> invoke(instance_ptr self, invocation inv) {
     return make_error(errc::instance_lost, "instance is busy");
   if (st.draining)
     return make_error(errc::instance_lost, "instance is draining");
-  runtime::runtime_event ev{inv.request_id, now_ms() + st.cfg.timeout_s * 1000LL, st.arn,
-                            "Root=1-" + inv.request_id, std::move(inv.payload)};
+  auto now = now_ms();
+  runtime::runtime_event ev;
+  ev.request_id = inv.request_id;
+  ev.deadline_ms = now + st.cfg.timeout_s * 1000LL; // the timeout below ends it then
+  ev.function_arn = st.arn;
+  ev.trace_id = runtime::xray_trace_id(inv.request_id, now);
+  ev.payload = std::move(inv.payload);
+  ev.client_context = std::move(inv.client_context);
+  // No Cognito identity: Troupe's callers sign with access keys, not Cognito.
   if (!st.api->deliver(std::move(ev)))
     return make_error(errc::instance_lost, "runtime already holds an event");
   auto promise = self->make_response_promise<invocation_result>();

@@ -3,6 +3,7 @@
 #include "net/lambda_api.hpp"
 
 #include <algorithm>
+#include <ctime>
 
 namespace troupe {
 
@@ -11,8 +12,16 @@ uint32_t cpu_weight_for(int32_t memory_mb) {
 }
 
 const std::vector<std::string>& runtime_families() {
-  static const std::vector<std::string> families{"provided", "python3", "nodejs"};
+  static const std::vector<std::string> families{"provided", "python3", "nodejs", "nodejs-ric"};
   return families;
+}
+
+std::string template_family(const net::function_config& cfg) {
+  auto family = net::runtime_family(cfg.runtime);
+  auto client = cfg.environment.find(std::string{runtime_client_variable});
+  if (family == "nodejs" && client != cfg.environment.end() && client->second == "aws-lambda-ric")
+    return "nodejs-ric";
+  return family;
 }
 
 namespace {
@@ -25,6 +34,44 @@ std::vector<std::string> base_env() {
           "HOME=/tmp",
           "LAMBDA_TASK_ROOT=/var/task",
           "LAMBDA_RUNTIME_DIR=/var/runtime"};
+}
+
+using env_pair = std::pair<std::string, std::string>;
+
+/// Lambda's reserved variables of an instance: the function's cannot replace them.
+std::vector<env_pair> reserved_env(const net::function_config& cfg, const spec_inputs& in) {
+  auto family = net::runtime_family(cfg.runtime);
+  std::vector<env_pair> env{
+      {"_HANDLER", cfg.handler},         {"TZ", ":UTC"},
+      {"LAMBDA_TASK_ROOT", "/var/task"}, {"LAMBDA_RUNTIME_DIR", "/var/runtime"},
+      {"AWS_REGION", in.region},         {"AWS_DEFAULT_REGION", in.region}};
+  if (family != "provided") // Lambda names no runtime for OS-only ones
+    env.emplace_back("AWS_EXECUTION_ENV", "AWS_Lambda_" + cfg.runtime);
+  env.insert(env.end(), {{"AWS_LAMBDA_FUNCTION_NAME", cfg.name},
+                         {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", std::to_string(cfg.memory_mb)},
+                         {"AWS_LAMBDA_FUNCTION_VERSION", cfg.version},
+                         {"AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"},
+                         {"AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/" + cfg.name},
+                         {"AWS_LAMBDA_LOG_STREAM_NAME", log_stream_name(cfg, in)},
+                         {"AWS_LAMBDA_RUNTIME_API", in.runtime_api}});
+  return env;
+}
+
+/// Lambda's unreserved variables: defaults that the function's own replace.
+std::vector<env_pair> unreserved_env(const net::function_config& cfg) {
+  auto family = net::runtime_family(cfg.runtime);
+  std::vector<env_pair> env{
+      {"PATH", "/usr/local/bin:/usr/bin:/bin:/opt/bin"},
+      {"LANG", "C.UTF-8"},
+      {"HOME", "/tmp"},
+      {"LD_LIBRARY_PATH",
+       "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"}};
+  if (family == "nodejs")
+    env.emplace_back("NODE_PATH",
+                     "/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task");
+  if (family == "python3")
+    env.emplace_back("PYTHONPATH", "/var/runtime");
+  return env;
 }
 
 } // namespace
@@ -46,6 +93,9 @@ runtime::sandbox_options template_for(const std::string& family, int32_t memory_
   } else if (family == "nodejs") {
     opts.runtime_dir = in.runtimes_dir + "/nodejs";
     opts.prestart_argv = {"/usr/bin/node", "/var/runtime/bootstrap.js"};
+  } else if (family == "nodejs-ric") {
+    opts.runtime_dir = in.runtimes_dir + "/nodejs-ric"; // its node_modules included
+    opts.prestart_argv = {"/usr/bin/node", "/var/runtime/bootstrap.mjs"};
   }
   if (!opts.prestart_argv.empty())
     opts.prestart_env = base_env();
@@ -57,29 +107,30 @@ runtime::sandbox_spec make_sandbox_spec(const net::function_config& cfg, const s
   spec.code_dir = in.code_dir;
   spec.output_fd = in.output_fd;
   spec.argv = {"/var/task/bootstrap"}; // used by provided only
-  spec.env = base_env();
-  auto add = [&](const std::string& k, const std::string& v) { spec.env.push_back(k + "=" + v); };
-  add("_HANDLER", cfg.handler);
-  add("AWS_REGION", in.region);
-  add("AWS_DEFAULT_REGION", in.region);
-  add("AWS_EXECUTION_ENV", "AWS_Lambda_" + cfg.runtime);
-  add("AWS_LAMBDA_FUNCTION_NAME", cfg.name);
-  add("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", std::to_string(cfg.memory_mb));
-  add("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
-  add("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand");
-  add("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/" + cfg.name);
-  add("AWS_LAMBDA_LOG_STREAM_NAME", "troupe/" + cfg.revision_id);
-  add("AWS_LAMBDA_RUNTIME_API", in.runtime_api);
-  // The function's own variables, unless they would shadow the platform's.
-  auto platform = spec.env.size();
-  for (const auto& [k, v] : cfg.environment) {
-    auto prefix = k + "=";
-    auto taken = std::any_of(spec.env.begin(), spec.env.begin() + platform,
-                             [&](const std::string& kv) { return kv.rfind(prefix, 0) == 0; });
-    if (!taken)
-      spec.env.push_back(prefix + v);
-  }
+  auto reserved = reserved_env(cfg, in);
+  auto is_reserved = [&](const std::string& k) {
+    return std::any_of(reserved.begin(), reserved.end(), [&](auto& kv) { return kv.first == k; });
+  };
+  for (auto& [k, v] : reserved)
+    spec.env.push_back(k + "=" + v);
+  // The function's own variables, unless they would shadow a reserved one ...
+  for (const auto& [k, v] : cfg.environment)
+    if (!is_reserved(k))
+      spec.env.push_back(k + "=" + v);
+  // ... and the defaults it did not set.
+  for (auto& [k, v] : unreserved_env(cfg))
+    if (cfg.environment.count(k) == 0)
+      spec.env.push_back(k + "=" + v);
   return spec;
+}
+
+std::string log_stream_name(const net::function_config& cfg, const spec_inputs& in) {
+  std::time_t secs = static_cast<std::time_t>(in.now_ms / 1000);
+  std::tm day{};
+  gmtime_r(&secs, &day);
+  char date[16];
+  std::strftime(date, sizeof date, "%Y/%m/%d", &day);
+  return std::string{date} + "/[" + cfg.version + "]" + in.instance_id;
 }
 
 } // namespace troupe

@@ -15,10 +15,26 @@ namespace {
 /// default tenant's); placements of version 1 belong to a run that is gone.
 /// 3 (functions only): their reserved concurrency; version 2 is still read.
 /// 4 (functions): their EventInvokeConfig; 3 (events): the same, per event.
+/// 5 (functions): their version, and $LATEST's last published version.
 constexpr char format_version = 2;
-constexpr char function_version = 4;
+constexpr char function_version = 5;
+constexpr char alias_version = 1;
+constexpr char url_version = 1;
 constexpr char event_version = 3;
 constexpr char access_key_version = 1;
+
+/// A function configuration as version 4 wrote it: always $LATEST, none published.
+struct function_config_v4 {
+  function_config x;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, function_config_v4& v) {
+  auto& x = v.x;
+  return f(caf::meta::type_name("function_config"), x.name, x.runtime, x.handler, x.description,
+           x.memory_mb, x.timeout_s, x.environment, x.code_sha256, x.code_size, x.last_modified_ms,
+           x.revision_id, x.tenant, x.reserved_concurrency, x.async_max_retries, x.async_max_age_s);
+}
 
 /// A function configuration as version 3 wrote it: without its EventInvokeConfig.
 struct function_config_v3 {
@@ -113,6 +129,22 @@ std::string encode(caf::actor_system& sys, const access_key& x) {
   return encode_record(sys, x, access_key_version);
 }
 
+std::string encode(caf::actor_system& sys, const alias_config& x) {
+  return encode_record(sys, x, alias_version);
+}
+
+std::string encode(caf::actor_system& sys, const url_config& x) {
+  return encode_record(sys, x, url_version);
+}
+
+std::optional<url_config> decode_url(caf::actor_system& sys, std::string_view bytes) {
+  return decode_record<url_config>(sys, bytes, url_version);
+}
+
+std::optional<alias_config> decode_alias(caf::actor_system& sys, std::string_view bytes) {
+  return decode_record<alias_config>(sys, bytes, alias_version);
+}
+
 std::optional<access_key> decode_access_key(caf::actor_system& sys, std::string_view bytes) {
   return decode_record<access_key>(sys, bytes, access_key_version);
 }
@@ -123,6 +155,8 @@ std::optional<function_config> decode_function(caf::actor_system& sys, std::stri
   if (auto old = decode_record<function_config_v2>(sys, bytes, 2))
     return std::move(old->x);
   if (auto old = decode_record<function_config_v3>(sys, bytes, 3))
+    return std::move(old->x);
+  if (auto old = decode_record<function_config_v4>(sys, bytes, 4))
     return std::move(old->x);
   return decode_record<function_config>(sys, bytes, function_version);
 }

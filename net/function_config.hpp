@@ -52,9 +52,42 @@ struct function_config {
   /// (60..21600 s); -1: the node's settings. Both -1: it has no such config.
   int32_t async_max_retries = -1;
   int32_t async_max_age_s = -1;
-  /// Its identity in the cluster (see function_id).
+  /// Which version this is: "$LATEST" (the one that changes), or a published
+  /// version's number ("1", "2", ...), an immutable copy of code and settings.
+  std::string version = "$LATEST";
+  /// $LATEST only: the number of the last version published (0: none yet);
+  /// numbers are never reused, even after a version is deleted.
+  int32_t last_version = 0;
+  /// Its identity in the cluster (see function_id): the same for all its versions.
   std::string id() const { return function_id(tenant, name); }
+  bool is_latest() const { return version == "$LATEST"; }
   bool has_event_invoke_config() const { return async_max_retries >= 0 || async_max_age_s >= 0; }
+};
+
+/// An alias: a name for one version of a function, optionally sending a
+/// share of its invocations to a second version (weighted routing).
+struct alias_config {
+  std::string name;
+  std::string function_version; ///< "$LATEST" or a version number
+  std::string description;
+  std::string additional_version; ///< "" when it routes to one version only
+  double additional_weight = 0;   ///< the share of additional_version, 0..1
+  std::string revision_id;
+};
+
+/// A function URL: an HTTP endpoint of its own (/fn/{url_id}/...) for a
+/// function or one of its aliases, open to anyone (AuthType NONE) or only to
+/// requests its tenant signed (AWS_IAM).
+struct url_config {
+  std::string url_id; ///< 32 lower-case letters and digits, made at creation
+  std::string tenant;
+  std::string function;  ///< its name
+  std::string qualifier; ///< "" for $LATEST, or an alias
+  std::string auth_type; ///< "NONE" or "AWS_IAM"
+  std::string cors;      ///< the Cors object as given (JSON), "" for none
+  int64_t created_ms = 0;
+  int64_t modified_ms = 0;
+  bool open() const { return auth_type == "NONE"; }
 };
 
 /// Limits the API enforces on configurations (Lambda's values).

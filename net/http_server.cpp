@@ -30,9 +30,9 @@ using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 using detail::beast_response;
 using detail::error_reply;
+using detail::first_read_bytes;
 using namespace std::chrono_literals;
 
-constexpr std::size_t first_read_bytes = 8 * 1024;
 constexpr auto accept_retry_delay = 50ms;
 constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -153,8 +153,7 @@ private:
   void read_header() {
     phase_ = phase::reading;
     parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(core_->limits.max_header_bytes));
-    parser_->body_limit(core_->limits.max_body_bytes);
+    detail::apply_limits(*parser_, core_->limits);
     arm_timer(core_->limits.read_timeout);
     http::async_read_header(socket_, buffer_, *parser_, next(&connection::on_header));
   }
@@ -191,6 +190,8 @@ private:
   }
 
   void on_read_error(const error_code& ec) {
+    if (ec == http::error::body_limit && core_->limits.hand_over_oversized && parser_)
+      return hand_over_oversized();
     if (timed_out_)
       return send_error({408, "RequestTimeout",
                          "request not complete within " +
@@ -198,6 +199,22 @@ private:
     if (auto reply = detail::classify_read_error(ec, core_->limits))
       return send_error(*reply);
     close();
+  }
+
+  /// The head of a request whose body is over the limit, for the handler to
+  /// answer; the rest of the body is never read, so the connection closes.
+  void hand_over_oversized() {
+    disarm_timer();
+    version_ = parser_->get().version() == 10 ? 10 : 11;
+    auto req = detail::to_request(parser_->release(), peer_);
+    parser_.reset();
+    req.body.clear();
+    req.body_too_large = true;
+    head_ = false;
+    keep_alive_ = false;
+    phase_ = phase::handling;
+    if (!core_->invoke(std::move(req), make_responder()))
+      close();
   }
 
   http_responder make_responder();
@@ -295,7 +312,7 @@ private:
   bool timed_out_ = false;
   phase phase_ = phase::idle;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<detail::request_parser> parser_;
   std::optional<beast_response> response_;
   unsigned version_ = 11;
   bool head_ = false;

@@ -15,6 +15,10 @@ class io_runtime;
 struct http_limits {
   std::size_t max_header_bytes = 16 * 1024;      ///< over: 431, then close
   std::size_t max_body_bytes = 70 * 1024 * 1024; ///< over: 413, then close
+  /// Over max_body_bytes, hand the request to the handler anyway, its body
+  /// dropped and `body_too_large` set, so that it answers (and acts) itself;
+  /// the connection closes after that answer.
+  bool hand_over_oversized = false;
   std::chrono::milliseconds read_timeout{
       10'000}; ///< a started request must complete: else 408, close
   std::chrono::milliseconds idle_timeout{

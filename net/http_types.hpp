@@ -24,6 +24,8 @@ struct http_request {
   std::string body;
   std::string remote_ip;
   uint16_t remote_port = 0; ///< the peer's TCP port: tells connections apart
+  /// The body was over the server's limit and is not here (see http_limits::hand_over_oversized).
+  bool body_too_large = false;
 
   /// The first header named `name` (case-insensitive), or "" when absent.
   std::string_view header(std::string_view name) const;

@@ -319,10 +319,10 @@ std::optional<api_error> parse_update_configuration(std::string_view body, funct
   revision.clear();
   if (auto err = each_field(body, [&](std::string_view key, od::value v) {
         bool known = false;
-        auto err = parse_config_field(key, v, cfg, known);
+        auto refusal = parse_config_field(key, v, cfg, known);
         if (!known && key == "RevisionId")
           return get_str(v, key, revision);
-        return err; // other Lambda fields (Role, Layers, ...) are accepted and ignored
+        return refusal; // other Lambda fields (Role, Layers, ...) are accepted and ignored
       }))
     return err;
   return validate(cfg);
@@ -345,15 +345,8 @@ std::optional<api_error> parse_update_code(std::string_view body, update_code_re
               return get_str(v, key, out.revision);
             if (key == "DryRun")
               return get_bool(v, key, out.dry_run);
-            if (key == "Publish") {
-              bool publish = false;
-              if (auto e = get_bool(v, key, publish))
-                return e;
-              if (publish)
-                return invalid_parameter(
-                    "Publish is not supported yet: versions are not implemented");
-              return std::nullopt;
-            }
+            if (key == "Publish")
+              return get_bool(v, key, out.publish);
             if (key == "S3Bucket" || key == "S3Key" || key == "S3ObjectVersion" ||
                 key == "ImageUri")
               return invalid_parameter(std::string{key} +
@@ -364,6 +357,180 @@ std::optional<api_error> parse_update_code(std::string_view body, update_code_re
   if (out.archive.empty())
     return invalid_parameter("ZipFile is required");
   return std::nullopt;
+}
+
+namespace {
+
+/// The hex form of a base64 SHA-256 digest, or "" if it is not one.
+std::string sha256_hex_of_base64(std::string_view b64) {
+  auto raw = base64_decode(b64);
+  if (!raw || raw->size() != 32)
+    return {};
+  static const char* digits = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : *raw) {
+    hex += digits[c >> 4];
+    hex += digits[c & 15];
+  }
+  return hex;
+}
+
+bool valid_version(std::string_view v) {
+  return v == "$LATEST" || (!v.empty() && v.size() <= 9 && v[0] != '0' &&
+                            v.find_first_not_of("0123456789") == std::string_view::npos);
+}
+
+std::optional<api_error> parse_weights(od::value v, alias_config& out) {
+  od::object routing, weights;
+  if (v.get_object().get(routing))
+    return invalid_parameter("RoutingConfig must be an object");
+  out.additional_version.clear();
+  out.additional_weight = 0;
+  for (auto field : routing) {
+    std::string_view key;
+    if (field.unescaped_key().get(key) || key != "AdditionalVersionWeights")
+      return invalid_parameter("RoutingConfig takes only AdditionalVersionWeights");
+    if (field.value().get_object().get(weights))
+      return invalid_parameter("AdditionalVersionWeights must be an object of version: weight");
+    for (auto w : weights) {
+      std::string_view version;
+      double weight = -1;
+      if (w.unescaped_key().get(version) || w.value().get_double().get(weight))
+        return invalid_parameter("AdditionalVersionWeights must be an object of version: weight");
+      if (!out.additional_version.empty())
+        return invalid_parameter("AdditionalVersionWeights may name one version only");
+      if (!valid_version(version) || version == "$LATEST")
+        return invalid_parameter("AdditionalVersionWeights names a published version, not " +
+                                 std::string{version});
+      if (!(weight >= 0.0 && weight <= 1.0))
+        return invalid_parameter("an additional version's weight must be from 0.0 to 1.0");
+      out.additional_version = std::string{version};
+      out.additional_weight = weight;
+    }
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+std::optional<api_error> parse_publish_version(std::string_view body,
+                                               publish_version_request& out) {
+  if (body.empty())
+    return std::nullopt;
+  return each_field(body, [&](std::string_view key, od::value v) -> std::optional<api_error> {
+    if (key == "CodeSha256") {
+      std::string b64;
+      if (auto e = get_str(v, key, b64))
+        return e;
+      out.code_sha256 = sha256_hex_of_base64(b64);
+      if (out.code_sha256.empty())
+        return invalid_parameter("CodeSha256 must be a base64 SHA-256 digest");
+      return std::nullopt;
+    }
+    if (key == "Description")
+      return get_str(v, key, out.description);
+    if (key == "RevisionId")
+      return get_str(v, key, out.revision);
+    return invalid_parameter("unknown field " + std::string{key});
+  });
+}
+
+bool valid_alias_name(std::string_view name) {
+  if (name.empty() || name.size() > 128 ||
+      name.find_first_not_of("0123456789") == std::string_view::npos)
+    return false;
+  for (char c : name)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'))
+      return false;
+  return true;
+}
+
+std::optional<api_error> parse_alias(std::string_view body, bool create, alias_config& out) {
+  if (auto err =
+          each_field(body, [&](std::string_view key, od::value v) -> std::optional<api_error> {
+            if (key == "Name")
+              return get_str(v, key, out.name);
+            if (key == "FunctionVersion")
+              return get_str(v, key, out.function_version);
+            if (key == "Description")
+              return get_str(v, key, out.description);
+            if (key == "RevisionId" && !create)
+              return get_str(v, key, out.revision_id);
+            if (key == "RoutingConfig")
+              return parse_weights(v, out);
+            return invalid_parameter("unknown field " + std::string{key});
+          }))
+    return err;
+  if (create && !valid_alias_name(out.name))
+    return invalid_parameter("Name must be 1 to 128 characters of [A-Za-z0-9_-], not all digits");
+  if (create && out.function_version.empty())
+    return invalid_parameter("FunctionVersion is required");
+  if (!out.function_version.empty() && !valid_version(out.function_version))
+    return invalid_parameter("FunctionVersion must be $LATEST or a version number");
+  if (out.description.size() > 256)
+    return invalid_parameter("Description is longer than 256 characters");
+  return std::nullopt;
+}
+
+std::string render_alias(const alias_config& alias, std::string_view tenant, std::string_view name,
+                         const arn_scope& scope) {
+  json_writer w;
+  w.begin_object()
+      .field("AliasArn", scope.function_arn(tenant, name) + ":" + alias.name)
+      .field("Name", alias.name)
+      .field("FunctionVersion", alias.function_version)
+      .field("Description", alias.description)
+      .field("RevisionId", alias.revision_id);
+  if (!alias.additional_version.empty()) {
+    char weight[32];
+    snprintf(weight, sizeof weight, "%g", alias.additional_weight);
+    w.key("RoutingConfig").begin_object().key("AdditionalVersionWeights").begin_object();
+    w.key(alias.additional_version).raw(weight);
+    w.end_object().end_object();
+  }
+  w.end_object();
+  return w.take();
+}
+
+std::optional<api_error> parse_url_config(std::string_view body, bool create, url_config& out) {
+  if (auto err =
+          each_field(body, [&](std::string_view key, od::value v) -> std::optional<api_error> {
+            if (key == "AuthType") {
+              if (auto e = get_str(v, key, out.auth_type))
+                return e;
+              if (out.auth_type != "NONE" && out.auth_type != "AWS_IAM")
+                return invalid_parameter("AuthType must be NONE or AWS_IAM");
+              return std::nullopt;
+            }
+            if (key == "Cors") {
+              od::object cors;
+              std::string_view raw;
+              if (v.get_object().get(cors) || cors.raw_json().get(raw))
+                return invalid_parameter("Cors must be an object");
+              out.cors = std::string{raw};
+              return std::nullopt;
+            }
+            if (key == "InvokeMode") {
+              std::string mode;
+              if (auto e = get_str(v, key, mode))
+                return e;
+              if (mode != "BUFFERED")
+                return invalid_parameter("InvokeMode " + mode +
+                                         " is not supported: function URLs answer BUFFERED");
+              return std::nullopt;
+            }
+            return invalid_parameter("unknown field " + std::string{key});
+          }))
+    return err;
+  if (create && out.auth_type.empty())
+    return invalid_parameter("AuthType is required: NONE or AWS_IAM");
+  return std::nullopt;
+}
+
+const std::string& pick_version(const alias_config& alias, double u) {
+  if (!alias.additional_version.empty() && u < alias.additional_weight)
+    return alias.additional_version;
+  return alias.function_version;
 }
 
 std::optional<api_error> parse_create_function(std::string_view body,
@@ -405,11 +572,11 @@ std::optional<api_error> parse_event_invoke_config(std::string_view body, int32_
         if (key != "MaximumRetryAttempts" && key != "MaximumEventAgeInSeconds")
           return std::optional{invalid_parameter("unknown field " + std::string{key})};
         int32_t n = 0;
-        auto err = get_int(v, key, n);
-        if (!err && n < 0)
-          err = invalid_parameter(std::string{key} + " cannot be negative");
+        auto refusal = get_int(v, key, n);
+        if (!refusal && n < 0)
+          refusal = invalid_parameter(std::string{key} + " cannot be negative");
         (key == "MaximumRetryAttempts" ? max_retries : max_age_s) = n;
-        return err;
+        return refusal;
       }))
     return err;
   if (max_retries > 2)
@@ -439,11 +606,29 @@ std::string hex_to_base64(const std::string& hex) {
 
 } // namespace
 
+std::string render_url_config(const url_config& url, std::string_view base,
+                              const arn_scope& scope) {
+  json_writer w;
+  auto arn = scope.function_arn(url.tenant, url.function);
+  w.begin_object()
+      .field("FunctionUrl", std::string{base} + "/fn/" + url.url_id + "/")
+      .field("FunctionArn", url.qualifier.empty() ? arn : arn + ":" + url.qualifier)
+      .field("AuthType", url.auth_type);
+  if (!url.cors.empty())
+    w.key("Cors").raw(url.cors);
+  w.field("CreationTime", iso8601(url.created_ms))
+      .field("LastModifiedTime", iso8601(url.modified_ms))
+      .field("InvokeMode", "BUFFERED")
+      .end_object();
+  return w.take();
+}
+
 std::string render_function_configuration(const function_config& cfg, const arn_scope& scope) {
   json_writer w;
   w.begin_object()
       .field("FunctionName", cfg.name)
-      .field("FunctionArn", scope.function_arn(cfg.tenant, cfg.name))
+      .field("FunctionArn",
+             scope.function_arn(cfg.tenant, cfg.name) + (cfg.is_latest() ? "" : ":" + cfg.version))
       .field("Runtime", cfg.runtime)
       .field("Handler", cfg.handler)
       .field("Description", cfg.description)
@@ -452,7 +637,7 @@ std::string render_function_configuration(const function_config& cfg, const arn_
       .field("MemorySize", cfg.memory_mb)
       .field("Timeout", cfg.timeout_s)
       .field("LastModified", iso8601(cfg.last_modified_ms))
-      .field("Version", "$LATEST")
+      .field("Version", cfg.version)
       .field("RevisionId", cfg.revision_id)
       .field("PackageType", "Zip")
       .field("State", "Active")

@@ -79,7 +79,45 @@ struct update_code_request {
   std::string archive;  ///< decoded ZipFile
   std::string revision; ///< RevisionId, "" if none
   bool dry_run = false; ///< only check, change nothing
+  bool publish = false; ///< publish a version of the new code
 };
+
+/// A parsed PublishVersion request.
+struct publish_version_request {
+  std::string code_sha256; ///< hex of the CodeSha256 given ("" if none)
+  std::string description;
+  std::string revision;
+};
+
+/// Parses a PublishVersion body (CodeSha256 in base64, Description, RevisionId;
+/// an empty body is fine). The error, or nullopt.
+std::optional<api_error> parse_publish_version(std::string_view body, publish_version_request& out);
+
+/// Lambda's alias name rule: 1-128 of [A-Za-z0-9_-], not all digits.
+bool valid_alias_name(std::string_view name);
+
+/// Parses a CreateAlias (`create`: Name and FunctionVersion required) or
+/// UpdateAlias body into `out`: Name, FunctionVersion ("$LATEST" or a
+/// number), Description, RoutingConfig.AdditionalVersionWeights (at most one
+/// version, weight 0..1) and, for updates, RevisionId (into out.revision_id).
+std::optional<api_error> parse_alias(std::string_view body, bool create, alias_config& out);
+
+/// The AliasConfiguration JSON object of `alias`, of the function `name` of `tenant`.
+std::string render_alias(const alias_config& alias, std::string_view tenant, std::string_view name,
+                         const arn_scope& scope);
+
+/// Parses a Create- (`create`: AuthType required) or
+/// UpdateFunctionUrlConfig body into `out`: AuthType (NONE or AWS_IAM), Cors
+/// (an object, kept as given), InvokeMode (BUFFERED only). The error, or nullopt.
+std::optional<api_error> parse_url_config(std::string_view body, bool create, url_config& out);
+
+/// The FunctionUrlConfig JSON object of `url`; `base` is the ingress's
+/// address as the caller reached it ("http://host:port").
+std::string render_url_config(const url_config& url, std::string_view base, const arn_scope& scope);
+
+/// Which version an invocation of `alias` runs, given a uniform random number
+/// `u` in [0, 1): the additional version for a share of `additional_weight`.
+const std::string& pick_version(const alias_config& alias, double u);
 
 /// Parses an UpdateFunctionCode body: ZipFile (base64) is required; S3 and
 /// image sources and Publish are refused with 400 naming them.
@@ -98,7 +136,8 @@ std::optional<api_error> parse_event_invoke_config(std::string_view body, int32_
 /// The FunctionEventInvokeConfig JSON object of `cfg`.
 std::string render_event_invoke_config(const function_config& cfg, const arn_scope& scope);
 
-/// The FunctionConfiguration JSON object of `cfg`.
+/// The FunctionConfiguration JSON object of `cfg` (a published version's
+/// FunctionArn carries its number).
 std::string render_function_configuration(const function_config& cfg, const arn_scope& scope);
 
 /// The host runtime family of a Lambda runtime name: "provided" for provided*,

@@ -496,8 +496,18 @@ std::optional<api_error> read_claim(const http_request& req, claim& out) {
   return query_form ? read_query_claim(params, out) : read_header_claim(req, auth, out);
 }
 
+const std::string& signing_key_memo::get(std::string_view secret, const credential_scope& s) {
+  auto wanted = s.date + "/" + s.region + "/" + s.service;
+  if (wanted != scope) {
+    key = signing_key(secret, s);
+    scope = std::move(wanted);
+  }
+  return key;
+}
+
 std::optional<api_error> verify(const http_request& req, const claim& c, std::string_view secret,
-                                std::string_view region, std::string_view service, int64_t now_s) {
+                                std::string_view region, std::string_view service, int64_t now_s,
+                                signing_key_memo* memo) {
   int64_t t = 0;
   if (!parse_amz_date(c.amz_date, t))
     return incomplete(bad_amz_date(c.amz_date));
@@ -510,8 +520,9 @@ std::optional<api_error> verify(const http_request& req, const claim& c, std::st
   auto declared = req.header("X-Amz-Content-Sha256");
   auto body_hash = hex_sha256(req.body);
   auto payload_hash = declared.empty() ? body_hash : std::string{declared};
-  auto expected = hex_signature(signing_key(secret, c.scope),
-                                string_to_sign(c, canonical_request(req, c, payload_hash)));
+  auto to_sign = string_to_sign(c, canonical_request(req, c, payload_hash));
+  auto expected = memo ? hex_signature(memo->get(secret, c.scope), to_sign)
+                       : hex_signature(signing_key(secret, c.scope), to_sign);
   if (expected.size() != c.signature.size() ||
       CRYPTO_memcmp(expected.data(), c.signature.data(), expected.size()) != 0)
     return invalid("The request signature we calculated does not match the signature you "

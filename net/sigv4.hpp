@@ -56,11 +56,23 @@ struct claim {
 /// Fills `out`, or returns the refusal (a request carrying both forms is refused).
 std::optional<api_error> read_claim(const http_request& req, claim& out);
 
+/// The last signing key derived from one secret, and the scope it is for. A key
+/// stays the same for a whole day (date, region, service), so a server that
+/// keeps one per access key spends four HMACs a day on it instead of on every
+/// request (about 45% of a verification).
+struct signing_key_memo {
+  std::string scope; ///< "date/region/service" of `key` ("" before the first)
+  std::string key;
+  const std::string& get(std::string_view secret, const credential_scope& s);
+};
+
 /// Checks `c` against `req` with the secret of c.scope.access_key_id, the server's region
 /// and service, and the current time in seconds since the epoch. Returns the refusal, or
 /// nullopt when the request is authentic. The signature is compared in constant time.
+/// With `memo` (that access key's), the signing key is derived only when the scope changes.
 std::optional<api_error> verify(const http_request& req, const claim& c, std::string_view secret,
-                                std::string_view region, std::string_view service, int64_t now_s);
+                                std::string_view region, std::string_view service, int64_t now_s,
+                                signing_key_memo* memo = nullptr);
 
 /// Signs `req` in place as the AWS SDKs do: replaces X-Amz-Date (set to `now_s`) and
 /// Authorization, signs Host plus every x-amz-* and Content-Type header present. Adds no

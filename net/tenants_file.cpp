@@ -2,7 +2,10 @@
 
 #include "net/lambda_api.hpp"
 
+#include <openssl/rand.h>
 #include <simdjson.h>
+
+#include <stdexcept>
 
 #include <set>
 
@@ -98,6 +101,21 @@ result parse_tenant(od::object t, std::vector<credential>& out) {
 }
 
 } // namespace
+
+credential new_credential(std::string tenant, bool operator_access) {
+  unsigned char bytes[16 + 40];
+  if (RAND_bytes(bytes, sizeof bytes) != 1)
+    throw std::runtime_error("OpenSSL's random generator failed");
+  static constexpr char id_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  static constexpr char secret_chars[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  credential c{std::move(tenant), "AKIA", {}, operator_access};
+  for (int i = 0; i < 16; ++i) // 32 and 64 divide 256: every character equally likely
+    c.key_id += id_chars[bytes[i] % 32];
+  for (int i = 16; i < 56; ++i) // 40 characters of 6 bits: 240 bits of secret
+    c.secret += secret_chars[bytes[i] % 64];
+  return c;
+}
 
 bool valid_tenant_name(std::string_view name) {
   return valid_function_name(name);

@@ -24,6 +24,10 @@ struct credential {
 /// the tenant or key) and leaves `out` empty.
 std::optional<std::string> parse_tenants_file(std::string_view json, std::vector<credential>& out);
 
+/// A new access key for `tenant`: an id of "AKIA" and 16 of [A-Z2-7], and a
+/// secret of 40 base64 characters, from OpenSSL's random generator.
+credential new_credential(std::string tenant, bool operator_access);
+
 /// Lambda's (and Troupe's) rule for names: 1-64 of [A-Za-z0-9_-].
 bool valid_tenant_name(std::string_view name);
 

@@ -4,6 +4,8 @@
 #include "net/json_writer.hpp"
 #include "net/lambda_api.hpp"
 
+#include <cctype>
+#include <cstdio>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -18,8 +20,50 @@ using net::json_response;
 
 net::http_response error_reply(int status, std::string_view type, std::string_view message) {
   net::json_writer w;
-  w.begin_object().field("errorType", type).field("errorMessage", message).end_object();
+  w.begin_object().field("errorMessage", message).field("errorType", type).end_object();
   return json_response(status, w.take());
+}
+
+net::http_response accepted() {
+  return json_response(202, "{\"status\":\"OK\"}");
+}
+
+net::http_response not_found() {
+  return error_reply(404, "InvalidRequest", "unknown runtime API path");
+}
+
+net::http_response method_not_allowed(std::string_view allow) {
+  auto r = error_reply(405, "MethodNotAllowed", std::string{"use "} + std::string{allow});
+  r.set("Allow", std::string{allow});
+  return r;
+}
+
+net::http_response invalid_request_id() {
+  return error_reply(400, "InvalidRequestID", "Invalid request ID");
+}
+
+/// Lambda's refusal of a call that its runtime state machine does not allow.
+net::http_response invalid_state(std::string_view from, std::string_view to) {
+  return error_reply(403, "InvalidStateTransition",
+                     "State transition from " + std::string{from} + " to " + std::string{to} +
+                         " failed for runtime. Error: State transition is not allowed");
+}
+
+net::http_response too_large(std::size_t limit) {
+  return error_reply(413, "RequestEntityTooLarge",
+                     "Exceeded maximum allowed payload size (" + std::to_string(limit) +
+                         " bytes).");
+}
+
+/// What the invocation answers when the runtime's response was too large.
+std::string response_too_large_doc(std::size_t limit) {
+  net::json_writer w;
+  w.begin_object()
+      .field("errorMessage", "Response payload size exceeded maximum allowed payload size (" +
+                                 std::to_string(limit) + " bytes).")
+      .field("errorType", "Function.ResponseSizeTooLarge")
+      .end_object();
+  return w.take();
 }
 
 net::http_response event_reply(const runtime_event& ev) {
@@ -28,6 +72,10 @@ net::http_response event_reply(const runtime_event& ev) {
   r.set("Lambda-Runtime-Deadline-Ms", std::to_string(ev.deadline_ms));
   r.set("Lambda-Runtime-Invoked-Function-Arn", ev.function_arn);
   r.set("Lambda-Runtime-Trace-Id", ev.trace_id);
+  if (!ev.client_context.empty())
+    r.set("Lambda-Runtime-Client-Context", ev.client_context);
+  if (!ev.cognito_identity.empty())
+    r.set("Lambda-Runtime-Cognito-Identity", ev.cognito_identity);
   return r;
 }
 
@@ -39,6 +87,24 @@ std::string error_type_of(const net::http_request& req, std::string_view fallbac
 
 } // namespace
 
+std::string xray_trace_id(std::string_view request_id, int64_t now_ms) {
+  std::string hex;
+  for (char c : request_id)
+    if (std::isxdigit(static_cast<unsigned char>(c)))
+      hex += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  hex.resize(32, '0'); // the root's id: the first 24; the parent's: the last 16
+  char secs[16];
+  std::snprintf(secs, sizeof secs, "%08llx",
+                static_cast<unsigned long long>(now_ms / 1000) & 0xffffffffULL);
+  return "Root=1-" + std::string{secs} + "-" + hex.substr(0, 24) + ";Parent=" + hex.substr(16, 16) +
+         ";Sampled=0";
+}
+
+/// The endpoint's state, shared with the server's handler (on io threads)
+/// and deliver() (on the instance's thread):
+///
+///   init --/next--> waiting <--deliver--> outstanding --response|error--> answered
+///     (init/error only before the first /next)        (answered --/next--> ...)
 struct runtime_api::impl {
   runtime_api_callbacks callbacks;
   std::size_t max_response_bytes;
@@ -46,21 +112,26 @@ struct runtime_api::impl {
   std::optional<runtime_event> queued;        ///< delivered, not yet fetched by /next
   std::optional<net::http_responder> waiting; ///< a /next call with no event yet
   std::string outstanding_id;                 ///< fetched, not yet answered
+  std::string answered_id;                    ///< the last one answered
+  bool asked = false;                         ///< /next was called: init is over
   std::unique_ptr<net::http_server> server;
 
   void handle(net::http_request req, net::http_responder respond);
   void on_next(net::http_responder respond);
-  void on_invocation(std::string_view rest, net::http_request& req, net::http_responder& respond);
-  bool take_outstanding(std::string_view id);
+  void on_init_error(net::http_request& req, const net::http_responder& respond);
+  void on_invocation(std::string_view rest, net::http_request& req,
+                     const net::http_responder& respond);
+  /// Takes `id` as answered; else the refusal to send.
+  std::optional<net::http_response> take_outstanding(std::string_view id, std::string_view what);
 };
 
 void runtime_api::impl::on_next(net::http_responder respond) {
   std::unique_lock guard{mtx};
-  if (waiting) {
-    guard.unlock();
-    respond(error_reply(400, "InvalidRequest", "another /next call is already waiting"));
-    return;
-  }
+  asked = true;
+  // A runtime that asks again (say, after its connection broke) is the one
+  // that waits now; the earlier call, if still there, is told so.
+  auto superseded = std::move(waiting);
+  waiting.reset();
   if (queued) {
     auto ev = std::move(*queued);
     queued.reset();
@@ -69,37 +140,61 @@ void runtime_api::impl::on_next(net::http_responder respond) {
     respond(event_reply(ev));
   } else {
     waiting = std::move(respond);
+    guard.unlock();
   }
+  if (superseded)
+    (*superseded)(error_reply(400, "InvalidRequest", "superseded by a later /next call"));
 }
 
-bool runtime_api::impl::take_outstanding(std::string_view id) {
+std::optional<net::http_response> runtime_api::impl::take_outstanding(std::string_view id,
+                                                                      std::string_view what) {
   std::lock_guard guard{mtx};
-  if (outstanding_id.empty() || outstanding_id != id)
-    return false;
-  outstanding_id.clear();
-  return true;
+  if (!outstanding_id.empty() && outstanding_id == id) {
+    answered_id = std::move(outstanding_id);
+    outstanding_id.clear();
+    return std::nullopt;
+  }
+  if (outstanding_id.empty() && !id.empty() && id == answered_id)
+    return invalid_state("InvocationResponse",
+                         what == "response" ? "InvocationResponse" : "InvocationErrorResponse");
+  return invalid_request_id();
+}
+
+void runtime_api::impl::on_init_error(net::http_request& req, const net::http_responder& respond) {
+  {
+    std::lock_guard guard{mtx};
+    if (asked)
+      return respond(invalid_state("Ready", "InitError"));
+  }
+  auto type = error_type_of(req, "Runtime.InitError");
+  if (req.body_too_large) {
+    respond(too_large(max_response_bytes));
+    return callbacks.on_init_error(std::move(type), {});
+  }
+  respond(accepted());
+  callbacks.on_init_error(std::move(type), std::move(req.body));
 }
 
 void runtime_api::impl::on_invocation(std::string_view rest, net::http_request& req,
-                                      net::http_responder& respond) {
+                                      const net::http_responder& respond) {
   // rest = "{id}/response" or "{id}/error"
   auto slash = rest.rfind('/');
-  if (slash == std::string_view::npos || req.method != "POST")
-    return respond(error_reply(404, "InvalidRequest", "unknown runtime API path"));
+  if (slash == std::string_view::npos)
+    return respond(not_found());
   auto id = rest.substr(0, slash);
   auto what = rest.substr(slash + 1);
-  if (what != "response" && what != "error")
-    return respond(error_reply(404, "InvalidRequest", "unknown runtime API path"));
-  if (!take_outstanding(id))
-    return respond(error_reply(400, "InvalidRequestID", "no outstanding invocation with this id"));
-  if (what == "response" && req.body.size() > max_response_bytes) {
-    respond(error_reply(413, "RequestEntityTooLarge", "response payload exceeds the limit"));
-    callbacks.on_error(std::string{id}, "Function.ResponseSizeTooLarge",
-                       "{\"errorType\":\"Function.ResponseSizeTooLarge\",\"errorMessage\":"
-                       "\"Response payload size exceeded maximum allowed payload size.\"}");
-    return;
+  if ((what != "response" && what != "error") || id.find('/') != std::string_view::npos)
+    return respond(not_found());
+  if (req.method != "POST")
+    return respond(method_not_allowed("POST"));
+  if (auto refusal = take_outstanding(id, what))
+    return respond(std::move(*refusal));
+  if (req.body_too_large || (what == "response" && req.body.size() > max_response_bytes)) {
+    respond(too_large(max_response_bytes));
+    return callbacks.on_error(std::string{id}, "Function.ResponseSizeTooLarge",
+                              response_too_large_doc(max_response_bytes));
   }
-  respond(json_response(202, "{\"status\":\"OK\"}"));
+  respond(accepted());
   if (what == "response")
     callbacks.on_response(std::string{id}, std::move(req.body));
   else
@@ -109,18 +204,22 @@ void runtime_api::impl::on_invocation(std::string_view rest, net::http_request& 
 void runtime_api::impl::handle(net::http_request req, net::http_responder respond) {
   auto path = req.path();
   if (path.substr(0, prefix.size()) != prefix)
-    return respond(error_reply(404, "InvalidRequest", "unknown runtime API path"));
+    return respond(not_found());
   auto rest = path.substr(prefix.size());
-  if (rest == "invocation/next" && req.method == "GET")
+  if (rest == "invocation/next") {
+    if (req.method != "GET")
+      return respond(method_not_allowed("GET"));
     return on_next(std::move(respond));
-  if (rest == "init/error" && req.method == "POST") {
-    respond(json_response(202, "{\"status\":\"OK\"}"));
-    return callbacks.on_init_error(error_type_of(req, "Runtime.InitError"), std::move(req.body));
+  }
+  if (rest == "init/error") {
+    if (req.method != "POST")
+      return respond(method_not_allowed("POST"));
+    return on_init_error(req, respond);
   }
   constexpr std::string_view inv = "invocation/";
   if (rest.substr(0, inv.size()) == inv)
     return on_invocation(rest.substr(inv.size()), req, respond);
-  respond(error_reply(404, "InvalidRequest", "unknown runtime API path"));
+  respond(not_found());
 }
 
 runtime_api::runtime_api(net::io_runtime& io, int listening_fd, runtime_api_callbacks callbacks,
@@ -129,8 +228,9 @@ runtime_api::runtime_api(net::io_runtime& io, int listening_fd, runtime_api_call
   impl_->callbacks = std::move(callbacks);
   impl_->max_response_bytes = max_response_bytes;
   net::http_limits limits;
-  limits.max_body_bytes = max_response_bytes + 64 * 1024; // room to answer 413 ourselves
-  limits.idle_timeout = std::chrono::hours(24);           // the runtime idles between events
+  limits.max_body_bytes = max_response_bytes;
+  limits.hand_over_oversized = true;            // a 413 of our own, and the invocation fails
+  limits.idle_timeout = std::chrono::hours(24); // the runtime idles between events
   std::weak_ptr<impl> weak = impl_;
   impl_->server = std::make_unique<net::http_server>(
       io, limits, [weak](net::http_request req, net::http_responder respond) {

@@ -19,7 +19,21 @@ namespace troupe {
 /// reservation or EventInvokeConfig) and `code` its package, each only if its
 /// revision is still `expected revision` (revision_mismatch otherwise), and
 /// answer the new configuration with a new revision id; `key` answers the
-/// access key of an id (unknown_key if there is none); `fetch` answers a stored package's
+/// access key of an id (unknown_key if there is none); `key_put` stores a
+/// new key (function_exists if its id is taken), `key_del` deletes one,
+/// `keys` lists all, without their secrets. Versions: `lookup`
+/// and `remove` take "id:N" for version N (a version an alias names is not
+/// removed: function_exists); removing a function removes its versions and
+/// aliases; `publish` copies $LATEST to the next version (or answers the last
+/// one if nothing changed), `versions` lists $LATEST then each version.
+/// Aliases: `alias` with a configuration creates (function_exists if taken)
+/// or updates one, with a name reads one, `remove` with an alias name deletes
+/// one, `aliases` lists them; all answer function_not_found for unknown
+/// functions, aliases or versions. Function URLs: `url_put` creates
+/// (function_exists if the function and qualifier have one) or updates one,
+/// `url_get` reads one (or with only an id, all of a function's), `url_del`
+/// deletes one, `url_find` finds one by its url id (function_not_found if
+/// none); removing a function removes its URLs. `fetch` answers a stored package's
 /// archive by its SHA-256 (hex), for hosts that lack it; `reserve` sets a
 /// function's reserved concurrency (-1: none), refused with invalid_parameter
 /// when the tenant's reservations would leave less than its unreserved
@@ -35,6 +49,23 @@ using controller_actor = caf::typed_actor<
     caf::replies_to<code_atom, std::string /*id*/, std::string /*archive*/,
                     std::string /*expected revision*/>::with<function_config>,
     caf::replies_to<key_atom, std::string /*access key id*/>::with<access_key>,
+    caf::replies_to<key_put_atom, access_key>::with<access_key>,
+    caf::replies_to<key_del_atom, std::string /*access key id*/>::with<access_key>,
+    caf::replies_to<keys_atom>::with<std::vector<access_key>>,
+    caf::replies_to<publish_atom, std::string /*id*/, std::string /*code sha256 hex or ""*/,
+                    std::string /*description*/,
+                    std::string /*expected revision or ""*/>::with<function_config>,
+    caf::replies_to<versions_atom, std::string /*id*/>::with<std::vector<function_config>>,
+    caf::replies_to<alias_atom, std::string /*id*/, alias_config,
+                    bool /*create*/>::with<alias_config>,
+    caf::replies_to<alias_atom, std::string /*id*/, std::string /*alias*/>::with<alias_config>,
+    caf::replies_to<remove_atom, std::string /*id*/, std::string /*alias*/>::with<alias_config>,
+    caf::replies_to<aliases_atom, std::string /*id*/>::with<std::vector<alias_config>>,
+    caf::replies_to<url_put_atom, url_config, bool /*create*/>::with<url_config>,
+    caf::replies_to<url_get_atom, std::string /*id*/, std::string /*qualifier*/>::with<url_config>,
+    caf::replies_to<url_get_atom, std::string /*id*/>::with<std::vector<url_config>>,
+    caf::replies_to<url_del_atom, std::string /*id*/, std::string /*qualifier*/>::with<url_config>,
+    caf::replies_to<url_find_atom, std::string /*url id*/>::with<url_config>,
     caf::replies_to<remove_atom, std::string>::with<function_config>,
     caf::replies_to<fetch_atom, std::string /*sha256 hex*/>::with<std::string>,
     caf::replies_to<reserve_atom, std::string /*function*/, int32_t>::with<function_config>,

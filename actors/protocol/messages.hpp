@@ -29,14 +29,27 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, function_config& x) {
   return f(caf::meta::type_name("function_config"), x.name, x.runtime, x.handler, x.description,
            x.memory_mb, x.timeout_s, x.environment, x.code_sha256, x.code_size, x.last_modified_ms,
-           x.revision_id, x.tenant, x.reserved_concurrency, x.async_max_retries, x.async_max_age_s);
+           x.revision_id, x.tenant, x.reserved_concurrency, x.async_max_retries, x.async_max_age_s,
+           x.version, x.last_version);
+}
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, url_config& x) {
+  return f(caf::meta::type_name("url_config"), x.url_id, x.tenant, x.function, x.qualifier,
+           x.auth_type, x.cors, x.created_ms, x.modified_ms);
+}
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, alias_config& x) {
+  return f(caf::meta::type_name("alias_config"), x.name, x.function_version, x.description,
+           x.additional_version, x.additional_weight, x.revision_id);
 }
 
 } // namespace troupe::net
 
 namespace troupe {
 
+using net::alias_config;
 using net::function_config;
+using net::url_config;
 
 // Atoms (at most 10 characters; see shared/CAF-0.17.md section 1).
 using invoke_atom = caf::atom_constant<caf::atom("invoke")>;
@@ -82,6 +95,17 @@ using async_cfg_atom = caf::atom_constant<caf::atom("async_cfg")>;
 using key_atom = caf::atom_constant<caf::atom("key")>;
 using update_atom = caf::atom_constant<caf::atom("update")>;
 using code_atom = caf::atom_constant<caf::atom("code")>;
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
+using versions_atom = caf::atom_constant<caf::atom("versions")>;
+using alias_atom = caf::atom_constant<caf::atom("alias")>;
+using aliases_atom = caf::atom_constant<caf::atom("aliases")>;
+using url_put_atom = caf::atom_constant<caf::atom("url_put")>;
+using url_get_atom = caf::atom_constant<caf::atom("url_get")>;
+using url_del_atom = caf::atom_constant<caf::atom("url_del")>;
+using url_find_atom = caf::atom_constant<caf::atom("url_find")>;
+using key_put_atom = caf::atom_constant<caf::atom("key_put")>;
+using key_del_atom = caf::atom_constant<caf::atom("key_del")>;
+using keys_atom = caf::atom_constant<caf::atom("keys")>;
 
 /// An access key: what signs a tenant's requests (AWS Signature Version 4).
 struct access_key {
@@ -97,15 +121,20 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
            x.created_ms);
 }
 
-/// One synchronous invocation on its way to an instance.
+/// One synchronous invocation on its way to an instance. Never stored (an
+/// async_event is), so a field added here changes no stored format.
 struct invocation {
   std::string request_id;
   std::string payload;     ///< the event JSON
   int64_t deadline_ms = 0; ///< Unix epoch ms by which the whole request must be answered
+  /// The caller's X-Amz-Client-Context, decoded (JSON; "" without one): the
+  /// runtime gets it as Lambda-Runtime-Client-Context (synchronous invokes only).
+  std::string client_context{};
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, invocation& x) {
-  return f(caf::meta::type_name("invocation"), x.request_id, x.payload, x.deadline_ms);
+  return f(caf::meta::type_name("invocation"), x.request_id, x.payload, x.deadline_ms,
+           x.client_context);
 }
 
 /// The function's answer. `function_error` marks Lambda's "Unhandled" errors
@@ -115,11 +144,13 @@ struct invocation_result {
   bool function_error = false;
   std::string payload;
   bool cold_start = false;
+  std::string version = "$LATEST"; ///< of the function, that ran it
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, invocation_result& x) {
-  return f(caf::meta::type_name("invocation_result"), x.function_error, x.payload, x.cold_start);
+  return f(caf::meta::type_name("invocation_result"), x.function_error, x.payload, x.cold_start,
+           x.version);
 }
 
 /// An asynchronous (Event) invocation, queued durably until it is delivered

@@ -18,6 +18,11 @@ void register_troupe_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<function_config>>("std::vector<troupe::function_config>");
   cfg.add_message_type<invocation>("troupe::invocation");
   cfg.add_message_type<access_key>("troupe::access_key");
+  cfg.add_message_type<std::vector<access_key>>("std::vector<troupe::access_key>");
+  cfg.add_message_type<alias_config>("troupe::alias_config");
+  cfg.add_message_type<url_config>("troupe::url_config");
+  cfg.add_message_type<std::vector<url_config>>("std::vector<troupe::url_config>");
+  cfg.add_message_type<std::vector<alias_config>>("std::vector<troupe::alias_config>");
   cfg.add_message_type<invocation_result>("troupe::invocation_result");
   cfg.add_message_type<placement>("troupe::placement");
   cfg.add_message_type<pool_stats>("troupe::pool_stats");

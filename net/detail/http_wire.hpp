@@ -15,6 +15,16 @@ namespace troupe::net::detail {
 
 using beast_request = boost::beast::http::request<boost::beast::http::string_body>;
 using beast_response = boost::beast::http::response<boost::beast::http::string_body>;
+using request_parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+
+/// The server's first read of a request, before the parser asks for more.
+constexpr std::size_t first_read_bytes = 8 * 1024;
+
+/// Gives a fresh parser the server's header and body limits.
+inline void apply_limits(request_parser& parser, const http_limits& limits) {
+  parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+  parser.body_limit(limits.max_body_bytes);
+}
 
 /// An answer the server gives on its own before closing (4xx for a bad request).
 struct error_reply {

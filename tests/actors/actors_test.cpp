@@ -91,6 +91,70 @@ TEST(InstanceEnv, LambdaVariablesAreSetAndWinOverTheFunctions) {
   EXPECT_EQ(*first, "AWS_REGION=eu-1");
 }
 
+TEST(InstanceEnv, EveryDefinedRuntimeVariableOfLambdaIsSet) {
+  spec_inputs in{"/code", "eu-1", "127.0.0.1:9001", -1};
+  in.instance_id = "abc123";
+  in.now_ms = 1'714'521'600'000; // 2024-05-01
+  auto spec = make_sandbox_spec(sample(), in);
+  for (const char* kv :
+       {"_HANDLER=app.handler", "AWS_REGION=eu-1", "AWS_DEFAULT_REGION=eu-1",
+        "AWS_EXECUTION_ENV=AWS_Lambda_python3.11", "AWS_LAMBDA_FUNCTION_NAME=f",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
+        "AWS_LAMBDA_INITIALIZATION_TYPE=on-demand", "AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/f",
+        "AWS_LAMBDA_LOG_STREAM_NAME=2024/05/01/[$LATEST]abc123",
+        "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001", "LAMBDA_TASK_ROOT=/var/task",
+        "LAMBDA_RUNTIME_DIR=/var/runtime", "TZ=:UTC", "LANG=C.UTF-8", "PYTHONPATH=/var/runtime",
+        "PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin",
+        "LD_LIBRARY_PATH=/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:"
+        "/opt/lib"})
+    EXPECT_TRUE(has(spec.env, kv)) << kv;
+  // No credentials: Troupe has no execution roles.
+  for (const auto& kv : spec.env) {
+    EXPECT_NE(kv.rfind("AWS_ACCESS_KEY_ID=", 0), 0u) << kv;
+    EXPECT_NE(kv.rfind("AWS_SESSION_TOKEN=", 0), 0u) << kv;
+    EXPECT_NE(kv.rfind("NODE_PATH=", 0), 0u) << "python: " << kv;
+  }
+}
+
+TEST(InstanceEnv, UnreservedVariablesAreTheFunctionsToReplace) {
+  auto cfg = sample();
+  cfg.runtime = "nodejs20.x";
+  cfg.environment = {{"PATH", "/var/task/bin:/usr/bin"}, {"TZ", "Europe/Paris"}};
+  auto spec = make_sandbox_spec(cfg, {"/code", "eu-1", "127.0.0.1:9001", -1});
+  auto count = [&](const std::string& prefix) {
+    return std::count_if(spec.env.begin(), spec.env.end(),
+                         [&](const std::string& kv) { return kv.rfind(prefix, 0) == 0; });
+  };
+  EXPECT_TRUE(has(spec.env, "PATH=/var/task/bin:/usr/bin"));
+  EXPECT_EQ(count("PATH="), 1);
+  EXPECT_TRUE(has(spec.env, "TZ=:UTC")) << "TZ is reserved";
+  EXPECT_EQ(count("TZ="), 1);
+  EXPECT_TRUE(has(spec.env, "NODE_PATH=/opt/nodejs/node_modules:/var/runtime/node_modules:"
+                            "/var/runtime:/var/task"));
+  cfg.runtime = "provided.al2023";
+  spec = make_sandbox_spec(cfg, {"/code", "eu-1", "127.0.0.1:9001", -1});
+  EXPECT_EQ(count("AWS_EXECUTION_ENV="), 0) << "Lambda names no runtime for OS-only ones";
+}
+
+TEST(InstanceEnv, TheRuntimeClientVariableSelectsTheRicVariant) {
+  auto cfg = sample();
+  cfg.runtime = "nodejs20.x";
+  EXPECT_EQ(template_family(cfg), "nodejs");
+  cfg.environment[std::string{runtime_client_variable}] = "aws-lambda-ric";
+  EXPECT_EQ(template_family(cfg), "nodejs-ric");
+  cfg.environment[std::string{runtime_client_variable}] = "something-else";
+  EXPECT_EQ(template_family(cfg), "nodejs");
+  cfg.runtime = "python3.12";
+  cfg.environment[std::string{runtime_client_variable}] = "aws-lambda-ric";
+  EXPECT_EQ(template_family(cfg), "python3") << "no RIC variant of python3 (yet)";
+  auto t = template_for("nodejs-ric", 128, inputs());
+  EXPECT_EQ(t.runtime_dir, "/rt/nodejs-ric");
+  EXPECT_EQ(t.prestart_argv,
+            (std::vector<std::string>{"/usr/bin/node", "/var/runtime/bootstrap.mjs"}));
+  EXPECT_NE(std::find(runtime_families().begin(), runtime_families().end(), "nodejs-ric"),
+            runtime_families().end());
+}
+
 TEST(InstanceEnv, CgroupLimitsFollowMemorySize) {
   auto t = template_for("python3", 256, inputs());
   EXPECT_EQ(t.memory_bytes, 256ull << 20);

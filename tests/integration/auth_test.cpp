@@ -139,6 +139,39 @@ TEST_F(AuthTest, TenantsHaveTheirOwnFunctionsAndCannotReachEachOthers) {
   EXPECT_EQ(hosts.status, 200) << hosts.body;
 }
 
+/// The value of "field":"..." in a JSON text, or "".
+std::string string_field(const std::string& json, const std::string& field) {
+  auto at = json.find("\"" + field + "\":\"");
+  if (at == std::string::npos)
+    return {};
+  at += field.size() + 4;
+  return json.substr(at, json.find('"', at) - at);
+}
+
+TEST_F(AuthTest, AnOperatorMakesAndRevokesATenantsKeys) {
+  auto made = send(ops, "POST", "/troupe/tenants/gamma/keys");
+  ASSERT_EQ(made.status, 201) << made.body;
+  key gamma{string_field(made.body, "AccessKeyId"), string_field(made.body, "SecretAccessKey")};
+  EXPECT_EQ(gamma.id.size(), 20u) << made.body;
+  EXPECT_EQ(gamma.secret.size(), 40u) << made.body;
+  EXPECT_EQ(send(alpha, "POST", "/troupe/tenants/gamma/keys").status, 403) << "operators only";
+
+  deploy(gamma, "g", "gamma");
+  EXPECT_EQ(send(gamma, "POST", invoke_path("g"), "{}").status, 200);
+  auto tenants = send(ops, "GET", "/troupe/tenants");
+  ASSERT_EQ(tenants.status, 200) << tenants.body;
+  EXPECT_NE(tenants.body.find(gamma.id), std::string::npos) << tenants.body;
+  EXPECT_EQ(tenants.body.find(gamma.secret), std::string::npos) << "never a secret";
+  EXPECT_EQ(tenants.body.find(alpha.secret), std::string::npos) << "never a secret";
+
+  EXPECT_EQ(send(ops, "DELETE", "/troupe/tenants/beta/keys/" + gamma.id).status, 404)
+      << "a key is deleted under its own tenant only";
+  EXPECT_EQ(send(ops, "DELETE", "/troupe/tenants/gamma/keys/" + gamma.id).status, 204);
+  auto revoked = send(gamma, "GET", functions_path + "/");
+  EXPECT_EQ(revoked.status, 403) << revoked.body;
+  EXPECT_EQ(header(revoked, "x-amzn-ErrorType"), "UnrecognizedClientException");
+}
+
 TEST_F(AuthTest, KeysSurviveARestartAndABadTenantsFileStopsTheNode) {
   deploy(alpha, "kept", "alpha");
   ASSERT_EQ(node->stop(), 0);

@@ -109,7 +109,7 @@ if [ -z "$port" ]; then
   tail -n 50 "$tmp/node.err" >&2 || true
   exit 2
 fi
-echo "tests/js/run.sh: troupe-node (pid $node_pid,) on http://127.0.0.1:$port"
+echo "tests/js/run.sh: troupe-node (pid $node_pid) on http://127.0.0.1:$port"
 
 test_args=(--test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec)
 [ -n "${TEST_NAME_PATTERN:-}" ] && test_args+=(--test-name-pattern="$TEST_NAME_PATTERN")

@@ -97,9 +97,13 @@ TEST(UpdateFunctionCode, NeedsAZipAndRefusesOtherSources) {
   EXPECT_EQ(req.archive.size(), 22u);
   EXPECT_TRUE(req.dry_run);
   EXPECT_EQ(req.revision, "r");
+  EXPECT_FALSE(req.publish);
+  update_code_request publish;
+  ASSERT_FALSE(parse_update_code(R"({"ZipFile":"UEsFBg==","Publish":true})", publish));
+  EXPECT_TRUE(publish.publish);
   for (auto body :
        {R"({})", R"({"ZipFile":"!!"})", R"({"S3Bucket":"b","S3Key":"k"})", R"({"ImageUri":"x"})",
-        R"({"ZipFile":"UEsFBg==","Publish":true})", R"({"ZipFile":"UEsFBg==","DryRun":"yes"})"}) {
+        R"({"ZipFile":"UEsFBg==","Publish":"yes"})", R"({"ZipFile":"UEsFBg==","DryRun":"yes"})"}) {
     update_code_request r;
     auto err = parse_update_code(body, r);
     ASSERT_TRUE(err) << body;
@@ -142,4 +146,70 @@ TEST(TenantsFile, RefusesWhatCouldNotSignSafely) {
     EXPECT_TRUE(err) << body;
     EXPECT_TRUE(keys.empty()) << body;
   }
+}
+
+TEST(PublishVersion, ReadsItsOptionalFields) {
+  publish_version_request req;
+  EXPECT_FALSE(parse_publish_version("", req)) << "an empty body is fine";
+  // base64 of 32 bytes 0x00..0x1f
+  ASSERT_FALSE(parse_publish_version(
+      R"({"CodeSha256":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=","Description":"d","RevisionId":"r"})",
+      req));
+  EXPECT_EQ(req.code_sha256, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+  EXPECT_EQ(req.description, "d");
+  EXPECT_EQ(req.revision, "r");
+  for (auto body : {R"({"CodeSha256":"short"})", R"({"Other":1})", R"({"Description":5})"}) {
+    publish_version_request r;
+    EXPECT_TRUE(parse_publish_version(body, r)) << body;
+  }
+}
+
+TEST(Alias, CreateNeedsANameAndAVersion) {
+  alias_config a;
+  ASSERT_FALSE(parse_alias(
+      R"({"Name":"live","FunctionVersion":"3","Description":"d",
+          "RoutingConfig":{"AdditionalVersionWeights":{"4":0.25}}})",
+      true, a));
+  EXPECT_EQ(a.name, "live");
+  EXPECT_EQ(a.function_version, "3");
+  EXPECT_EQ(a.additional_version, "4");
+  EXPECT_DOUBLE_EQ(a.additional_weight, 0.25);
+  EXPECT_NE(
+      render_alias(a, "alpha", "f", {"us-east-1"}).find(R"("AdditionalVersionWeights":{"4":0.25})"),
+      std::string::npos);
+
+  alias_config update;
+  ASSERT_FALSE(parse_alias(R"({"RevisionId":"r1","RoutingConfig":{}})", false, update))
+      << "an update may leave out Name and FunctionVersion";
+  EXPECT_EQ(update.revision_id, "r1");
+  EXPECT_TRUE(update.additional_version.empty()) << "an empty RoutingConfig removes the split";
+
+  for (
+      auto body :
+      {R"({"FunctionVersion":"1"})", R"({"Name":"123","FunctionVersion":"1"})",
+       R"({"Name":"a","FunctionVersion":"01"})", R"({"Name":"a","FunctionVersion":"x"})",
+       R"({"Name":"a"})",
+       R"({"Name":"a","FunctionVersion":"1","RoutingConfig":{"AdditionalVersionWeights":{"2":1.5}}})",
+       R"({"Name":"a","FunctionVersion":"1","RoutingConfig":{"AdditionalVersionWeights":{"$LATEST":0.5}}})",
+       R"({"Name":"a","FunctionVersion":"1","RoutingConfig":{"AdditionalVersionWeights":{"2":0.1,"3":0.1}}})",
+       R"({"Name":"a","FunctionVersion":"1","Surprise":true})"}) {
+    alias_config bad;
+    auto err = parse_alias(body, true, bad);
+    ASSERT_TRUE(err) << body;
+    EXPECT_EQ(err->status, 400) << body;
+  }
+}
+
+TEST(Alias, PickVersionSplitsByWeight) {
+  alias_config a;
+  a.function_version = "1";
+  EXPECT_EQ(pick_version(a, 0.0), "1") << "no split: always the primary";
+  a.additional_version = "2";
+  a.additional_weight = 0.3;
+  EXPECT_EQ(pick_version(a, 0.0), "2");
+  EXPECT_EQ(pick_version(a, 0.2999), "2");
+  EXPECT_EQ(pick_version(a, 0.3), "1");
+  EXPECT_EQ(pick_version(a, 0.9999), "1");
+  a.additional_weight = 0;
+  EXPECT_EQ(pick_version(a, 0.0), "1") << "weight 0 never picks the additional version";
 }

@@ -621,5 +621,28 @@ TEST(net_sigv4, wrong_secret_or_signature_is_a_mismatch) {
                  "InvalidSignatureException", "does not match the signature you provided");
 }
 
+TEST(net_sigv4, a_memo_derives_the_signing_key_once_a_scope) {
+  signing_key_memo memo;
+  auto req = vanilla_with(vanilla_authz);
+  claim c;
+  ASSERT_FALSE(read_claim(req, c));
+  for (int i = 0; i < 2; ++i) // the published get-vanilla vector, with the memo fresh and kept
+    EXPECT_TRUE(
+        accepted(verify(req, c, suite.secret, suite.region, suite.service, suite.now_s, &memo)));
+  EXPECT_EQ(memo.scope, "20150830/us-east-1/service");
+  EXPECT_EQ(memo.key, signing_key(suite.secret, c.scope));
+  // Another day's request: the memo derives that day's key, and the old one is not used.
+  auto next_day = suite_request("GET", "/");
+  auto tomorrow = suite.now_s + 86400;
+  sign(next_day, suite.akid, suite.secret, suite.region, suite.service, tomorrow);
+  claim c2;
+  ASSERT_FALSE(read_claim(next_day, c2));
+  EXPECT_TRUE(
+      accepted(verify(next_day, c2, suite.secret, suite.region, suite.service, tomorrow, &memo)));
+  EXPECT_EQ(memo.scope, "20150831/us-east-1/service");
+  EXPECT_TRUE(verify(next_day, c2, "another secret", suite.region, suite.service, tomorrow))
+      << "without the memo, a wrong secret still fails";
+}
+
 } // namespace
 } // namespace troupe::net::sigv4

@@ -52,6 +52,7 @@ function takeClaim() {
   for (const [key, value] of wanted)
     if (process.env[key] !== value) process.env[key] = value;
   process.chdir(process.env.LAMBDA_TASK_ROOT || '/var/task');
+  require('module')._initPaths(); // the claim's NODE_PATH, for the handler's require()
 }
 
 let agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -128,6 +129,17 @@ async function loadHandler() {
   return handler;
 }
 
+/** A JSON header of /next (client context, Cognito identity), parsed; undefined if absent. */
+function jsonHeader(headers, name) {
+  const text = headers[name];
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    return undefined;
+  }
+}
+
 function contextOf(headers) {
   const deadline = Number(headers['lambda-runtime-deadline-ms'] || 0);
   return {
@@ -138,6 +150,8 @@ function contextOf(headers) {
     memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE || '',
     logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME || '',
     logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME || '',
+    clientContext: jsonHeader(headers, 'lambda-runtime-client-context'),
+    identity: jsonHeader(headers, 'lambda-runtime-cognito-identity'),
     callbackWaitsForEmptyEventLoop: true,
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
   };
@@ -206,6 +220,9 @@ async function main() {
   for (;;) {
     const next = await call('GET', '/invocation/next');
     const id = next.headers['lambda-runtime-aws-request-id'];
+    const trace = next.headers['lambda-runtime-trace-id'];
+    if (trace) process.env._X_AMZN_TRACE_ID = trace;
+    else delete process.env._X_AMZN_TRACE_ID;
     try {
       const event = next.body.length ? JSON.parse(next.body.toString('utf8')) : null;
       const result = await invoke(handler, event, contextOf(next.headers));

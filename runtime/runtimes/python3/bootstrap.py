@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 
 BASE = "/2018-06-01/runtime"
 CLAIM_FD = 3
@@ -49,6 +50,15 @@ def take_claim():
     os.chdir(os.environ.get("LAMBDA_TASK_ROOT", "/var/task"))
 
 
+def json_header(headers, name):
+    """A JSON object header of /next, parsed; None if absent or not an object."""
+    try:
+        value = json.loads(headers.get(name) or "null")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 class Context:
     """The context object Lambda handlers receive."""
 
@@ -63,6 +73,15 @@ class Context:
         self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self.identity = None
         self.client_context = None
+        identity = json_header(headers, "Lambda-Runtime-Cognito-Identity")
+        if identity is not None:  # as Lambda's Python runtime names its parts
+            self.identity = types.SimpleNamespace(
+                cognito_identity_id=identity.get("cognitoIdentityId"),
+                cognito_identity_pool_id=identity.get("cognitoIdentityPoolId"))
+        context = json_header(headers, "Lambda-Runtime-Client-Context")
+        if context is not None:
+            self.client_context = types.SimpleNamespace(
+                client=context.get("client"), custom=context.get("custom"), env=context.get("env"))
 
     def get_remaining_time_in_millis(self):
         return max(0, self._deadline_ms - int(time.time() * 1000))
@@ -200,6 +219,7 @@ def main():
         resp, body = api.call("GET", "/invocation/next")
         request_id = resp.getheader("Lambda-Runtime-Aws-Request-Id")
         headers = {k: v for k, v in resp.getheaders()}
+        os.environ["_X_AMZN_TRACE_ID"] = headers.get("Lambda-Runtime-Trace-Id", "")
         try:
             event = json.loads(body) if body else None
             result = handler(event, Context(headers))
