@@ -42,8 +42,11 @@ TEST(FunctionRef, NamesArnsAndQualifiers) {
   EXPECT_EQ(ref.account, "123456789012");
   EXPECT_EQ(ref.region, "");
 
-  for (auto bad : {"", "a b", "arn:aws:s3:::bucket", "f:q:extra",
-                   "arn:aws:lambda:r:1:function:", "f:", std::string(65, 'x').c_str()})
+  const std::string too_long(65, 'x'); // named: a temporary would end before the loop runs
+  for (std::string_view bad :
+       {std::string_view{""}, std::string_view{"a b"}, std::string_view{"arn:aws:s3:::bucket"},
+        std::string_view{"f:q:extra"}, std::string_view{"arn:aws:lambda:r:1:function:"},
+        std::string_view{"f:"}, std::string_view{too_long}})
     EXPECT_TRUE(parse_function_ref(bad, ref)) << bad;
 }
 
