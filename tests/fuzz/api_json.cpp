@@ -99,6 +99,39 @@ void function_reference(std::string_view text, bool utf8) {
   FUZZ_CHECK(ref.qualifier.size() <= 128);
 }
 
+void publish_version(std::string_view body, bool utf8) {
+  publish_version_request req;
+  if (auto e = parse_publish_version(body, req))
+    return check_error(*e, utf8);
+  FUZZ_CHECK(req.code_sha256.empty() || req.code_sha256.size() == 64);
+}
+
+void alias(std::string_view body, bool utf8) {
+  for (bool create : {true, false}) {
+    alias_config a;
+    if (auto e = parse_alias(body, create, a)) {
+      check_error(*e, utf8);
+      continue;
+    }
+    FUZZ_CHECK(!create || valid_alias_name(a.name));
+    FUZZ_CHECK(a.additional_weight >= 0.0 && a.additional_weight <= 1.0);
+    FUZZ_CHECK(a.additional_version != "$LATEST");
+    if (create && utf8)
+      FUZZ_CHECK(valid_json(render_alias(a, "tenant", "fuzzed", scope)));
+  }
+}
+
+void url_configuration(std::string_view body, bool utf8) {
+  url_config u;
+  if (auto e = parse_url_config(body, true, u))
+    return check_error(*e, utf8);
+  FUZZ_CHECK(u.auth_type == "NONE" || u.auth_type == "AWS_IAM");
+  u.tenant = "tenant";
+  u.function = "fuzzed";
+  if (utf8)
+    FUZZ_CHECK(valid_json(render_url_config(u, "http://127.0.0.1:8080", scope)));
+}
+
 void tenants(std::string_view text) {
   std::vector<credential> creds{{"stale", "STALE", "stale", false}};
   if (parse_tenants_file(text, creds)) {
@@ -140,6 +173,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   put_concurrency(text, utf8);
   event_invoke_config(text, utf8);
   function_reference(text, utf8);
+  publish_version(text, utf8);
+  alias(text, utf8);
+  url_configuration(text, utf8);
   tenants(text);
   url_response(text);
   troupe::net::valid_json(text);
