@@ -78,7 +78,12 @@ http_read_result read_http_requests(std::string_view bytes, const http_limits& l
     }
     detail::request_parser parser;
     detail::apply_limits(parser, limits);
-    http::read_header(stream, buffer, parser, ec);
+    auto header_bytes = http::read_header(stream, buffer, parser, ec);
+    if (!ec)
+      if (auto reply = detail::header_over_limit(header_bytes, limits)) { // as on_header
+        out.refusal = to_response(detail::make_error_response(*reply));
+        return out;
+      }
     if (!ec)
       http::read(stream, buffer, parser, ec);
     if (ec == http::error::body_limit && limits.hand_over_oversized) {

@@ -158,9 +158,13 @@ private:
     http::async_read_header(socket_, buffer_, *parser_, next(&connection::on_header));
   }
 
-  void on_header(const error_code& ec, std::size_t) {
+  void on_header(const error_code& ec, std::size_t header_bytes) {
     if (ec)
       return on_read_error(ec);
+    if (auto reply = detail::header_over_limit(header_bytes, core_->limits)) {
+      disarm_timer();
+      return send_error(*reply);
+    }
     if (!iequals(parser_->get()[http::field::expect], "100-continue"))
       return read_body();
     asio::async_write(socket_, asio::buffer(continue_line.data(), continue_line.size()),

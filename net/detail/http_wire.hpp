@@ -33,6 +33,19 @@ struct error_reply {
   std::string message;
 };
 
+/// The 431 for a header of `header_bytes` (start line and fields) over the
+/// limit, or nullopt. Beast's own header_limit applies to the start line and
+/// the fields apart when the start line arrives in one piece, and to both
+/// together when it does not; this check holds the limit either way.
+inline std::optional<error_reply> header_over_limit(std::size_t header_bytes,
+                                                    const http_limits& limits) {
+  if (header_bytes <= limits.max_header_bytes)
+    return std::nullopt;
+  return error_reply{431, "RequestHeaderFieldsTooLarge",
+                     "request header exceeds " + std::to_string(limits.max_header_bytes) +
+                         " bytes"};
+}
+
 inline std::string json_escape(std::string_view s) {
   std::string out;
   for (char c : s) {

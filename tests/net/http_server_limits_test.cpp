@@ -48,6 +48,15 @@ TEST_F(net_http_server_limits, oversized_header_gets_431) {
   EXPECT_EQ(calls_.load(), 0);
 }
 
+TEST_F(net_http_server_limits, a_long_start_line_counts_against_the_header_limit) {
+  // 9 KiB of target and 9 KiB of fields: each under the 16 KiB limit, not together.
+  start_counting();
+  auto text = raw("GET /" + std::string(9 * 1024, 'p') +
+                  " HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9 * 1024, 'a') + "\r\n\r\n");
+  expect_error(text, "431 Request Header Fields Too Large", "RequestHeaderFieldsTooLarge");
+  EXPECT_EQ(calls_.load(), 0);
+}
+
 TEST_F(net_http_server_limits, oversized_body_gets_413) {
   start_counting();
   auto text =
