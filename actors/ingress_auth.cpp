@@ -38,7 +38,7 @@ void verify_with(ingress_ptr self, cached_key& key, const net::sigv4::claim& cla
   then(caller{key.key.tenant, key.key.operator_access}, req, respond);
 }
 
-void remember(ingress_ptr self, const std::string& id, cached_key entry) {
+cached_key& remember(ingress_ptr self, const std::string& id, cached_key entry) {
   auto& keys = self->state.keys;
   if (keys.size() >= max_cached_keys) {
     auto now = steady_ms();
@@ -47,35 +47,25 @@ void remember(ingress_ptr self, const std::string& id, cached_key entry) {
     if (keys.size() >= max_cached_keys)
       keys.clear();
   }
-  keys[id] = std::move(entry);
+  return keys[id] = std::move(entry);
 }
 
 /// The controller answered for key `id`: every request waiting on it goes on.
 void key_found(ingress_ptr self, const std::string& id, caf::expected<access_key> found) {
   auto node = self->state.key_lookups.extract(id);
-  cached_key entry;
-  if (found) {
-    entry = {std::move(*found), true, steady_ms() + self->state.cfg.key_cache_ms};
-    remember(self, id, entry);
-  } else if (found.error() == errc::unknown_key) {
-    entry = {{}, false, steady_ms() + unknown_key_ms};
-    remember(self, id, entry);
-  }
-  if (node.empty())
+  if (!found && found.error() != errc::unknown_key) { // no answer: nothing to remember
+    if (!node.empty())
+      for (auto& w : node.mapped())
+        reply_error(w.respond, found.error());
     return;
-  for (auto& w : node.mapped()) {
-    if (!found && found.error() != errc::unknown_key) {
-      reply_error(w.respond, found.error());
-      continue;
-    }
-    net::sigv4::claim claim;
-    auto cached = self->state.keys.find(id);             // there: remembered above
-    if (auto err = net::sigv4::read_claim(w.req, claim)) // read before: cannot fail now
-      refuse(w.respond, *err);
-    else
-      verify_with(self, cached != self->state.keys.end() ? cached->second : entry, claim, w.req,
-                  w.respond, w.then);
   }
+  auto& key = found
+                  ? remember(self, id,
+                             {std::move(*found), true, steady_ms() + self->state.cfg.key_cache_ms})
+                  : remember(self, id, {{}, false, steady_ms() + unknown_key_ms});
+  if (!node.empty())
+    for (auto& w : node.mapped())
+      verify_with(self, key, w.claim, w.req, w.respond, w.then);
 }
 
 } // namespace
@@ -87,13 +77,14 @@ void authenticate(ingress_ptr self, net::http_request req, responder respond, au
   net::sigv4::claim claim;
   if (auto err = net::sigv4::read_claim(req, claim))
     return refuse(respond, *err);
-  const auto& id = claim.scope.access_key_id;
-  if (auto it = st.keys.find(id); it != st.keys.end() && it->second.expires_ms > steady_ms())
+  if (auto it = st.keys.find(claim.scope.access_key_id);
+      it != st.keys.end() && it->second.expires_ms > steady_ms())
     return verify_with(self, it->second, claim, req, respond, then);
   if (!control_plane_up(self, respond))
     return;
+  auto id = claim.scope.access_key_id; // a copy: the claim moves on with the request
   auto [it, first] = st.key_lookups.try_emplace(id);
-  it->second.push_back({std::move(req), std::move(respond), std::move(then)});
+  it->second.push_back({std::move(claim), std::move(req), std::move(respond), std::move(then)});
   if (!first)
     return;
   self->request(st.controller, std::chrono::seconds(10), key_atom::value, id)

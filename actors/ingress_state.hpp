@@ -68,6 +68,7 @@ struct cached_key {
 
 /// A request whose key is being looked up.
 struct awaiting_key {
+  net::sigv4::claim claim; ///< read already: its key id is what is being looked up
   net::http_request req;
   responder respond;
   authenticated then;
