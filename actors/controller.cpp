@@ -265,7 +265,10 @@ void prepare_store(caf::actor_system& sys, storage::kv_store& store,
       throw std::runtime_error("controller: registry write failed: " + err);
   };
   std::vector<std::pair<std::string, function_config>> moves;
-  store.scan(function_key(""), [&](std::string_view key, std::string_view value) {
+  auto prefix = function_key("");
+  store.scan(prefix, [&](std::string_view key, std::string_view value) {
+    if (key.find('/', prefix.size()) != std::string_view::npos)
+      return true; // already fn/<tenant>/<name>: no need to decode it
     if (auto cfg = decode_function(sys, value); cfg && key != function_key(cfg->id()))
       moves.emplace_back(std::string{key}, std::move(*cfg));
     return true;
