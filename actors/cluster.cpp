@@ -6,6 +6,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
 #include <caf/openssl/manager.hpp>
+#include <caf/sec.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -144,20 +145,12 @@ void settle(connector_ptr self, const std::string& endpoint, bool up) {
     rp.deliver(up);
 }
 
-caf::result<bool> connect_to(connector_ptr self, const std::string& endpoint) {
-  auto& c = self->state.by_endpoint[endpoint];
-  if (c.up)
-    return true;
-  auto rp = self->make_response_promise<bool>();
-  c.waiting.push_back(rp);
-  if (c.waiting.size() > 1)
-    return rp; // on its way
-  std::string host, error;
-  uint16_t port = 0;
-  if (!parse_endpoint(endpoint, host, port, error) || port == 0) {
-    settle(self, endpoint, false);
-    return rp;
-  }
+/// A TLS handshake that spans a heartbeat tick fails with `connection_timeout`
+/// however healthy the peer (shared/CAF-0.17.md, Heartbeats): worth another try.
+constexpr int connect_attempts = 3;
+
+void dial(connector_ptr self, const std::string& endpoint, const std::string& host, uint16_t port,
+          int attempt) {
   self->request(middleman_for(self->system(), self->state.tls), std::chrono::seconds(5),
                 caf::connect_atom::value, host, port)
       .then(
@@ -171,10 +164,28 @@ caf::result<bool> connect_to(connector_ptr self, const std::string& endpoint) {
             settle(self, endpoint, true);
           },
           [=](caf::error& err) {
+            if (err == caf::sec::connection_timeout && attempt < connect_attempts)
+              return dial(self, endpoint, host, port, attempt + 1);
             std::cerr << "troupe-node: no direct connection to host " << endpoint << ": "
                       << self->system().render(err) << "\n";
             settle(self, endpoint, false);
           });
+}
+
+caf::result<bool> connect_to(connector_ptr self, const std::string& endpoint) {
+  auto& c = self->state.by_endpoint[endpoint];
+  if (c.up)
+    return true;
+  auto rp = self->make_response_promise<bool>();
+  c.waiting.push_back(rp);
+  if (c.waiting.size() > 1)
+    return rp; // on its way
+  std::string host, error;
+  uint16_t port = 0;
+  if (!parse_endpoint(endpoint, host, port, error) || port == 0)
+    settle(self, endpoint, false);
+  else
+    dial(self, endpoint, host, port, 1);
   return rp;
 }
 
