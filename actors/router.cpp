@@ -30,14 +30,14 @@ using result_promise = caf::typed_response_promise<invocation_result>;
 struct waiting {
   invocation inv;
   result_promise rp;
-  int64_t enqueued_ms = 0;
+  int64_t enqueued_ms = 0; ///< steady clock
   int attempts = 0;
 };
 
 struct instance_slot {
   instance_actor hdl;
-  std::string host; ///< its host's id
-  int64_t idle_since_ms = 0;
+  std::string host;          ///< its host's id
+  int64_t idle_since_ms = 0; ///< steady clock
   /// The request it runs (none: idle), answered once: by its reply, or when the
   /// instance goes down (a remote one's request would otherwise wait for its timeout).
   std::shared_ptr<waiting> running;
@@ -180,7 +180,7 @@ void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
             // The function's own error is a success of the platform's.
             self->state.breakers.on_success(host, steady_ms());
             if (auto it = self->state.instances.find(addr); it != self->state.instances.end()) {
-              it->second.idle_since_ms = now_ms();
+              it->second.idle_since_ms = steady_ms();
               it->second.running.reset();
             }
             if (run->rp.pending())
@@ -299,7 +299,7 @@ void launch_on(router_ptr self, const placement& p, host_actor host) {
             }
             self->monitor(inst);
             self->state.instances[inst.address()] =
-                instance_slot{inst, t->host_id, now_ms(), nullptr};
+                instance_slot{inst, t->host_id, steady_ms(), nullptr};
             self->state.launch_failures = 0;
             self->state.breakers.on_success(t->host_id, steady_ms());
             if (self->state.scheduler)
@@ -440,7 +440,11 @@ void pump(router_ptr self) {
 void reclaim(router_ptr self) {
   auto& st = self->state;
   st.ticking = false;
-  auto now = now_ms();
+  // Waits and idle times on the steady clock: a step of the wall clock must
+  // neither expire every wait nor keep idle instances for good. Deadlines
+  // are wall-clock times (they cross nodes), seen on the steady clock here.
+  auto now = steady_ms();
+  auto wall_to_steady = now - now_ms();
   for (auto it = st.instances.begin(); it != st.instances.end();) {
     auto& s = it->second;
     if (!s.busy() && policy::keep_alive_expired(s.idle_since_ms, now, st.limits.keep_alive_ms)) {
@@ -452,7 +456,8 @@ void reclaim(router_ptr self) {
     }
   }
   while (!st.queue.empty() &&
-         policy::wait_expired(st.queue.front().enqueued_ms, st.queue.front().inv.deadline_ms, now,
+         policy::wait_expired(st.queue.front().enqueued_ms,
+                              st.queue.front().inv.deadline_ms + wall_to_steady, now,
                               st.limits.max_wait_ms))
     fail_oldest(self, make_error(errc::too_many_requests,
                                  "no instance of " + st.function + " became free in time"));
@@ -473,7 +478,7 @@ caf::result<invocation_result> invoke(router_ptr self, invocation inv) {
     return queue_full(st.function);
   }
   auto rp = self->make_response_promise<invocation_result>();
-  st.queue.push_back(waiting{std::move(inv), rp, now_ms(), 0});
+  st.queue.push_back(waiting{std::move(inv), rp, steady_ms(), 0});
   st.budget.on_request();
   ++st.counts.requests;
   pump(self);
