@@ -14,7 +14,7 @@ namespace troupe {
 struct ingress_settings {
   size_t max_in_flight = 1000;
   size_t max_sync_payload = 6 * 1024 * 1024; ///< Lambda's synchronous invoke limit
-  size_t max_async_payload = 1024 * 1024;    ///< Lambda's asynchronous invoke limit
+  size_t max_async_payload = 256 * 1024;     ///< Lambda's asynchronous invoke limit
   std::string region = "local";
   /// Development only: no request is authenticated, all are anonymous_tenant's
   /// (with operator access). Otherwise every request must carry a valid AWS

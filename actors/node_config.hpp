@@ -24,7 +24,7 @@ struct node_config : caf::actor_system_config {
   uint16_t ingress_port = 8080;
   size_t ingress_io_threads = 1;
   size_t max_in_flight = 1000;            ///< requests the ingress holds at once; more get 503
-  size_t max_async_payload = 1024 * 1024; ///< largest Event invocation (413 above)
+  size_t max_async_payload = 256 * 1024; ///< largest Event invocation (413 above)
   // [http]
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = 70 * 1024 * 1024;
