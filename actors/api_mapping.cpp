@@ -1,6 +1,7 @@
 #include "actors/api_mapping.hpp"
 
 #include "actors/protocol/errc.hpp"
+#include "net/base64.hpp"
 
 #include <caf/error.hpp>
 #include <caf/sec.hpp>
@@ -62,6 +63,8 @@ net::http_response invoke_response(const invocation_result& res, const std::stri
   r.set("x-amzn-RequestId", request_id);
   if (res.function_error)
     r.set("X-Amz-Function-Error", "Unhandled");
+  if (!res.log_tail.empty())
+    r.set("X-Amz-Log-Result", net::base64_encode(res.log_tail));
   return r;
 }
 

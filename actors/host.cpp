@@ -157,8 +157,9 @@ void run_instance(host_ptr self, sandbox_lease lease, const std::string& id,
                   const function_config& cfg, router_actor router, instance_promise rp) {
   auto& st = self->state;
   net::arn_scope scope{st.cfg.region};
-  auto inst = spawn_instance(self->system(), std::move(lease.box), cfg,
-                             scope.function_arn(cfg.tenant, cfg.name), router, *st.cfg.io);
+  auto inst =
+      spawn_instance(self->system(), std::move(lease.box), cfg,
+                     scope.function_arn(cfg.tenant, cfg.name), router, *st.cfg.io, st.cfg.logs);
   self->monitor(inst);
   st.instances[inst.address()] =
       running{id, cfg.id(), cfg.tenant, policy::slots_for(cfg.memory_mb)};
@@ -179,8 +180,7 @@ void start_in(host_ptr self, sandbox_lease lease, std::string id, function_confi
   self->send(st.scheduler, state_atom::value, id, std::string{"starting"});
   auto claimer = st.claimers[st.next_claimer++ % st.claimers.size()];
   self->request(claimer, std::chrono::seconds(15), claim_atom::value, std::move(lease),
-                make_sandbox_spec(cfg, in),
-                st.cfg.log_dir + "/" + cfg.tenant + "." + cfg.name + ".log")
+                make_sandbox_spec(cfg, in))
       .then(
           [=](sandbox_lease& started) mutable {
             run_instance(self, std::move(started), id, cfg, router, rp);
@@ -323,7 +323,6 @@ host_impl::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor 
   std::filesystem::remove_all(cfg.run_dir, ec);
   std::filesystem::create_directories(cfg.run_dir);
   remove_stale_sandboxes();
-  std::filesystem::create_directories(cfg.log_dir);
   st.free_slots = cfg.memory_mb / policy::slot_mb;
   st.launches.emplace(cfg.launch_rate, std::max(1.0, cfg.launch_burst));
   st.cfg = std::move(cfg);

@@ -11,7 +11,8 @@
 
 namespace troupe::storage {
 class code_store;
-}
+class log_store;
+} // namespace troupe::storage
 namespace troupe::net {
 class io_runtime;
 }
@@ -43,10 +44,10 @@ struct host_settings {
   std::string init_path;
   std::string runtimes_dir;
   std::string run_dir; ///< what sandbox roots are mounted over (in their own namespaces)
-  std::string log_dir; ///< <tenant>.<function>.log: stdout and stderr of its instances
   std::string region;
   std::string endpoint; ///< host:port of its direct connections, once published ("": none)
   storage::code_store* code = nullptr;
+  storage::log_store* logs = nullptr; ///< its instances' invocation logs, by function
   net::io_runtime* io = nullptr;
 };
 

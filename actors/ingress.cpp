@@ -192,7 +192,8 @@ void send_to_router(ingress_ptr self, const router_entry& router, pending_invoke
     return p.done(std::move(refused));
   ++credit->outstanding;
   auto deadline = now_ms() + self->state.cfg.routers.max_wait_ms + net::max_timeout_s * 1000LL;
-  invocation inv{p.id, std::move(p.payload), deadline, std::move(p.client_context)};
+  invocation inv{p.id, std::move(p.payload), deadline, std::move(p.client_context),
+                 p.want_log_tail};
   auto tenant = router.cfg.tenant;
   auto version = router.cfg.version;
   self->request(router.hdl, caf::infinite, invoke_atom::value, std::move(inv))
@@ -331,6 +332,10 @@ void api_invoke(ingress_ptr self, const std::string& id, const std::string& qual
   std::string client_context; // for the runtime's Lambda-Runtime-Client-Context (sync only)
   if (auto err = net::decode_client_context(req.header("X-Amz-Client-Context"), client_context))
     return respond(net::error_response(*err));
+  auto log_type = req.header("X-Amz-Log-Type");
+  if (!log_type.empty() && log_type != "None" && log_type != "Tail")
+    return respond(net::error_response(
+        net::invalid_parameter("LogType " + std::string{log_type} + " is not one of None, Tail")));
   if (type == "DryRun") {
     if (!(respond = via_control_plane(self, std::move(respond))))
       return;
@@ -352,7 +357,7 @@ void api_invoke(ingress_ptr self, const std::string& id, const std::string& qual
   invoke_qualified(self, id, qualifier,
                    {request_id, std::move(req.body),
                     answer_with(std::move(respond), request_id, invoke_response),
-                    std::move(client_context)});
+                    std::move(client_context), log_type == "Tail"});
 }
 
 namespace {

@@ -30,6 +30,7 @@ struct pending_invoke {
   /// Called once: with the function's result, or the error that ended the request.
   std::function<void(caf::expected<invocation_result>)> done;
   std::string client_context{}; ///< decoded X-Amz-Client-Context ("": none)
+  bool want_log_tail = false;   ///< X-Amz-Log-Type: Tail
 };
 
 /// What a router has granted the ingress: it holds at most `granted`
@@ -63,7 +64,7 @@ struct cached_key {
   access_key key;
   bool known = false;
   int64_t expires_ms = 0;
-  net::sigv4::signing_key_memo signing; ///< its signing key of today
+  net::sigv4::signing_key_memo signing{}; ///< its signing key of today
 };
 
 /// A request whose key is being looked up.

@@ -3,8 +3,11 @@
 #include "actors/clock.hpp"
 #include "actors/protocol/errc.hpp"
 #include "net/json_writer.hpp"
+#include "runtime/invocation_log.hpp"
+#include "runtime/output_capture.hpp"
 #include "runtime/runtime_api.hpp"
 #include "runtime/sandbox.hpp"
+#include "storage/log_store.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -33,18 +36,27 @@ using instance_impl =
 struct in_flight {
   std::string request_id;
   caf::typed_response_promise<invocation_result> promise;
+  bool want_log_tail = false;
+  std::chrono::steady_clock::time_point delivered; ///< handed to the Runtime API
 };
+
+/// What one invocation's log holds back of its output (Lambda cuts an event
+/// at 256 KB too); the rest of the function's log is bounded by its store.
+constexpr std::size_t max_output_per_invocation = 256 * 1024;
 
 /// States:  idle <--invoke/answer--> serving ; any --exit/timeout/init error--> ended
 struct instance_state {
   std::shared_ptr<runtime::sandbox> box;
   std::unique_ptr<runtime::runtime_api> api;
+  std::unique_ptr<runtime::output_capture> output; ///< the sandbox's stdout and stderr
+  storage::log_store* logs = nullptr;
   function_config cfg;
   std::string arn;
   std::optional<in_flight> current;
   bool cold = true;                      ///< the next answer is the first: a cold start
   bool draining = false;                 ///< ends once the request in hand is answered
   std::optional<std::string> init_error; ///< reported before any invocation arrived
+  std::string init_error_type;
   static inline const char* name = "troupe.instance";
 };
 
@@ -65,12 +77,60 @@ std::string exit_description(int status) {
   return "status " + std::to_string(status);
 }
 
+double ms_between(std::chrono::steady_clock::time_point from,
+                  std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+/// How the request in flight ended, if not with the runtime's answer.
+struct ending {
+  std::string status;     ///< Lambda's REPORT Status: "timeout" or "error"
+  std::string error_type; ///< with "error"
+  std::string note;       ///< a line of the platform's own in the log
+};
+
+/// The request in flight's log, from its output to its REPORT line: kept in
+/// the function's log, and its tail in the result when the caller asked.
+void record_log(instance_ptr self, invocation_result& res, const ending& how) {
+  auto& st = self->state;
+  using clock = std::chrono::steady_clock;
+  auto now = clock::now();
+  auto output = st.output ? st.output->take() : std::string{};
+  if (!how.note.empty())
+    output += (output.empty() || output.back() == '\n' ? "" : "\n") + how.note + "\n";
+  runtime::invocation_report r;
+  r.request_id = st.current->request_id;
+  r.version = st.cfg.version;
+  r.memory_mb = st.cfg.memory_mb;
+  r.max_memory_bytes = st.box ? st.box->peak_memory_bytes() : 0;
+  r.status = how.status;
+  r.error_type = how.error_type;
+  // The runtime's own clock of it where it got that far: from the event's
+  // handing over (or its delivery, if the runtime never fetched it) to the
+  // answer (or now).
+  auto times = st.api->times();
+  auto fetched = times.fetched >= st.current->delivered;
+  auto begin = fetched ? times.fetched : st.current->delivered;
+  auto end = fetched && how.status.empty() && times.answered >= begin ? times.answered : now;
+  r.duration_ms = ms_between(begin, end);
+  if (st.cold && st.box)
+    r.init_ms =
+        ms_between(st.box->claimed_at(), times.ready != clock::time_point{} ? times.ready : now);
+  auto log = runtime::invocation_log(r, output);
+  if (st.current->want_log_tail)
+    res.log_tail = std::string{runtime::log_tail(log)};
+  if (st.logs)
+    st.logs->append(st.cfg.id(), log);
+}
+
 /// Answers the request in flight (if any) and forgets it.
-void finish(instance_ptr self, bool function_error, std::string payload) {
+void finish(instance_ptr self, bool function_error, std::string payload, const ending& how = {}) {
   auto& st = self->state;
   if (!st.current)
     return;
-  st.current->promise.deliver(invocation_result{function_error, std::move(payload), st.cold});
+  invocation_result res{function_error, std::move(payload), st.cold};
+  record_log(self, res, how);
+  st.current->promise.deliver(std::move(res));
   st.cold = false;
   st.current.reset();
 }
@@ -84,10 +144,13 @@ void end(instance_ptr self) {
 
 caf::result<invocation_result> invoke(instance_ptr self, invocation inv) {
   auto& st = self->state;
-  if (st.init_error) {
-    auto doc = *st.init_error;
+  if (st.init_error) { // answered at once, and logged as Lambda logs a failed init
+    auto promise = self->make_response_promise<invocation_result>();
+    st.current =
+        in_flight{inv.request_id, promise, inv.want_log_tail, std::chrono::steady_clock::now()};
+    finish(self, true, *st.init_error, {"error", st.init_error_type, ""});
     end(self);
-    return invocation_result{true, std::move(doc), true};
+    return promise;
   }
   if (st.current)
     return make_error(errc::instance_lost, "instance is busy");
@@ -105,7 +168,8 @@ caf::result<invocation_result> invoke(instance_ptr self, invocation inv) {
   if (!st.api->deliver(std::move(ev)))
     return make_error(errc::instance_lost, "runtime already holds an event");
   auto promise = self->make_response_promise<invocation_result>();
-  st.current = in_flight{inv.request_id, promise};
+  st.current =
+      in_flight{inv.request_id, promise, inv.want_log_tail, std::chrono::steady_clock::now()};
   self->delayed_send(self, std::chrono::seconds(st.cfg.timeout_s), expire_atom::value,
                      inv.request_id);
   return promise;
@@ -115,9 +179,9 @@ void on_timeout(instance_ptr self, const std::string& id) {
   auto& st = self->state;
   if (!st.current || st.current->request_id != id)
     return;
-  finish(self, true,
-         error_doc("Sandbox.Timedout", "RequestId: " + id + " Error: Task timed out after " +
-                                           std::to_string(st.cfg.timeout_s) + ".00 seconds"));
+  auto message = "RequestId: " + id + " Error: Task timed out after " +
+                 std::to_string(st.cfg.timeout_s) + ".00 seconds";
+  finish(self, true, error_doc("Sandbox.Timedout", message), {"timeout", "", message});
   end(self);
 }
 
@@ -125,10 +189,13 @@ void on_exit(instance_ptr self, int32_t status) {
   auto& st = self->state;
   auto id = st.current ? st.current->request_id : std::string{};
   // Over its memory size the kernel kills the runtime: Lambda names that apart.
-  auto type = st.box && st.box->oom_killed() ? "Runtime.OutOfMemory" : "Runtime.ExitError";
+  std::string type = st.box && st.box->oom_killed() ? "Runtime.OutOfMemory" : "Runtime.ExitError";
+  auto message = "RequestId: " + id +
+                 " Error: Runtime exited with error: " + exit_description(status) + "\n" + type;
   finish(self, true,
          error_doc(type, "RequestId: " + id +
-                             " Error: Runtime exited with error: " + exit_description(status)));
+                             " Error: Runtime exited with error: " + exit_description(status)),
+         {"error", type, message});
   self->state.box.reset(); // already reaped
   self->quit(caf::exit_reason::normal);
 }
@@ -137,10 +204,11 @@ void on_init_error(instance_ptr self, const std::string& type, std::string paylo
   if (payload.empty())
     payload = error_doc(type, "the runtime failed to initialise");
   if (self->state.current) {
-    finish(self, true, std::move(payload));
+    finish(self, true, std::move(payload), {"error", type, ""});
     end(self);
   } else {
     self->state.init_error = std::move(payload);
+    self->state.init_error_type = type;
   }
 }
 
@@ -161,13 +229,16 @@ void wire(instance_ptr self, net::io_runtime& io) {
     tell(rt_init_atom::value, type, p);
   };
   st.api = std::make_unique<runtime::runtime_api>(io, st.box->release_runtime_api_fd(), cb);
+  if (int fd = st.box->release_output_fd(); fd >= 0)
+    st.output = std::make_unique<runtime::output_capture>(io, fd, max_output_per_invocation);
   st.box->on_exit(io, [tell](int status) { tell(rt_exit_atom::value, int32_t{status}); });
 }
 
 instance_impl::behavior_type instance(instance_ptr self, std::shared_ptr<runtime::sandbox> box,
                                       function_config cfg, std::string arn, router_actor router,
-                                      io_handle io) {
+                                      io_handle io, storage::log_store* logs) {
   auto& st = self->state;
+  st.logs = logs;
   st.box = std::move(box);
   st.cfg = std::move(cfg);
   st.arn = std::move(arn);
@@ -207,9 +278,9 @@ instance_impl::behavior_type instance(instance_ptr self, std::shared_ptr<runtime
 
 instance_actor spawn_instance(caf::actor_system& sys, std::shared_ptr<runtime::sandbox> box,
                               function_config cfg, std::string function_arn, router_actor router,
-                              net::io_runtime& io) {
+                              net::io_runtime& io, storage::log_store* logs) {
   return sys.spawn(instance, std::move(box), std::move(cfg), std::move(function_arn),
-                   std::move(router), io_handle{&io});
+                   std::move(router), io_handle{&io}, logs);
 }
 
 } // namespace troupe

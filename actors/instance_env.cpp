@@ -105,7 +105,7 @@ runtime::sandbox_options template_for(const std::string& family, int32_t memory_
 runtime::sandbox_spec make_sandbox_spec(const net::function_config& cfg, const spec_inputs& in) {
   runtime::sandbox_spec spec;
   spec.code_dir = in.code_dir;
-  spec.output_fd = in.output_fd;
+  spec.capture_output = true;          // the instance keeps it, invocation by invocation
   spec.argv = {"/var/task/bootstrap"}; // used by provided only
   auto reserved = reserved_env(cfg, in);
   auto is_reserved = [&](const std::string& k) {

@@ -46,8 +46,7 @@ runtime::sandbox_options template_for(const std::string& family, int32_t memory_
 struct spec_inputs {
   std::string code_dir; ///< the function's package directory on this host
   std::string region;
-  std::string runtime_api; ///< "127.0.0.1:9001" as seen inside
-  int output_fd = -1;
+  std::string runtime_api;   ///< "127.0.0.1:9001" as seen inside
   std::string instance_id{}; ///< names its log stream
   int64_t now_ms = 0;        ///< when it starts (Unix epoch ms): dates its log stream
 };

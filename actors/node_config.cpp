@@ -65,6 +65,8 @@ node_config::node_config() {
       .add(uid_count, "uid-count", "uids for sandboxes from uid-base (0: all run as nobody)")
       .add(tmp_mb, "tmp-mb", "size cap of each instance's /tmp")
       .add(pids_max, "pids-max", "processes and threads of one instance")
+      .add(function_log_kb, "function-log-kb",
+           "invocation logs kept on this host per function (KiB)")
       .add(init_path, "init-path", "path of troupe-sandbox-init (default: beside troupe-node)")
       .add(runtimes_dir, "runtimes-dir", "runtime files (default: runtimes/ beside troupe-node)");
   opt_group{custom_options_, "router"}

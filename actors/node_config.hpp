@@ -23,7 +23,7 @@ struct node_config : caf::actor_system_config {
   std::string ingress_host = "127.0.0.1";
   uint16_t ingress_port = 8080;
   size_t ingress_io_threads = 1;
-  size_t max_in_flight = 1000;            ///< requests the ingress holds at once; more get 503
+  size_t max_in_flight = 1000;           ///< requests the ingress holds at once; more get 503
   size_t max_async_payload = 256 * 1024; ///< largest Event invocation (413 above)
   // [http]
   size_t max_header_bytes = 16 * 1024;
@@ -56,12 +56,13 @@ struct node_config : caf::actor_system_config {
   double host_launch_rate = 1000; ///< instances the host starts a second ...
   double host_launch_burst = 200; ///< ... and at once
   std::string warm_runtimes = "provided,python3,nodejs"; ///< pools filled at start (128 MB)
-  uint32_t uid_base = 200000; ///< each sandbox runs as its own uid from here ...
-  uint32_t uid_count = 65536; ///< ... among this many (0: all as nobody)
-  int32_t tmp_mb = 512;       ///< /tmp size cap of every instance
-  uint32_t pids_max = 1024;   ///< processes and threads of one instance
-  std::string init_path;      ///< troupe-sandbox-init; default: beside troupe-node
-  std::string runtimes_dir;   ///< runtime files; default: runtimes/ beside troupe-node
+  uint32_t uid_base = 200000;      ///< each sandbox runs as its own uid from here ...
+  uint32_t uid_count = 65536;      ///< ... among this many (0: all as nobody)
+  int32_t tmp_mb = 512;            ///< /tmp size cap of every instance
+  uint32_t pids_max = 1024;        ///< processes and threads of one instance
+  uint32_t function_log_kb = 1024; ///< invocation logs kept per function on a host
+  std::string init_path;           ///< troupe-sandbox-init; default: beside troupe-node
+  std::string runtimes_dir;        ///< runtime files; default: runtimes/ beside troupe-node
   // [router]
   int32_t max_instances = 32; ///< per function (the scheduler holds it cluster-wide)
   int32_t max_queue = 64;     ///< waiting requests per function; more get 429

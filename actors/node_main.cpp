@@ -13,6 +13,7 @@
 #include "net/tenants_file.hpp"
 #include "storage/code_store.hpp"
 #include "storage/kv_store.hpp"
+#include "storage/log_store.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
@@ -97,7 +98,7 @@ event_queue_settings event_queue_settings_of(const node_config& cfg) {
 }
 
 host_settings host_settings_of(const node_config& cfg, storage::code_store& code,
-                               net::io_runtime& io) {
+                               storage::log_store& logs, net::io_runtime& io) {
   auto data = fs::absolute(cfg.data_dir);
   host_settings h;
   h.id = cfg.host_id;
@@ -119,9 +120,9 @@ host_settings host_settings_of(const node_config& cfg, storage::code_store& code
   h.init_path = cfg.init_path;
   h.runtimes_dir = cfg.runtimes_dir;
   h.run_dir = (data / "run").string();
-  h.log_dir = (data / "logs").string();
   h.region = cfg.region;
   h.code = &code;
+  h.logs = &logs;
   h.io = &io;
   return h;
 }
@@ -204,6 +205,7 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   storage::code_store code{fs::path{cfg.data_dir} / "code",
                            storage::archive_limits{uint64_t(cfg.max_archive_mb) << 20,
                                                    uint64_t(cfg.max_unpacked_mb) << 20, 20'000}};
+  storage::log_store logs{fs::path{cfg.data_dir} / "logs", uint64_t(cfg.function_log_kb) << 10};
   net::io_runtime host_io{1};
   net::io_runtime http_io{cfg.ingress_io_threads};
   caf::actor_system sys{cfg};
@@ -233,7 +235,7 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   }
   host_node_actor host;
   if (cfg.has_role("host"))
-    host = spawn_host(sys, host_settings_of(cfg, code, host_io), scheduler, controller);
+    host = spawn_host(sys, host_settings_of(cfg, code, logs, host_io), scheduler, controller);
   cluster_actor door;
   caf::actor joiner;
   peer_connector_actor connector;

@@ -36,15 +36,9 @@ template_maker_actor::behavior_type template_maker() {
 
 template_claimer_actor::behavior_type template_claimer() {
   return {
-      [](claim_atom, sandbox_lease& lease, runtime::sandbox_spec& spec,
-         const std::string& log_path) -> caf::result<sandbox_lease> {
-        spec.output_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-        if (spec.output_fd < 0)
-          std::cerr << "troupe-node: cannot open " << log_path << ": " << std::strerror(errno)
-                    << " (the instance's output is dropped)\n";
+      [](claim_atom, sandbox_lease& lease,
+         const runtime::sandbox_spec& spec) -> caf::result<sandbox_lease> {
         auto error = lease.box->start(spec);
-        if (spec.output_fd >= 0)
-          ::close(spec.output_fd); // the init holds its own copy
         if (!error.empty())
           return make_error(errc::sandbox_failed, "sandbox start failed: " + error);
         return std::move(lease);

@@ -114,6 +114,7 @@ struct runtime_api::impl {
   std::string outstanding_id;                 ///< fetched, not yet answered
   std::string answered_id;                    ///< the last one answered
   bool asked = false;                         ///< /next was called: init is over
+  runtime_times times;
   std::unique_ptr<net::http_server> server;
 
   void handle(net::http_request req, net::http_responder respond);
@@ -127,6 +128,9 @@ struct runtime_api::impl {
 
 void runtime_api::impl::on_next(net::http_responder respond) {
   std::unique_lock guard{mtx};
+  auto now = std::chrono::steady_clock::now();
+  if (!asked)
+    times.ready = now;
   asked = true;
   // A runtime that asks again (say, after its connection broke) is the one
   // that waits now; the earlier call, if still there, is told so.
@@ -136,6 +140,7 @@ void runtime_api::impl::on_next(net::http_responder respond) {
     auto ev = std::move(*queued);
     queued.reset();
     outstanding_id = ev.request_id;
+    times.fetched = now;
     guard.unlock();
     respond(event_reply(ev));
   } else {
@@ -150,6 +155,7 @@ std::optional<net::http_response> runtime_api::impl::take_outstanding(std::strin
                                                                       std::string_view what) {
   std::lock_guard guard{mtx};
   if (!outstanding_id.empty() && outstanding_id == id) {
+    times.answered = std::chrono::steady_clock::now();
     answered_id = std::move(outstanding_id);
     outstanding_id.clear();
     return std::nullopt;
@@ -253,12 +259,18 @@ bool runtime_api::deliver(runtime_event ev) {
     auto respond = std::move(*impl_->waiting);
     impl_->waiting.reset();
     impl_->outstanding_id = ev.request_id;
+    impl_->times.fetched = std::chrono::steady_clock::now();
     guard.unlock();
     respond(event_reply(ev));
   } else {
     impl_->queued = std::move(ev);
   }
   return true;
+}
+
+runtime_times runtime_api::times() const {
+  std::lock_guard guard{impl_->mtx};
+  return impl_->times;
 }
 
 void runtime_api::stop() {

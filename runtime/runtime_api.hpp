@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,6 +29,15 @@ struct runtime_event {
 /// _X_AMZN_TRACE_ID ("Root=1-<8 hex seconds>-<24 hex>;Parent=<16 hex>;Sampled=0"),
 /// its ids taken from the request id (a UUID), so one request keeps one trace.
 std::string xray_trace_id(std::string_view request_id, int64_t now_ms);
+
+/// When the runtime reached each step (steady clock; default-constructed:
+/// not yet): its first `/next` (its init is over), and of the latest event,
+/// when `/next` handed it over and when the runtime answered it.
+struct runtime_times {
+  std::chrono::steady_clock::time_point ready;
+  std::chrono::steady_clock::time_point fetched;
+  std::chrono::steady_clock::time_point answered;
+};
 
 /// The most a runtime may answer: Lambda's 6 MB and the 100 bytes it allows on top.
 constexpr std::size_t max_runtime_response_bytes = 6 * 1024 * 1024 + 100;
@@ -60,6 +70,8 @@ public:
 
   /// Thread-safe. Returns false if an event is already outstanding.
   bool deliver(runtime_event ev);
+  /// Thread-safe. Set before the callbacks hear of an answer.
+  runtime_times times() const;
   void stop();
 
   struct impl;

@@ -227,6 +227,7 @@ struct sandbox::impl {
   int pidfd = -1;
   int sock = -1;      ///< host end of the control socket, until the claim (-1 after)
   int listen_fd = -1; ///< Runtime API listener until released
+  int output_fd = -1; ///< the runtime's output pipe (read end) until released
   bool uid_leased = false;
   uint32_t cpu_weight = 0; ///< the instance's, written at the claim
   std::shared_ptr<exit_watch> watch;
@@ -336,7 +337,7 @@ std::string sandbox::start(const sandbox_spec& spec) {
   if (sock < 0)
     return "sandbox already started";
   auto claim = [&]() -> std::string {
-    std::string frame = wire::encode(wire::claim_frame{spec.argv, spec.env, spec.output_fd >= 0});
+    std::string frame = wire::encode(wire::claim_frame{spec.argv, spec.env, spec.capture_output});
     if (frame.size() > wire::max_payload + sizeof(std::uint32_t))
       return "sandbox spec too large";
     if (impl_->cgroup && impl_->cpu_weight > 0)
@@ -346,14 +347,14 @@ std::string sandbox::start(const sandbox_spec& spec) {
     int tree = code_tree(spec.code_dir, error);
     if (tree < 0)
       return error;
-    std::vector<int> fds{tree};
-    if (spec.output_fd >= 0)
-      fds.push_back(spec.output_fd);
-    error = send_frame(sock, frame, fds);
+    claimed_at_ = std::chrono::steady_clock::now();
+    error = send_frame(sock, frame, {tree});
     close_fd(tree);
     if (error.empty())
-      error = await_message(sock, wire::started, std::chrono::steady_clock::now() + start_timeout,
-                            "the start");
+      error = await_message(sock, wire::started, claimed_at_ + start_timeout, "the start",
+                            spec.capture_output ? &impl_->output_fd : nullptr);
+    if (error.empty() && spec.capture_output && impl_->output_fd < 0)
+      error = "sandbox init handed over no output pipe";
     return error;
   };
   auto error = claim();
@@ -372,6 +373,10 @@ int sandbox::release_runtime_api_fd() {
   int fd = impl_->listen_fd;
   impl_->listen_fd = -1;
   return fd;
+}
+
+int sandbox::release_output_fd() {
+  return std::exchange(impl_->output_fd, -1);
 }
 
 std::string sandbox::runtime_api_address() const {
@@ -417,6 +422,7 @@ sandbox::~sandbox() {
     leases().give_back(uid_); // nothing runs as it any more
   close_fd(impl_->sock);
   close_fd(impl_->listen_fd);
+  close_fd(impl_->output_fd);
   close_fd(impl_->pidfd);
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,7 +49,9 @@ struct sandbox_spec {
   std::string code_dir;          ///< host path, mounted read-only at /var/task
   std::vector<std::string> argv; ///< exec'd by a plain template; ignored by a pre-started one
   std::vector<std::string> env;  ///< "KEY=VALUE": the whole environment
-  int output_fd = -1;            ///< where stdout and stderr go (-1: nowhere); not owned
+  /// Whether the host takes the runtime's stdout and stderr (release_output_fd);
+  /// else the init drains and drops them.
+  bool capture_output = false;
 };
 
 /// One sandboxed process tree: its own PID, mount, network, IPC and UTS
@@ -90,6 +93,14 @@ public:
 
   /// Takes the listening socket of the Runtime API (caller owns it afterwards).
   int release_runtime_api_fd();
+  /// Takes the read end (non-blocking) of the runtime's stdout and stderr,
+  /// after a start with capture_output (caller owns it; -1 if none). Every
+  /// process of the tree writes there; EOF once they are all gone. Whoever
+  /// holds it must keep reading: a full pipe blocks the runtime's writes.
+  int release_output_fd();
+  /// When start() handed over the claim (steady clock): where an instance's
+  /// init duration begins.
+  std::chrono::steady_clock::time_point claimed_at() const { return claimed_at_; }
   /// "127.0.0.1:<port>" as the program inside sees it.
   std::string runtime_api_address() const;
 
@@ -123,6 +134,7 @@ private:
   sandbox() = default;
   pid_t pid_ = -1;
   uint32_t uid_ = 0;
+  std::chrono::steady_clock::time_point claimed_at_{};
   std::unique_ptr<impl> impl_;
 };
 

@@ -120,8 +120,9 @@ std::string send_frame(int sock, const std::string& frame, const std::vector<int
 namespace {
 
 /// Reads from `sock` with a deadline: 0 bytes = EOF, -1 with errno (ETIMEDOUT).
+/// With `fd`, an fd passed with those bytes lands there (close-on-exec).
 ssize_t read_until(int sock, char* buf, std::size_t len,
-                   std::chrono::steady_clock::time_point deadline) {
+                   std::chrono::steady_clock::time_point deadline, int* fd = nullptr) {
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -133,9 +134,20 @@ ssize_t read_until(int sock, char* buf, std::size_t len,
       errno = ETIMEDOUT;
     if (ready <= 0)
       return -1;
-    ssize_t n = read(sock, buf, len);
+    iovec iov{buf, len};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = fd ? control : nullptr;
+    msg.msg_controllen = fd ? sizeof control : 0;
+    ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR)
       continue;
+    for (cmsghdr* c = fd ? CMSG_FIRSTHDR(&msg) : nullptr; c; c = CMSG_NXTHDR(&msg, c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+          c->cmsg_len == CMSG_LEN(sizeof(int)))
+        std::memcpy(fd, CMSG_DATA(c), sizeof(int));
     return n;
   }
 }
@@ -145,11 +157,13 @@ ssize_t read_until(int sock, char* buf, std::size_t len,
 /// Waits for the init's one-byte message `expected`: "" when it came, else why
 /// not (the init's own error text, its EOF, or the deadline).
 std::string await_message(int sock, char expected, std::chrono::steady_clock::time_point deadline,
-                          const char* what) {
+                          const char* what, int* fd) {
   char c = 0;
-  ssize_t n = read_until(sock, &c, 1, deadline);
+  ssize_t n = read_until(sock, &c, 1, deadline, fd);
   if (n == 1 && c == expected)
     return {};
+  if (fd)
+    close_fd(*fd); // attached to anything else: not the one asked for
   if (n < 0 && errno == ETIMEDOUT)
     return std::string("sandbox init did not report ") + what + " in time (killed)";
   if (n < 0)

@@ -29,9 +29,10 @@ int listen_in_netns(int pidfd, uint16_t port, std::string& error);
 std::string send_frame(int sock, const std::string& frame, const std::vector<int>& fds);
 
 /// Waits for the init's one-byte message `expected`: "" when it came, else why
-/// not (the init's own error text, its EOF, or the deadline).
+/// not (the init's own error text, its EOF, or the deadline). With `fd`
+/// (which must be -1), an fd the init attached to that byte lands there.
 std::string await_message(int sock, char expected, std::chrono::steady_clock::time_point deadline,
-                          const char* what);
+                          const char* what, int* fd = nullptr);
 
 /// uids handed to live sandboxes, node-wide: a uid is free again only once
 /// the tree that ran as it is gone.

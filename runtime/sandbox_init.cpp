@@ -12,10 +12,11 @@
 //     to exec the claim's argv.
 // The init tells the host 'R'. On the claim it moves the code tree the host
 // made (open_tree) onto /var/task, hands argv and environment to the runtime
-// and answers 'S' once the runtime took them. From then on it is the PID
-// namespace's reaper and relays the runtime's stdout and stderr (a pipe, so an
-// interpreter started before the claim needs no redirection) to the claim's
-// output fd. When the runtime process ends the init exits with its exit code
+// and answers 'S' once the runtime took them, handing the host the read end of
+// the runtime's stdout and stderr (a pipe, so an interpreter started before
+// the claim needs no redirection): the host reads the output itself, in order
+// with the runtime's Runtime API calls. From then on the init is the PID
+// namespace's reaper. When the runtime process ends the init exits with its exit code
 // (or 128 + the signal that ended it), which ends every other process of the sandbox. EOF on the
 // control socket before the claim is done (the host gave up on the sandbox)
 // exits at once; after it the host closes its end.
@@ -281,7 +282,7 @@ private:
 
   void step() {
     pollfd fds[4] = {{sigfd_, POLLIN, 0},
-                     {log_fd_, POLLIN, 0},
+                     {reads_output() ? log_fd_ : -1, POLLIN, 0},
                      {claim_fd_, POLLIN, 0},
                      {phase_ == phase::running ? -1 : channel_fd, POLLIN, 0}};
     if (poll(fds, 4, -1) < 0) {
@@ -299,9 +300,44 @@ private:
       reap();
   }
 
-  /// Copies what the runtime wrote to the output fd (before the claim: keeps
-  /// the start of it for an error report).
+  /// 'S', with the output pipe if the claim takes it: the init reads it no more.
+  void report_started() {
+    if (!take_output_ || log_fd_ < 0)
+      return send_all(channel_fd, std::string(1, wire::started));
+    char byte = wire::started;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &log_fd_, sizeof(int));
+    ssize_t n;
+    do
+      n = sendmsg(channel_fd, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n != 1)
+      _exit(127); // the host is gone
+    close(log_fd_);
+    log_fd_ = -1;
+  }
+
+  /// Whether the init reads the runtime's output: not once a claim that takes
+  /// it is under way, so that all of it (from the claim on) reaches the host.
+  bool reads_output() const {
+    return log_fd_ >= 0 && !(take_output_ && phase_ >= phase::claiming);
+  }
+
+  /// Reads what the runtime wrote while the init reads its output pipe: keeps
+  /// the start of it for an error report (before the claim), else drops it.
   void relay_output() {
+    if (!reads_output())
+      return;
     char buf[65536];
     for (;;) {
       ssize_t n = read(log_fd_, buf, sizeof buf);
@@ -314,16 +350,7 @@ private:
         }
         return;
       }
-      if (phase_ >= phase::claiming && output_fd_ >= 0) { // the claim's output
-        for (ssize_t done = 0; done < n;) {
-          ssize_t w = write(output_fd_, buf + done, static_cast<std::size_t>(n - done));
-          if (w < 0 && errno == EINTR)
-            continue;
-          if (w <= 0)
-            break; // a full or broken log loses output, never the instance
-          done += w;
-        }
-      } else if (early_.size() < max_early_output) {
+      if (phase_ < phase::claiming && early_.size() < max_early_output) {
         early_.append(buf, std::min(static_cast<std::size_t>(n), max_early_output - early_.size()));
       }
     }
@@ -350,7 +377,7 @@ private:
     claim_fd_ = -1;
     if (phase_ == phase::claiming && reply_.empty()) {
       phase_ = phase::running;
-      send_all(channel_fd, std::string(1, wire::started));
+      report_started();
       return;
     }
     runtime_failed("ended (" + describe(end_runtime()) + ")");
@@ -390,13 +417,12 @@ private:
     auto payload = receive_frame(fds);
     wire::claim_frame claim;
     errno = EBADMSG;
-    if (phase_ != phase::waiting || !wire::decode(payload, claim) ||
-        fds.size() != (claim.has_output ? 2u : 1u))
+    if (phase_ != phase::waiting || !wire::decode(payload, claim) || fds.size() != 1)
       fail("claim");
     check(move_mount(fds[0], "", AT_FDCWD, "/var/task", MOVE_MOUNT_F_EMPTY_PATH),
           "mount the code at /var/task");
     close(fds[0]);
-    output_fd_ = claim.has_output ? fds[1] : -1;
+    take_output_ = claim.take_output;
     phase_ = phase::claiming;
     send_all(claim_fd_, wire::runtime_claim(claim));
     shutdown(claim_fd_, SHUT_WR);
@@ -426,11 +452,11 @@ private:
   phase phase_ = phase::starting;
   pid_t child_ = -1;
   int sigfd_ = -1;
-  int claim_fd_ = -1;  ///< socket pair to the runtime process
-  int log_fd_ = -1;    ///< read end of its stdout/stderr pipe
-  int output_fd_ = -1; ///< where that goes after the claim
-  std::string reply_;  ///< what the runtime wrote besides 'R'
-  std::string early_;  ///< output from before the claim, for error reports
+  int claim_fd_ = -1; ///< socket pair to the runtime process
+  int log_fd_ = -1;   ///< read end of its stdout/stderr pipe, until handed to the host
+  bool take_output_ = false;
+  std::string reply_; ///< what the runtime wrote besides 'R'
+  std::string early_; ///< output from before the claim, for error reports
 };
 
 } // namespace

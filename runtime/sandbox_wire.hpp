@@ -6,15 +6,18 @@
 // Host -> init, each a frame: u32 payload length, then the payload.
 //   template  str root_dir | str runtime_dir | list argv | list env | u64 tmp_bytes
 //             | u32 uid | u32 gid | str seccomp program
-//   claim     list argv | list env | u32 has_output; SCM_RIGHTS with the first
-//             bytes: the code tree (open_tree) and, if has_output, the output fd
+//   claim     list argv | list env | u32 take_output; SCM_RIGHTS with the first
+//             bytes: the code tree (open_tree)
 // where str = u32 length + bytes and list = u32 count + str...; integers in host
 // byte order (both ends run on the same machine).
 //
 // Init -> host, one byte each, in this order (the host closes the socket
 // after 'S'; the runtime's end shows as the init's exit status):
 //   'R'  the template is ready: root built, runtime process waiting (health check passed)
-//   'S'  the claim is done: code mounted, the runtime has its argv and environment
+//   'S'  the claim is done: code mounted, the runtime has its argv and environment;
+//        with take_output, SCM_RIGHTS on it: the read end of the runtime's
+//        stdout/stderr pipe, which the init reads no more (else it drains and
+//        drops what the runtime writes)
 //   'E' + text until EOF: a step failed; the init exits with 127
 //
 // Init <-> runtime process (a socket pair): the runtime writes 'R' once it is
@@ -55,7 +58,7 @@ struct template_frame {
 struct claim_frame {
   std::vector<std::string> argv;
   std::vector<std::string> env;
-  bool has_output = false;
+  bool take_output = false; ///< hand the runtime's output pipe to the host
 };
 
 inline void put_u32(std::string& out, std::uint32_t v) {
@@ -100,7 +103,7 @@ inline std::string encode(const claim_frame& c) {
   std::string p;
   put_list(p, c.argv);
   put_list(p, c.env);
-  put_u32(p, c.has_output ? 1 : 0);
+  put_u32(p, c.take_output ? 1 : 0);
   return framed(p);
 }
 
@@ -164,7 +167,7 @@ inline bool decode(std::string_view payload, claim_frame& c) {
   reader r(payload);
   c.argv = r.list();
   c.env = r.list();
-  c.has_output = r.integer<std::uint32_t>() != 0;
+  c.take_output = r.integer<std::uint32_t>() != 0;
   return r.ok();
 }
 

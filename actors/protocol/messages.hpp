@@ -130,11 +130,12 @@ struct invocation {
   /// The caller's X-Amz-Client-Context, decoded (JSON; "" without one): the
   /// runtime gets it as Lambda-Runtime-Client-Context (synchronous invokes only).
   std::string client_context{};
+  bool want_log_tail = false; ///< LogType Tail: the result carries its log's tail
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, invocation& x) {
   return f(caf::meta::type_name("invocation"), x.request_id, x.payload, x.deadline_ms,
-           x.client_context);
+           x.client_context, x.want_log_tail);
 }
 
 /// The function's answer. `function_error` marks Lambda's "Unhandled" errors
@@ -145,12 +146,13 @@ struct invocation_result {
   std::string payload;
   bool cold_start = false;
   std::string version = "$LATEST"; ///< of the function, that ran it
+  std::string log_tail{};          ///< the last 4 KB of its log, when the invocation asked
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, invocation_result& x) {
   return f(caf::meta::type_name("invocation_result"), x.function_error, x.payload, x.cold_start,
-           x.version);
+           x.version, x.log_tail);
 }
 
 /// An asynchronous (Event) invocation, queued durably until it is delivered

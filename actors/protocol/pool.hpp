@@ -33,12 +33,10 @@ using template_maker_actor =
 /// trip to the sandbox's init, which under a burst waits for a CPU, and for
 /// opening (the first time: creating) the function's log: a detached actor,
 /// several of them side by side, so that claims overlap instead of queueing
-/// behind each other in the host. Contract: `claim` opens the log at the path
-/// given (append) as the spec's output and answers the lease once the runtime
-/// has its code and environment, or errc::sandbox_failed naming why (the
-/// sandbox is then dead).
-using template_claimer_actor =
-    caf::typed_actor<caf::replies_to<claim_atom, sandbox_lease, runtime::sandbox_spec,
-                                     std::string /*log path*/>::with<sandbox_lease>>;
+/// behind each other in the host. Contract: `claim` answers the lease once the
+/// runtime has its code and environment, or errc::sandbox_failed naming why
+/// (the sandbox is then dead).
+using template_claimer_actor = caf::typed_actor<
+    caf::replies_to<claim_atom, sandbox_lease, runtime::sandbox_spec>::with<sandbox_lease>>;
 
 } // namespace troupe

@@ -63,10 +63,10 @@ TEST(InstanceEnv, ProvidedTemplateWaitsToExecTheBootstrapFromTheCode) {
   auto t = template_for("provided", 128, inputs());
   EXPECT_TRUE(t.prestart_argv.empty());
   EXPECT_EQ(t.runtime_dir, "");
-  auto spec = make_sandbox_spec(sample(), {"/code", "local", "127.0.0.1:9001", 5});
+  auto spec = make_sandbox_spec(sample(), {"/code", "local", "127.0.0.1:9001"});
   EXPECT_EQ(spec.argv, std::vector<std::string>{"/var/task/bootstrap"});
   EXPECT_EQ(spec.code_dir, "/code");
-  EXPECT_EQ(spec.output_fd, 5);
+  EXPECT_TRUE(spec.capture_output);
 }
 
 TEST(InstanceEnv, EachSandboxGetsItsOwnUidFromTheHostsRange) {
@@ -76,7 +76,7 @@ TEST(InstanceEnv, EachSandboxGetsItsOwnUidFromTheHostsRange) {
 }
 
 TEST(InstanceEnv, LambdaVariablesAreSetAndWinOverTheFunctions) {
-  auto spec = make_sandbox_spec(sample(), {"/code", "eu-1", "127.0.0.1:9001", -1});
+  auto spec = make_sandbox_spec(sample(), {"/code", "eu-1", "127.0.0.1:9001"});
   EXPECT_TRUE(has(spec.env, "GREETING=hi"));
   EXPECT_TRUE(has(spec.env, "_HANDLER=app.handler"));
   EXPECT_TRUE(has(spec.env, "LAMBDA_TASK_ROOT=/var/task"));
@@ -92,7 +92,7 @@ TEST(InstanceEnv, LambdaVariablesAreSetAndWinOverTheFunctions) {
 }
 
 TEST(InstanceEnv, EveryDefinedRuntimeVariableOfLambdaIsSet) {
-  spec_inputs in{"/code", "eu-1", "127.0.0.1:9001", -1};
+  spec_inputs in{"/code", "eu-1", "127.0.0.1:9001"};
   in.instance_id = "abc123";
   in.now_ms = 1'714'521'600'000; // 2024-05-01
   auto spec = make_sandbox_spec(sample(), in);
@@ -120,7 +120,7 @@ TEST(InstanceEnv, UnreservedVariablesAreTheFunctionsToReplace) {
   auto cfg = sample();
   cfg.runtime = "nodejs20.x";
   cfg.environment = {{"PATH", "/var/task/bin:/usr/bin"}, {"TZ", "Europe/Paris"}};
-  auto spec = make_sandbox_spec(cfg, {"/code", "eu-1", "127.0.0.1:9001", -1});
+  auto spec = make_sandbox_spec(cfg, {"/code", "eu-1", "127.0.0.1:9001"});
   auto count = [&](const std::string& prefix) {
     return std::count_if(spec.env.begin(), spec.env.end(),
                          [&](const std::string& kv) { return kv.rfind(prefix, 0) == 0; });
@@ -132,7 +132,7 @@ TEST(InstanceEnv, UnreservedVariablesAreTheFunctionsToReplace) {
   EXPECT_TRUE(has(spec.env, "NODE_PATH=/opt/nodejs/node_modules:/var/runtime/node_modules:"
                             "/var/runtime:/var/task"));
   cfg.runtime = "provided.al2023";
-  spec = make_sandbox_spec(cfg, {"/code", "eu-1", "127.0.0.1:9001", -1});
+  spec = make_sandbox_spec(cfg, {"/code", "eu-1", "127.0.0.1:9001"});
   EXPECT_EQ(count("AWS_EXECUTION_ENV="), 0) << "Lambda names no runtime for OS-only ones";
 }
 

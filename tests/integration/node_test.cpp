@@ -2,6 +2,8 @@
 // API, invoke real sandboxed functions, restart, and refuse bad input.
 #include "node_process.hpp"
 
+#include "net/base64.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -352,3 +354,101 @@ TEST_F(NodeTest, StopsCleanlyWithInstancesRunning) {
 }
 
 } // namespace
+
+namespace {
+
+/// The X-Amz-Log-Result of `r`, decoded ("" without one).
+std::string log_result(const net::http_response& r) {
+  auto decoded = net::base64_decode(header(r, "X-Amz-Log-Result"));
+  return decoded ? *decoded : "";
+}
+
+net::http_response invoke_tail(node_process& node, const std::string& name,
+                               const std::string& body) {
+  return node.client().request("POST", invoke_path(name), body, {{"X-Amz-Log-Type", "Tail"}});
+}
+
+} // namespace
+
+TEST_F(NodeTest, LogTypeTailGivesTheInvocationsOwnLogAsLambdaPrintsIt) {
+  node_process node{data.path()};
+  auto zip = make_zip({{"app.py",
+                        "import sys\n"
+                        "def handler(event, context):\n"
+                        "    print('out', event['n'])\n"
+                        "    print('err', event['n'], file=sys.stderr)\n"
+                        "    print('x' * event.get('big', 0))\n"
+                        "    return event['n']\n",
+                        false}});
+  deploy(node, "talker", "python3.11", "app.handler", zip);
+  auto first = invoke_tail(node, "talker", R"({"n":1})");
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto id = header(first, "x-amzn-RequestId");
+  auto log = log_result(first);
+  EXPECT_EQ(log.rfind("START RequestId: " + id + " Version: $LATEST\n", 0), 0u) << log;
+  EXPECT_NE(log.find("\nout 1\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("\nerr 1\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("\nEND RequestId: " + id + "\nREPORT RequestId: " + id + "\tDuration: "),
+            std::string::npos)
+      << log;
+  for (auto field : {"\tBilled Duration: ", " ms\tMemory Size: 128 MB\tMax Memory Used: ",
+                     " MB\tInit Duration: "})
+    EXPECT_NE(log.find(field), std::string::npos) << field << " in " << log;
+  EXPECT_EQ(log.back(), '\n');
+
+  // The warm one has only its own output, and no init.
+  auto second = invoke_tail(node, "talker", R"({"n":2})");
+  auto warm = log_result(second);
+  EXPECT_NE(warm.find("\nout 2\n"), std::string::npos) << warm;
+  EXPECT_EQ(warm.find("out 1"), std::string::npos) << warm;
+  EXPECT_EQ(warm.find("Init Duration"), std::string::npos) << warm;
+
+  // Without LogType, or with None, no log comes back; another value is refused.
+  auto plain = node.client().request("POST", invoke_path("talker"), R"({"n":3})");
+  EXPECT_EQ(plain.status, 200);
+  EXPECT_EQ(header(plain, "X-Amz-Log-Result"), "");
+  auto bad = node.client().request("POST", invoke_path("talker"), R"({"n":4})",
+                                   {{"X-Amz-Log-Type", "Everything"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(header(bad, "x-amzn-ErrorType"), "InvalidParameterValueException") << bad.body;
+
+  // A long log: the last 4 KB, ending with the REPORT line.
+  auto big = invoke_tail(node, "talker", R"({"n":5,"big":20000})");
+  auto tail = log_result(big);
+  EXPECT_EQ(tail.size(), 4096u);
+  EXPECT_NE(tail.find("REPORT RequestId: " + header(big, "x-amzn-RequestId")), std::string::npos);
+
+  // Every invocation is in the function's log on the host, in order.
+  std::string kept;
+  for (const auto& e : std::filesystem::directory_iterator(data.path() / "logs"))
+    if (e.path().filename().string().find(".talker.log") != std::string::npos)
+      kept = read_file(e.path().string()) + kept; // .log.1 sorts after .log: older first
+  size_t at = 0;
+  for (int n : {1, 2, 3, 5}) { // 4 was refused: it never ran
+    at = kept.find("\nout " + std::to_string(n) + "\n", at);
+    ASSERT_NE(at, std::string::npos) << n << " in " << kept.substr(0, 2000);
+  }
+}
+
+TEST_F(NodeTest, TheLogOfATimeoutOrACrashSaysSo) {
+  node_process node{data.path()};
+  auto zip = make_zip({{"bootstrap",
+                        "#!/bin/sh\napi=http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime\n"
+                        "curl -sS $api/invocation/next > /dev/null\n"
+                        "echo about to stall\nsleep 60\n",
+                        true}});
+  deploy(node, "staller", "provided", "bootstrap", zip, 1);
+  auto r = invoke_tail(node, "staller", "{}");
+  auto log = log_result(r);
+  EXPECT_NE(log.find("\nabout to stall\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("Task timed out after 1.00 seconds\nEND RequestId"), std::string::npos) << log;
+  EXPECT_NE(log.find("\tStatus: timeout\t\n"), std::string::npos) << log;
+
+  deploy_examples(node);
+  auto crashed = invoke_tail(node, "cpp-echo", R"({"crash":true})");
+  auto crash_log = log_result(crashed);
+  EXPECT_NE(crash_log.find("Runtime exited with error: exit status 3"), std::string::npos)
+      << crash_log;
+  EXPECT_NE(crash_log.find("\tStatus: error\tError Type: Runtime.ExitError\t\n"), std::string::npos)
+      << crash_log;
+}

@@ -141,6 +141,19 @@ describe('Invoke RequestResponse', { timeout: TEST_MS }, () => {
     assert.deepEqual(payloadJson(out), { returned: { p: 1 } });
   });
 
+  test("LogType Tail: LogResult is the invocation's log, START to REPORT", async () => {
+    const out = await send(client, new InvokeCommand({ FunctionName: fn.print, LogType: 'Tail', Payload: jsonBytes({ p: 2 }) }));
+    assertSuccess(out);
+    const log = Buffer.from(out.LogResult, 'base64').toString();
+    const id = out.$metadata.requestId;
+    assert.ok(log.length <= 4096, `${log.length} bytes`);
+    assert.match(log, new RegExp(`^START RequestId: ${id} Version: \\$LATEST\n`));
+    for (const line of ['plain text line', 'to stderr', `END RequestId: ${id}`]) assert.ok(log.includes(line), `${line} in ${log}`);
+    assert.match(log, new RegExp(`\nREPORT RequestId: ${id}\tDuration: [0-9.]+ ms\tBilled Duration: [0-9]+ ms\tMemory Size: 128 MB\tMax Memory Used: [0-9]+ MB\t`));
+    const plain = await send(client, new InvokeCommand({ FunctionName: fn.print, Payload: jsonBytes({ p: 3 }) }));
+    assert.equal(plain.LogResult, undefined, 'no LogType, no log');
+  });
+
   test('invocations in a row reuse the function (and stay correct)', async () => {
     for (let i = 0; i < 5; i++) {
       const out = await send(client, new InvokeCommand({ FunctionName: fn.python, Payload: jsonBytes({ i }) }));

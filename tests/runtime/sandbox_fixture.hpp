@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <future>
 #include <iterator>
 #include <memory>
+#include <poll.h>
 #include <sstream>
 #include <string>
 #include <sys/types.h>
@@ -121,26 +123,40 @@ protected:
     return spec;
   }
 
-  std::string output_path() const { return dir_ + "/output.txt"; }
-
-  /// Opens the output file (truncated, or as `open_flags` say) and makes it the spec's
-  /// stdout and stderr.
-  int attach_output(runtime::sandbox_spec& spec, int open_flags = O_TRUNC) {
-    spec.output_fd = open(output_path().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | open_flags, 0644);
-    return spec.output_fd;
+  /// Everything written to the (non-blocking) pipe `fd` until EOF, or until
+  /// `limit` has passed; closes `fd`.
+  static std::string read_to_eof(int fd, std::chrono::milliseconds limit) {
+    std::string out;
+    auto until = std::chrono::steady_clock::now() + limit;
+    char buf[4096];
+    while (fd >= 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      pollfd p{fd, POLLIN, 0};
+      if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0)
+        break;
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        continue;
+      if (n <= 0)
+        break;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+    if (fd >= 0)
+      close(fd);
+    return out;
   }
 
-  /// Starts `spec` in `sb` and waits (bounded) for its exit.
-  outcome run_in(runtime::sandbox& sb, runtime::sandbox_spec spec, int open_flags = O_TRUNC) {
+  /// Starts `spec` in `sb`, reads its output and waits (bounded) for its exit.
+  outcome run_in(runtime::sandbox& sb, runtime::sandbox_spec spec) {
     outcome o;
-    int out = attach_output(spec, open_flags);
+    spec.capture_output = true;
     auto exited = std::make_shared<std::promise<int>>();
     auto status = exited->get_future();
     sb.on_exit(io_, [exited](int s) { exited->set_value(s); });
     o.error = sb.start(spec);
-    close(out);
+    o.output = read_to_eof(sb.release_output_fd(), wait_limit);
     o.status = status.wait_for(wait_limit) == std::future_status::ready ? status.get() : -2;
-    o.output = slurp(output_path());
     return o;
   }
 

@@ -209,6 +209,16 @@ def warm_imports():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def flush_output():
+    """Before the answer: what the handler printed belongs to its invocation's
+    log, which the host closes when the answer comes."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
 def main():
     warm_up()
     warm_imports()
@@ -223,10 +233,11 @@ def main():
         try:
             event = json.loads(body) if body else None
             result = handler(event, Context(headers))
+            flush_output()
             api.post_json(f"/invocation/{request_id}/response", result)
         except Exception as exc:
+            flush_output()
             api.post_json(f"/invocation/{request_id}/error", error_document(exc), "Unhandled")
-        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,85 @@
+#include "storage/log_store.hpp"
+#include "tests/storage/test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <thread>
+#include <vector>
+
+namespace troupe::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string record(int i) {
+  return "START " + std::to_string(i) + "\nline of " + std::to_string(i) + "\nEND " +
+         std::to_string(i) + "\n";
+}
+
+TEST(LogStoreTest, KeepsEachFunctionsRecordsApartAndInOrder) {
+  test::temp_dir tmp;
+  log_store logs{tmp.path() / "logs", 1 << 20};
+  logs.append("acme/a", record(1));
+  logs.append("other/a", record(2));
+  logs.append("acme/a", record(3));
+  EXPECT_EQ(logs.tail("acme/a", 4096), record(1) + record(3));
+  EXPECT_EQ(logs.tail("other/a", 4096), record(2));
+  EXPECT_EQ(logs.tail("acme/none", 4096), "");
+  EXPECT_TRUE(fs::exists(tmp.path() / "logs" / "acme.a.log"));
+}
+
+TEST(LogStoreTest, TailBeginsAtALine) {
+  test::temp_dir tmp;
+  log_store logs{tmp.path(), 1 << 20};
+  logs.append("t/f", "first line\nsecond\nthird\n");
+  EXPECT_EQ(logs.tail("t/f", 13), "second\nthird\n"); // exactly two whole lines
+  EXPECT_EQ(logs.tail("t/f", 12), "third\n");         // cut in "second": from the next line
+  EXPECT_EQ(logs.tail("t/f", 5), "");                 // no whole line fits
+  EXPECT_EQ(logs.tail("t/f", 100), "first line\nsecond\nthird\n");
+}
+
+TEST(LogStoreTest, IsBoundedPerFunctionAndKeepsTheLatest) {
+  test::temp_dir tmp;
+  const uint64_t max = 4096;
+  log_store logs{tmp.path(), max};
+  for (int i = 0; i < 1000; ++i)
+    logs.append("t/f", record(i));
+  uint64_t on_disk = 0;
+  for (const auto& e : fs::directory_iterator(tmp.path()))
+    on_disk += fs::file_size(e.path());
+  // At most the bound, plus the records that took each file over its half.
+  EXPECT_LE(on_disk, max + 2 * record(999).size());
+  EXPECT_GE(on_disk, max / 2);
+  auto tail = logs.tail("t/f", 1 << 20);
+  EXPECT_EQ(tail.substr(tail.size() - record(999).size()), record(999));
+  EXPECT_EQ(tail.rfind("START 998\n", tail.size() - record(999).size()),
+            tail.size() - record(999).size() - record(998).size())
+      << "the latest records, whole and in order, across the rotated file";
+}
+
+TEST(LogStoreTest, RecordsFromManyThreadsStayWhole) {
+  test::temp_dir tmp;
+  log_store logs{tmp.path(), 1 << 24};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i)
+        logs.append("t/f", record(t * 1000 + i));
+    });
+  for (auto& t : ts)
+    t.join();
+  std::istringstream in{logs.tail("t/f", 1 << 24)};
+  std::string start, line, end;
+  int n = 0;
+  while (std::getline(in, start) && std::getline(in, line) && std::getline(in, end)) {
+    auto id = start.substr(6);
+    EXPECT_EQ(line, "line of " + id);
+    EXPECT_EQ(end, "END " + id);
+    ++n;
+  }
+  EXPECT_EQ(n, 800);
+}
+
+} // namespace
+} // namespace troupe::storage
