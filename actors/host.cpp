@@ -10,6 +10,7 @@
 #include "net/lambda_api.hpp"
 #include "runtime/cgroup.hpp"
 #include "storage/code_store.hpp"
+#include "storage/log_store.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -360,6 +361,11 @@ host_impl::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor 
             drain_instance(self, addr);
       },
       [=](orphan_atom, const std::string& instance_id) { drain_orphan(self, instance_id); },
+      [=](logs_atom, const std::string& function_id, int32_t max_bytes) {
+        auto* logs = self->state.cfg.logs;
+        return logs ? logs->tail(function_id, static_cast<std::size_t>(std::max(0, max_bytes)))
+                    : std::string{};
+      },
       [=](join_atom, scheduler_actor scheduler, controller_actor controller) {
         join(self, std::move(scheduler), std::move(controller));
       },

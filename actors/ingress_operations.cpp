@@ -1,6 +1,7 @@
 // Troupe's own HTTP routes for operators, beside the Lambda API: the hosts
 // the scheduler places on (and drains), this node's routers with their
-// breakers, its event queue and its dead letters, and tenants' access keys.
+// breakers, its event queue and its dead letters, tenants' access keys, and
+// functions' invocation logs.
 #include "actors/ingress_state.hpp"
 
 #include "actors/protocol/errc.hpp"
@@ -192,6 +193,44 @@ void event_queue_status(ingress_ptr self, responder respond) {
           [=](caf::error& err) { reply_error(respond, err); });
 }
 
+/// GET /troupe/logs?function=F[&max-bytes=N]: the latest invocation logs of
+/// F ("tenant/name", or a name of the anonymous tenant) from every host, the
+/// last N bytes (whole lines, default 64 KiB, at most 1 MiB) of each.
+void function_logs(ingress_ptr self, const net::http_request& req, responder respond) {
+  auto params = net::query_parameters(req.query());
+  auto function = params["function"];
+  auto slash = function.find('/');
+  auto tenant =
+      slash == std::string::npos ? self->state.cfg.anonymous_tenant : function.substr(0, slash);
+  auto name = slash == std::string::npos ? function : function.substr(slash + 1);
+  if (!net::valid_tenant_name(tenant) || !net::valid_function_name(name))
+    return respond(net::error_response(
+        net::invalid_parameter("function must be a function's id, tenant/name, or its name")));
+  int32_t max_bytes = 64 * 1024;
+  if (auto it = params.find("max-bytes"); it != params.end()) {
+    char* end = nullptr;
+    auto n = std::strtol(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || n < 1 || n > 1024 * 1024)
+      return respond(net::error_response(
+          net::invalid_parameter("max-bytes must be a number from 1 to 1048576")));
+    max_bytes = static_cast<int32_t>(n);
+  }
+  if (!(respond = via_control_plane(self, std::move(respond))))
+    return;
+  auto id = net::function_id(tenant, name);
+  self->request(self->state.scheduler, std::chrono::seconds(10), logs_atom::value, id, max_bytes)
+      .then(
+          [=](std::vector<host_log>& logs) {
+            net::json_writer w;
+            w.begin_object().field("Function", id).key("Hosts").begin_array();
+            for (const auto& l : logs)
+              w.begin_object().field("Host", l.host).field("Log", l.log).end_object();
+            w.end_array().end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
 /// POST /troupe/dead-letters/{id}/redrive, DELETE /troupe/dead-letters/{id}.
 void route_dead_letter(ingress_ptr self, std::string_view rest, const net::http_request& req,
                        responder respond) {
@@ -352,6 +391,8 @@ void route_operations(ingress_ptr self, std::string_view rest, const net::http_r
     return only_get([&] { list_dead_letters(self, req, std::move(respond)); });
   if (rest.substr(0, 13) == "dead-letters/")
     return route_dead_letter(self, rest.substr(13), req, std::move(respond));
+  if (rest == "logs")
+    return only_get([&] { function_logs(self, req, std::move(respond)); });
   if (rest == "tenants")
     return only_get([&] { list_tenants(self, std::move(respond)); });
   if (rest.substr(0, 8) == "tenants/")

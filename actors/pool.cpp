@@ -9,12 +9,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include <cerrno>
-#include <cstring>
 #include <deque>
-#include <fcntl.h>
 #include <iostream>
-#include <unistd.h>
 
 namespace troupe {
 

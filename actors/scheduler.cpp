@@ -11,11 +11,13 @@
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -438,6 +440,37 @@ std::vector<host_status> list_hosts(scheduler_ptr self) {
   return out;
 }
 
+/// Asks every host for the function's latest logs; answers once each has
+/// answered or failed to (a host that cannot answer is left out).
+caf::result<std::vector<host_log>> gather_logs(scheduler_ptr self, const std::string& function_id,
+                                               int32_t max_bytes) {
+  auto& hosts = self->state.hosts;
+  if (hosts.empty())
+    return std::vector<host_log>{};
+  struct gathering {
+    caf::typed_response_promise<std::vector<host_log>> rp;
+    std::vector<host_log> logs;
+    size_t waiting = 0;
+    void one_done() {
+      if (--waiting == 0)
+        rp.deliver(std::move(logs));
+    }
+  };
+  auto g = std::make_shared<gathering>();
+  g->rp = self->make_response_promise<std::vector<host_log>>();
+  g->waiting = hosts.size();
+  for (const auto& [id, h] : hosts)
+    self->request(h.handle, std::chrono::seconds(5), logs_atom::value, function_id, max_bytes)
+        .then(
+            [g, host = id](std::string& log) {
+              if (!log.empty())
+                g->logs.push_back({host, std::move(log)});
+              g->one_done();
+            },
+            [g](caf::error&) { g->one_done(); });
+  return g->rp;
+}
+
 void host_down(scheduler_ptr self, const caf::actor_addr& who) {
   auto& st = self->state;
   for (auto it = st.hosts.begin(); it != st.hosts.end(); ++it) {
@@ -476,6 +509,9 @@ scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* s
         host_up(self, std::move(info), std::move(hdl));
       },
       [=](hosts_atom) { return list_hosts(self); },
+      [=](logs_atom, const std::string& function_id, int32_t max_bytes) {
+        return gather_logs(self, function_id, max_bytes);
+      },
       [=](drain_atom, const std::string& id, bool on) { return drain(self, id, on); },
       [=](flush_atom) { flush(self); },
       [=](expire_atom) { expire_unconfirmed(self); },

@@ -16,10 +16,14 @@ namespace troupe {
 /// instances (each finishes the request in hand, then ends); with false it
 /// takes launches again. `orphan` names an instance the scheduler has no
 /// placement for (found when the host registered again): it is drained.
+/// `logs` answers the latest (at most max bytes, whole lines) of a
+/// function's invocation logs on this host.
 using host_actor =
     caf::typed_actor<caf::replies_to<launch_atom, std::string /*instance id*/, function_config,
                                      router_actor>::with<instance_actor>,
                      caf::reacts_to<drain_atom, bool>,
-                     caf::reacts_to<orphan_atom, std::string /*instance id*/>>;
+                     caf::reacts_to<orphan_atom, std::string /*instance id*/>,
+                     caf::replies_to<logs_atom, std::string /*function id*/,
+                                     int32_t /*max bytes*/>::with<std::string>>;
 
 } // namespace troupe

@@ -80,6 +80,7 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using join_atom = caf::atom_constant<caf::atom("join")>;
 using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
 using hosts_atom = caf::atom_constant<caf::atom("hosts")>;
+using logs_atom = caf::atom_constant<caf::atom("logs")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using orphan_atom = caf::atom_constant<caf::atom("orphan")>;
 using connect_to_atom = caf::atom_constant<caf::atom("connect_to")>;
@@ -275,6 +276,16 @@ struct host_status {
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_status& x) {
   return f(caf::meta::type_name("host_status"), x.info, x.instances, x.breaker, x.breaker_reason);
+}
+
+/// The latest of one function's invocation logs on one host.
+struct host_log {
+  std::string host;
+  std::string log; ///< whole lines, oldest first ("" if the host has none)
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_log& x) {
+  return f(caf::meta::type_name("host_log"), x.host, x.log);
 }
 
 /// A prepared sandbox handed from a pool to its host: process-local only.

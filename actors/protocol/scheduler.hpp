@@ -24,7 +24,9 @@ namespace troupe {
 /// tenant's other functions share what the tenant's limit leaves. Routers
 /// report each launch's `outcome` on a host (true: it started; false: a
 /// platform failure): a breaker per host, over every function's launches,
-/// keeps placements away from a host that keeps failing them.
+/// keeps placements away from a host that keeps failing them. `logs` gathers
+/// a function's latest invocation logs from every host (those that answer
+/// within 5 s), the hosts that have none left out.
 using scheduler_actor = caf::typed_actor<
     caf::replies_to<place_atom, function_config,
                     std::vector<std::string> /*avoid*/>::with<placement, host_actor>,
@@ -34,6 +36,8 @@ using scheduler_actor = caf::typed_actor<
     caf::replies_to<hosts_atom>::with<std::vector<host_status>>,
     caf::replies_to<drain_atom, std::string /*host id*/, bool>::with<bool>,
     caf::reacts_to<reserve_atom, std::string /*tenant*/, std::string /*function*/, int32_t>,
-    caf::reacts_to<outcome_atom, std::string /*host id*/, bool>>;
+    caf::reacts_to<outcome_atom, std::string /*host id*/, bool>,
+    caf::replies_to<logs_atom, std::string /*function id*/,
+                    int32_t /*max bytes a host*/>::with<std::vector<host_log>>>;
 
 } // namespace troupe

@@ -33,6 +33,7 @@ host_actor::behavior_type quiet_host() {
           -> caf::result<instance_actor> { return caf::sec::unexpected_message; },
       [](drain_atom, bool) {},
       [](orphan_atom, const std::string&) {},
+      [](logs_atom, const std::string&, int32_t) { return std::string{}; },
   };
 }
 
@@ -43,6 +44,7 @@ host_actor::behavior_type reporting_host(caf::actor sink) {
           -> caf::result<instance_actor> { return caf::sec::unexpected_message; },
       [](drain_atom, bool) {},
       [=](orphan_atom, const std::string& id) { caf::anon_send(sink, orphan_atom::value, id); },
+      [](logs_atom, const std::string&, int32_t) { return std::string{}; },
   };
 }
 

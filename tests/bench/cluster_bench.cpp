@@ -168,6 +168,7 @@ host_actor::behavior_type idle_host() {
           -> caf::result<instance_actor> { return caf::sec::unexpected_message; },
       [](drain_atom, bool) {},
       [](orphan_atom, const std::string&) {},
+      [](logs_atom, const std::string&, int32_t) { return std::string{}; },
   };
 }
 

@@ -235,6 +235,18 @@ TEST_F(ClusterTest, HostsJoinOverTlsAndInstancesSpreadOverThem) {
       packages += e.is_directory() ? 1 : 0;
     EXPECT_EQ(packages, 1u) << id;
   }
+  // Each host keeps its instances' logs; the operator route gathers them.
+  auto logs = ctl->client().request("GET", "/troupe/logs?function=default/sleepy");
+  ASSERT_EQ(logs.status, 200) << logs.body;
+  EXPECT_EQ(count(logs.body, "\"Host\":\"host-a\""), 1u) << logs.body;
+  EXPECT_EQ(count(logs.body, "\"Host\":\"host-b\""), 1u) << logs.body;
+  EXPECT_EQ(count(logs.body, "START RequestId: "), 4u) << logs.body;
+  EXPECT_EQ(count(logs.body, "\\tInit Duration: "), 4u) << logs.body; // four cold starts
+  auto none = ctl->client().request("GET", "/troupe/logs?function=nobody");
+  EXPECT_EQ(none.status, 200);
+  EXPECT_EQ(none.body, R"({"Function":"default/nobody","Hosts":[]})");
+  EXPECT_EQ(ctl->client().request("GET", "/troupe/logs?function=../etc").status, 400);
+  EXPECT_EQ(ctl->client().request("GET", "/troupe/logs?function=a/b&max-bytes=0").status, 400);
 }
 
 TEST_F(ClusterTest, AHostThatFailsEveryStartOpensItsBreakerAndTrafficFlowsToTheOther) {
