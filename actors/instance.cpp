@@ -165,11 +165,12 @@ caf::result<invocation_result> invoke(instance_ptr self, invocation inv) {
   ev.payload = std::move(inv.payload);
   ev.client_context = std::move(inv.client_context);
   // No Cognito identity: Troupe's callers sign with access keys, not Cognito.
+  // Before the handing over: a waiting runtime fetches the event within deliver().
+  auto delivered = std::chrono::steady_clock::now();
   if (!st.api->deliver(std::move(ev)))
     return make_error(errc::instance_lost, "runtime already holds an event");
   auto promise = self->make_response_promise<invocation_result>();
-  st.current =
-      in_flight{inv.request_id, promise, inv.want_log_tail, std::chrono::steady_clock::now()};
+  st.current = in_flight{inv.request_id, promise, inv.want_log_tail, delivered};
   self->delayed_send(self, std::chrono::seconds(st.cfg.timeout_s), expire_atom::value,
                      inv.request_id);
   return promise;

@@ -373,8 +373,9 @@ net::http_response invoke_tail(node_process& node, const std::string& name,
 TEST_F(NodeTest, LogTypeTailGivesTheInvocationsOwnLogAsLambdaPrintsIt) {
   node_process node{data.path()};
   auto zip = make_zip({{"app.py",
-                        "import sys\n"
+                        "import sys, time\n"
                         "def handler(event, context):\n"
+                        "    time.sleep(event.get('sleep', 0))\n"
                         "    print('out', event['n'])\n"
                         "    print('err', event['n'], file=sys.stderr)\n"
                         "    print('x' * event.get('big', 0))\n"
@@ -403,6 +404,12 @@ TEST_F(NodeTest, LogTypeTailGivesTheInvocationsOwnLogAsLambdaPrintsIt) {
   EXPECT_EQ(warm.find("out 1"), std::string::npos) << warm;
   EXPECT_EQ(warm.find("Init Duration"), std::string::npos) << warm;
 
+  // Duration is the handler's run, as the runtime saw it: at least its sleep.
+  auto slept = log_result(invoke_tail(node, "talker", R"({"n":6,"sleep":0.2})"));
+  auto at = slept.find("\tDuration: ");
+  ASSERT_NE(at, std::string::npos) << slept;
+  EXPECT_GE(std::stod(slept.substr(at + 11)), 200.0) << slept;
+
   // Without LogType, or with None, no log comes back; another value is refused.
   auto plain = node.client().request("POST", invoke_path("talker"), R"({"n":3})");
   EXPECT_EQ(plain.status, 200);
@@ -423,7 +430,7 @@ TEST_F(NodeTest, LogTypeTailGivesTheInvocationsOwnLogAsLambdaPrintsIt) {
   for (const auto& e : std::filesystem::directory_iterator(data.path() / "logs"))
     if (e.path().filename().string().find(".talker.log") != std::string::npos)
       kept = read_file(e.path().string()) + kept; // .log.1 sorts after .log: older first
-  size_t at = 0;
+  at = 0;
   for (int n : {1, 2, 3, 5}) { // 4 was refused: it never ran
     at = kept.find("\nout " + std::to_string(n) + "\n", at);
     ASSERT_NE(at, std::string::npos) << n << " in " << kept.substr(0, 2000);
