@@ -1,5 +1,6 @@
 #include "storage/log_store.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -32,10 +33,36 @@ void prepend_tail(const fs::path& path, std::size_t max, std::string& out) {
 
 } // namespace
 
-log_store::log_store(fs::path dir, uint64_t max_bytes)
-    : dir_(std::move(dir)), max_bytes_(max_bytes) {
+log_store::log_store(fs::path dir, uint64_t max_bytes, std::size_t max_open)
+    : dir_(std::move(dir)), max_bytes_(max_bytes), max_open_(std::max<std::size_t>(1, max_open)) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
+}
+
+log_store::~log_store() {
+  for (auto& [_, f] : open_)
+    ::close(f.fd);
+}
+
+log_store::open_file* log_store::file_for(const std::string& function_id, const fs::path& path) {
+  auto it = open_.find(function_id);
+  if (it == open_.end()) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0)
+      return nullptr;
+    struct stat st {};
+    open_file f{fd, ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0, 0};
+    if (open_.size() >= max_open_) {
+      auto oldest = std::min_element(open_.begin(), open_.end(), [](auto& a, auto& b) {
+        return a.second.last_use < b.second.last_use;
+      });
+      ::close(oldest->second.fd);
+      open_.erase(oldest);
+    }
+    it = open_.emplace(function_id, f).first;
+  }
+  it->second.last_use = ++uses_;
+  return &it->second;
 }
 
 fs::path log_store::file_of(const std::string& function_id) const {
@@ -48,21 +75,21 @@ fs::path log_store::file_of(const std::string& function_id) const {
 void log_store::append(const std::string& function_id, std::string_view record) {
   auto path = file_of(function_id);
   std::lock_guard lock{mu_};
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (fd < 0)
+  auto* f = file_for(function_id, path);
+  if (!f)
     return;
   for (std::size_t done = 0; done < record.size();) {
-    ssize_t n = ::write(fd, record.data() + done, record.size() - done);
+    ssize_t n = ::write(f->fd, record.data() + done, record.size() - done);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
       break;
     done += static_cast<std::size_t>(n);
+    f->size += static_cast<uint64_t>(n);
   }
-  struct stat st {};
-  bool full = ::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) >= max_bytes_ / 2;
-  ::close(fd);
-  if (full) {
+  if (f->size >= max_bytes_ / 2) { // a new file takes the next record
+    ::close(f->fd);
+    open_.erase(function_id);
     std::error_code ec;
     fs::rename(path, path.string() + ".1", ec);
   }

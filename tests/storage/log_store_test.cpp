@@ -58,6 +58,19 @@ TEST(LogStoreTest, IsBoundedPerFunctionAndKeepsTheLatest) {
       << "the latest records, whole and in order, across the rotated file";
 }
 
+TEST(LogStoreTest, MoreFunctionsThanOpenFilesLoseNothing) {
+  test::temp_dir tmp;
+  log_store logs{tmp.path(), 1 << 20, 2}; // two files open at most
+  for (int i = 0; i < 30; ++i)
+    logs.append("t/f" + std::to_string(i % 3), record(i));
+  for (int f = 0; f < 3; ++f) {
+    std::string expected;
+    for (int i = f; i < 30; i += 3)
+      expected += record(i);
+    EXPECT_EQ(logs.tail("t/f" + std::to_string(f), 4096), expected) << f;
+  }
+}
+
 TEST(LogStoreTest, RecordsFromManyThreadsStayWhole) {
   test::temp_dir tmp;
   log_store logs{tmp.path(), 1 << 24};
