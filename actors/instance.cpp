@@ -120,7 +120,7 @@ void record_log(instance_ptr self, invocation_result& res, const ending& how) {
   if (st.current->want_log_tail)
     res.log_tail = std::string{runtime::log_tail(log)};
   if (st.logs)
-    st.logs->append(st.cfg.id(), log);
+    st.logs->append(st.cfg.id(), std::move(log));
 }
 
 /// Answers the request in flight (if any) and forgets it.

@@ -12,7 +12,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// Up to `max` bytes from the end of `path`, appended to `out`'s front.
+/// Up to `max` bytes from the end of `path`, put before what `out` holds.
 void prepend_tail(const fs::path& path, std::size_t max, std::string& out) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -33,15 +33,67 @@ void prepend_tail(const fs::path& path, std::size_t max, std::string& out) {
 
 } // namespace
 
-log_store::log_store(fs::path dir, uint64_t max_bytes, std::size_t max_open)
-    : dir_(std::move(dir)), max_bytes_(max_bytes), max_open_(std::max<std::size_t>(1, max_open)) {
+log_store::log_store(fs::path dir, uint64_t max_bytes, std::size_t max_open,
+                     std::size_t max_pending)
+    : dir_(std::move(dir)), max_bytes_(max_bytes), max_open_(std::max<std::size_t>(1, max_open)),
+      max_pending_(max_pending) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
+  writer_ = std::thread([this] { write_loop(); });
 }
 
 log_store::~log_store() {
+  {
+    std::lock_guard lock{mu_};
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  writer_.join();
   for (auto& [_, f] : open_)
     ::close(f.fd);
+}
+
+fs::path log_store::file_of(const std::string& function_id) const {
+  auto name = function_id;
+  if (auto slash = name.find('/'); slash != std::string::npos)
+    name[slash] = '.';
+  return dir_ / (name + ".log");
+}
+
+void log_store::append(const std::string& function_id, std::string record) {
+  {
+    std::lock_guard lock{mu_};
+    if (pending_bytes_ + record.size() > max_pending_) {
+      ++dropped_;
+      return;
+    }
+    pending_bytes_ += record.size();
+    ++queued_;
+    queue_.push_back({function_id, std::move(record)});
+  }
+  wake_.notify_one();
+}
+
+void log_store::write_loop() {
+  std::unique_lock lock{mu_};
+  for (;;) {
+    wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty())
+      return; // stopping, and everything is written
+    auto batch = std::move(queue_);
+    queue_.clear();
+    lock.unlock();
+    {
+      std::lock_guard files{files_mu_};
+      for (const auto& p : batch)
+        write_record(p);
+    }
+    lock.lock();
+    for (const auto& p : batch)
+      pending_bytes_ -= p.record.size();
+    done_ += batch.size();
+    written_.notify_all();
+  }
 }
 
 log_store::open_file* log_store::file_for(const std::string& function_id, const fs::path& path) {
@@ -65,39 +117,43 @@ log_store::open_file* log_store::file_for(const std::string& function_id, const 
   return &it->second;
 }
 
-fs::path log_store::file_of(const std::string& function_id) const {
-  auto name = function_id;
-  if (auto slash = name.find('/'); slash != std::string::npos)
-    name[slash] = '.';
-  return dir_ / (name + ".log");
-}
-
-void log_store::append(const std::string& function_id, std::string_view record) {
-  auto path = file_of(function_id);
-  std::lock_guard lock{mu_};
-  auto* f = file_for(function_id, path);
-  if (!f)
-    return;
-  for (std::size_t done = 0; done < record.size();) {
-    ssize_t n = ::write(f->fd, record.data() + done, record.size() - done);
+void log_store::write_record(const pending& p) {
+  auto path = file_of(p.function_id);
+  auto* f = file_for(p.function_id, path);
+  bool whole = f != nullptr;
+  for (std::size_t done = 0; f && done < p.record.size();) {
+    ssize_t n = ::write(f->fd, p.record.data() + done, p.record.size() - done);
     if (n < 0 && errno == EINTR)
       continue;
-    if (n <= 0)
+    if (n <= 0) {
+      whole = false;
       break;
+    }
     done += static_cast<std::size_t>(n);
     f->size += static_cast<uint64_t>(n);
   }
-  if (f->size >= max_bytes_ / 2) { // a new file takes the next record
+  if (!whole) {
+    std::lock_guard lock{mu_};
+    ++dropped_;
+  }
+  if (f && f->size >= max_bytes_ / 2) { // a new file takes the next record
     ::close(f->fd);
-    open_.erase(function_id);
+    open_.erase(p.function_id);
     std::error_code ec;
     fs::rename(path, path.string() + ".1", ec);
   }
 }
 
-std::string log_store::tail(const std::string& function_id, std::size_t max_bytes) const {
+std::string log_store::tail(const std::string& function_id, std::size_t max_bytes) {
+  {
+    // What was appended before this call is written first (bounded: a stuck
+    // file system must not hang the caller).
+    std::unique_lock lock{mu_};
+    auto until = queued_;
+    written_.wait_for(lock, std::chrono::seconds(2), [&] { return done_ >= until; });
+  }
   auto path = file_of(function_id);
-  std::lock_guard lock{mu_};
+  std::lock_guard files{files_mu_};
   // One byte more than asked: whether the part returned begins a line.
   std::string out;
   prepend_tail(path, max_bytes + 1, out);
@@ -108,6 +164,11 @@ std::string log_store::tail(const std::string& function_id, std::size_t max_byte
     out.erase(0, nl == std::string::npos ? out.size() : nl + 1);
   }
   return out;
+}
+
+uint64_t log_store::dropped() const {
+  std::lock_guard lock{mu_};
+  return dropped_;
 }
 
 } // namespace troupe::storage

@@ -45,13 +45,13 @@ TEST(LogStoreTest, IsBoundedPerFunctionAndKeepsTheLatest) {
   log_store logs{tmp.path(), max};
   for (int i = 0; i < 1000; ++i)
     logs.append("t/f", record(i));
+  auto tail = logs.tail("t/f", 1 << 20); // once all of it is written
   uint64_t on_disk = 0;
   for (const auto& e : fs::directory_iterator(tmp.path()))
     on_disk += fs::file_size(e.path());
   // At most the bound, plus the records that took each file over its half.
   EXPECT_LE(on_disk, max + 2 * record(999).size());
   EXPECT_GE(on_disk, max / 2);
-  auto tail = logs.tail("t/f", 1 << 20);
   EXPECT_EQ(tail.substr(tail.size() - record(999).size()), record(999));
   EXPECT_EQ(tail.rfind("START 998\n", tail.size() - record(999).size()),
             tail.size() - record(999).size() - record(998).size())
@@ -69,6 +69,27 @@ TEST(LogStoreTest, MoreFunctionsThanOpenFilesLoseNothing) {
       expected += record(i);
     EXPECT_EQ(logs.tail("t/f" + std::to_string(f), 4096), expected) << f;
   }
+}
+
+TEST(LogStoreTest, ARecordBeyondThePendingBoundIsDroppedAndCounted) {
+  test::temp_dir tmp;
+  log_store logs{tmp.path(), 1 << 20, 64, 10}; // 10 bytes may wait to be written
+  logs.append("t/f", record(1));               // longer than that: never queued
+  EXPECT_EQ(logs.dropped(), 1u);
+  EXPECT_EQ(logs.tail("t/f", 4096), "");
+}
+
+TEST(LogStoreTest, WhatIsQueuedAtTheEndIsWritten) {
+  test::temp_dir tmp;
+  {
+    log_store logs{tmp.path(), 1 << 20};
+    for (int i = 0; i < 100; ++i)
+      logs.append("t/f", record(i));
+  } // the destructor writes the queue out
+  log_store again{tmp.path(), 1 << 20};
+  auto all = again.tail("t/f", 1 << 20);
+  EXPECT_EQ(all.substr(0, record(0).size()), record(0));
+  EXPECT_EQ(all.substr(all.size() - record(99).size()), record(99));
 }
 
 TEST(LogStoreTest, RecordsFromManyThreadsStayWhole) {
