@@ -482,6 +482,13 @@ std::vector<std::string> names_to_sign(const http_request& req) {
 
 } // namespace
 
+std::optional<int64_t> amz_date_seconds(std::string_view amz_date) {
+  int64_t t = 0;
+  if (!parse_amz_date(amz_date, t))
+    return std::nullopt;
+  return t;
+}
+
 std::optional<api_error> read_claim(const http_request& req, claim& out) {
   out = claim{};
   auto auth = req.header("Authorization");

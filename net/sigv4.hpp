@@ -116,4 +116,7 @@ std::string hex_signature(std::string_view signing_key, std::string_view string_
 /// Lower-case hex SHA-256 of `data`.
 std::string hex_sha256(std::string_view data);
 
+/// Seconds since the epoch of a strict YYYYMMDD'T'HHMMSS'Z' (X-Amz-Date), or nullopt.
+std::optional<int64_t> amz_date_seconds(std::string_view amz_date);
+
 } // namespace troupe::net::sigv4

@@ -58,32 +58,6 @@ http_request parse_request(std::string_view text) {
   return req;
 }
 
-/// Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date.
-int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
-
-/// Seconds since the epoch of YYYYMMDD'T'HHMMSS'Z' (ranges unchecked), or nullopt.
-std::optional<int64_t> amz_time(std::string_view s) {
-  if (s.size() != 16)
-    return std::nullopt;
-  int64_t v[6] = {};
-  const std::size_t at[6] = {0, 4, 6, 9, 11, 13}, len[6] = {4, 2, 2, 2, 2, 2};
-  for (int i = 0; i < 6; ++i)
-    for (std::size_t j = 0; j < len[i]; ++j) {
-      char c = s[at[i] + j];
-      if (c < '0' || c > '9')
-        return std::nullopt;
-      v[i] = v[i] * 10 + (c - '0');
-    }
-  int64_t t = days_from_civil(v[0], v[1], v[2]) * 86400 + v[3] * 3600 + v[4] * 60 + v[5];
-  return t < 0 ? 0 : t > max_time_s ? max_time_s : t;
-}
-
 bool is_percent_encoded(std::string_view s, std::string_view also) {
   for (std::size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
@@ -111,7 +85,8 @@ void verify_as_server(const http_request& req) {
     return;
   }
   sigv4::canonical_headers(req, c.signed_headers);
-  auto claimed = amz_time(c.amz_date).value_or(suite_time_s);
+  auto claimed = std::clamp(sigv4::amz_date_seconds(c.amz_date).value_or(suite_time_s), int64_t{0},
+                            max_time_s);
   // The claim's own scope and time (so the signature comparison is reached),
   // then a fixed server's, a little later.
   for (auto [region, service, now] :
@@ -140,7 +115,8 @@ http_request signable(http_request req) {
 
 void round_trip(http_request req) {
   req = signable(std::move(req));
-  auto now = std::min(amz_time(req.header("X-Amz-Date")).value_or(suite_time_s), max_time_s);
+  auto now = std::clamp(sigv4::amz_date_seconds(req.header("X-Amz-Date")).value_or(suite_time_s),
+                        int64_t{0}, max_time_s);
   sigv4::sign(req, key_id, secret, "us-east-1", "lambda", now);
 
   auto params = query_parameters(req.query());
