@@ -49,6 +49,22 @@ bool control_plane_up(ingress_ptr self, const responder& respond) {
 /// once, by that answer or with a 503 when the control plane is lost first (a
 /// request to a lost remote actor waits for its whole timeout). Without a
 /// control plane, `respond` gets its 503 now and the result is empty.
+int32_t int_param(const std::map<std::string, std::string>& params, const std::string& name,
+                  int32_t fallback, int32_t lo, int32_t hi, const responder& respond) {
+  auto it = params.find(name);
+  if (it == params.end())
+    return fallback;
+  char* end = nullptr;
+  auto n = std::strtol(it->second.c_str(), &end, 10);
+  if (it->second.empty() || *end != '\0' || n < lo || n > hi) {
+    respond(net::error_response(net::invalid_parameter(name + " must be a whole number from " +
+                                                       std::to_string(lo) + " to " +
+                                                       std::to_string(hi))));
+    return -1;
+  }
+  return static_cast<int32_t>(n);
+}
+
 responder via_control_plane(ingress_ptr self, responder respond) {
   if (!control_plane_up(self, respond))
     return {};

@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <functional>
 #include <initializer_list>
 
@@ -45,23 +44,6 @@ std::function<void(caf::error&)> failed(responder respond) {
   return [=](caf::error& err) { reply_error(respond, err); };
 }
 
-/// The MaxItems of a list request (1..10000; `fallback` when absent), or -1
-/// when `respond` got the refusal.
-int32_t max_items(const std::map<std::string, std::string>& params, int32_t fallback,
-                  const responder& respond) {
-  auto it = params.find("MaxItems");
-  if (it == params.end())
-    return fallback;
-  char* end = nullptr;
-  auto n = std::strtol(it->second.c_str(), &end, 10);
-  if (it->second.empty() || *end != '\0' || n < 1 || n > 10000) {
-    respond(net::error_response(
-        net::invalid_parameter("MaxItems must be a whole number from 1 to 10000")));
-    return -1;
-  }
-  return static_cast<int32_t>(n);
-}
-
 void create_function(ingress_ptr self, const caller& who, const net::http_request& req,
                      responder respond) {
   net::create_function_request parsed;
@@ -88,7 +70,7 @@ void create_function(ingress_ptr self, const caller& who, const net::http_reques
 void list_functions(ingress_ptr self, const caller& who, const net::http_request& req,
                     responder respond) {
   auto params = net::query_parameters(req.query());
-  auto limit = max_items(params, 50, respond);
+  auto limit = int_param(params, "MaxItems", 50, 1, 10000, respond);
   if (limit < 0)
     return;
   auto marker = params["Marker"];
@@ -204,7 +186,7 @@ void publish_version(ingress_ptr self, const std::string& id, const net::http_re
 void list_versions(ingress_ptr self, const std::string& id, const net::http_request& req,
                    responder respond) {
   auto params = net::query_parameters(req.query());
-  auto limit = max_items(params, 50, respond);
+  auto limit = int_param(params, "MaxItems", 50, 1, 10000, respond);
   if (limit < 0 || !(respond = via_control_plane(self, std::move(respond))))
     return;
   auto marker = params["Marker"];

@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 
 namespace troupe::ingress_detail {
 
@@ -78,15 +77,9 @@ void list_dead_letters(ingress_ptr self, const net::http_request& req, responder
   if (!events_here(self, respond))
     return;
   auto params = net::query_parameters(req.query());
-  int32_t max_items = 100;
-  if (auto it = params.find("max-items"); it != params.end()) {
-    char* end = nullptr;
-    auto n = std::strtol(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end != '\0' || n < 1 || n > 1000)
-      return respond(
-          net::error_response(net::invalid_parameter("max-items must be a number from 1 to 1000")));
-    max_items = static_cast<int32_t>(n);
-  }
+  auto max_items = int_param(params, "max-items", 100, 1, 1000, respond);
+  if (max_items < 0)
+    return;
   auto function = params.count("function") > 0 ? params["function"] : std::string{};
   self->request(self->state.events, std::chrono::seconds(10), dead_atom::value, function, max_items)
       .then(
@@ -206,15 +199,9 @@ void function_logs(ingress_ptr self, const net::http_request& req, responder res
   if (!net::valid_tenant_name(tenant) || !net::valid_function_name(name))
     return respond(net::error_response(
         net::invalid_parameter("function must be a function's id, tenant/name, or its name")));
-  int32_t max_bytes = 64 * 1024;
-  if (auto it = params.find("max-bytes"); it != params.end()) {
-    char* end = nullptr;
-    auto n = std::strtol(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end != '\0' || n < 1 || n > 1024 * 1024)
-      return respond(net::error_response(
-          net::invalid_parameter("max-bytes must be a number from 1 to 1048576")));
-    max_bytes = static_cast<int32_t>(n);
-  }
+  auto max_bytes = int_param(params, "max-bytes", 64 * 1024, 1, 1024 * 1024, respond);
+  if (max_bytes < 0)
+    return;
   if (!(respond = via_control_plane(self, std::move(respond))))
     return;
   auto id = net::function_id(tenant, name);

@@ -134,6 +134,11 @@ responder via_control_plane(ingress_ptr self, responder respond);
 
 net::http_response method_not_allowed(const net::http_request& req);
 
+/// The whole number `name` of a request's query parameters, from `lo` to `hi`
+/// (`fallback` when absent), or -1 when `respond` got the refusal.
+int32_t int_param(const std::map<std::string, std::string>& params, const std::string& name,
+                  int32_t fallback, int32_t lo, int32_t hi, const responder& respond);
+
 inline constexpr std::string_view functions_path = "/2015-03-31/functions";
 
 /// Forgets the router of `key` (a function id, or "id:N" for version N): the
