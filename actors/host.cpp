@@ -40,6 +40,19 @@ struct running {
 /// The host's full interface: the node's view plus its own launch pacing tick.
 using host_impl = host_node_actor::extend<caf::reacts_to<token_atom>>;
 
+/// Reads functions' logs for the host: the file reads (and the wait for the
+/// store's writer) stay off the host's own actor, which launches.
+using log_reader_actor =
+    caf::typed_actor<caf::replies_to<logs_atom, std::string, int32_t>::with<std::string>>;
+
+log_reader_actor::behavior_type log_reader(log_reader_actor::pointer, storage::log_store* logs) {
+  return {
+      [=](logs_atom, const std::string& function_id, int32_t max_bytes) {
+        return logs->tail(function_id, static_cast<std::size_t>(std::max(0, max_bytes)));
+      },
+  };
+}
+
 struct host_state {
   host_settings cfg;
   std::optional<policy::token_bucket> launches; ///< paces starts (launch_rate)
@@ -54,7 +67,8 @@ struct host_state {
   std::map<std::pair<std::string, int32_t>, pool_actor> pools; ///< by (runtime family, memory MB)
   std::vector<template_maker_actor> makers;
   std::vector<template_claimer_actor> claimers;
-  refill_pacer_actor pacer; ///< one token bucket for every pool's refills
+  refill_pacer_actor pacer;    ///< one token bucket for every pool's refills
+  log_reader_actor log_reader; ///< none without a log store
   size_t next_claimer = 0;
   std::map<caf::actor_addr, running> instances;
   /// Launches under way, by instance id, and those of them the scheduler
@@ -340,6 +354,10 @@ host_impl::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor 
     st.claimers.push_back(spawn_template_claimer(self->system()));
     self->link_to(st.claimers.back());
   }
+  if (st.cfg.logs) {
+    st.log_reader = self->system().spawn<caf::detached>(log_reader, st.cfg.logs);
+    self->link_to(st.log_reader);
+  }
   for (const auto& family : st.cfg.warm_runtimes)
     pool_for(self, family, policy::slot_mb);
   self->set_down_handler([=](const caf::down_msg& dm) { instance_down(self, dm); });
@@ -361,10 +379,11 @@ host_impl::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor 
             drain_instance(self, addr);
       },
       [=](orphan_atom, const std::string& instance_id) { drain_orphan(self, instance_id); },
-      [=](logs_atom, const std::string& function_id, int32_t max_bytes) {
-        auto* logs = self->state.cfg.logs;
-        return logs ? logs->tail(function_id, static_cast<std::size_t>(std::max(0, max_bytes)))
-                    : std::string{};
+      [=](logs_atom, const std::string& function_id,
+          int32_t max_bytes) -> caf::result<std::string> {
+        if (!self->state.log_reader)
+          return std::string{};
+        return self->delegate(self->state.log_reader, logs_atom::value, function_id, max_bytes);
       },
       [=](join_atom, scheduler_actor scheduler, controller_actor controller) {
         join(self, std::move(scheduler), std::move(controller));
