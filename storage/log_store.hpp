@@ -41,8 +41,6 @@ public:
   /// Records lost so far (the queue was full, or a write failed).
   uint64_t dropped() const;
 
-  const std::filesystem::path& dir() const { return dir_; }
-
 private:
   struct open_file {
     int fd = -1;
