@@ -556,11 +556,24 @@ bool instance_cgroup::oom_killed() const {
 uint64_t instance_cgroup::peak_memory_bytes() const {
   if (dirs_.empty())
     return 0;
-  const char* leaf = version_ == cgroup_version::v2 ? "/memory.peak" : "/memory.max_usage_in_bytes";
-  return read_number(dirs_[0] + leaf).value_or(0);
+  if (peak_fd_ < 0) {
+    const char* leaf =
+        version_ == cgroup_version::v2 ? "/memory.peak" : "/memory.max_usage_in_bytes";
+    peak_fd_ = ::open((dirs_[0] + leaf).c_str(), O_RDONLY | O_CLOEXEC);
+    if (peak_fd_ < 0)
+      return 0;
+  }
+  char text[32];
+  ssize_t n = ::pread(peak_fd_, text, sizeof text - 1, 0); // offset 0: the kernel reads anew
+  if (n <= 0 || text[0] < '0' || text[0] > '9')
+    return 0;
+  text[n] = '\0';
+  return std::strtoull(text, nullptr, 10);
 }
 
 instance_cgroup::~instance_cgroup() {
+  if (peak_fd_ >= 0)
+    ::close(peak_fd_); // an open file would not keep the cgroup from going
   try {
     auto deadline = clock_type::now() + removal_patience;
     kill_all(removal_patience);

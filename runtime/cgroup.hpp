@@ -149,7 +149,8 @@ public:
   bool oom_killed() const;
 
   /// The most memory the cgroup used (v1 memory.max_usage_in_bytes, v2
-  /// memory.peak); 0 when the kernel does not tell.
+  /// memory.peak); 0 when the kernel does not tell. Read once per invocation,
+  /// so the file stays open: one pread a call.
   uint64_t peak_memory_bytes() const;
 
   /// The instance's directories, memory hierarchy first.
@@ -163,6 +164,7 @@ private:
   cgroup_layout layout_;
   std::string name_;
   std::vector<std::string> dirs_; ///< dirs_[0] carries memory
+  mutable int peak_fd_ = -1;      ///< the peak's file, opened at the first read
 };
 
 /// Removes instance cgroups left behind by a node that is gone: every

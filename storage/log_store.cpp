@@ -13,6 +13,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+/// Queued bytes that make the writer stop lingering.
+constexpr std::size_t batch_bytes = 64 << 10;
+
 /// Up to `max` bytes from the end of `path`, put before what `out` holds.
 void prepend_tail(const fs::path& path, std::size_t max, std::string& out) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -35,9 +38,9 @@ void prepend_tail(const fs::path& path, std::size_t max, std::string& out) {
 } // namespace
 
 log_store::log_store(fs::path dir, uint64_t max_bytes, std::size_t max_open,
-                     std::size_t max_pending)
+                     std::size_t max_pending, std::chrono::milliseconds linger)
     : dir_(std::move(dir)), max_bytes_(max_bytes), max_open_(std::max<std::size_t>(1, max_open)),
-      max_pending_(max_pending) {
+      max_pending_(max_pending), linger_(linger) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
   writer_ = std::thread([this] { write_loop(); });
@@ -62,17 +65,23 @@ fs::path log_store::file_of(const std::string& function_id) const {
 }
 
 void log_store::append(const std::string& function_id, std::string record) {
+  bool wake = false;
   {
     std::lock_guard lock{mu_};
     if (pending_bytes_ + record.size() > max_pending_) {
       ++dropped_;
       return;
     }
+    // The writer waits for the first record, then lingers on its own;
+    // waking it again only for a full batch.
+    wake = queue_.empty() ||
+           (pending_bytes_ < batch_bytes && pending_bytes_ + record.size() >= batch_bytes);
     pending_bytes_ += record.size();
     ++queued_;
     queue_.push_back({function_id, std::move(record)});
   }
-  wake_.notify_one();
+  if (wake)
+    wake_.notify_one();
 }
 
 void log_store::write_loop() {
@@ -82,13 +91,20 @@ void log_store::write_loop() {
     wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (queue_.empty())
       return; // stopping, and everything is written
+    wake_.wait_for(lock, linger_,
+                   [&] { return stopping_ || flush_ || pending_bytes_ >= batch_bytes; });
+    flush_ = false;
     auto batch = std::move(queue_);
     queue_.clear();
     lock.unlock();
     {
+      // A function's records of the batch go out together, in order.
       std::lock_guard files{files_mu_};
+      std::map<std::string, std::vector<const std::string*>> by_function;
       for (const auto& p : batch)
-        write_record(p);
+        by_function[p.function_id].push_back(&p.record);
+      for (const auto& [function_id, records] : by_function)
+        write_records(function_id, records);
     }
     lock.lock();
     for (const auto& p : batch)
@@ -119,30 +135,41 @@ log_store::open_file* log_store::file_for(const std::string& function_id, const 
   return &it->second;
 }
 
-void log_store::write_record(const pending& p) {
-  auto path = file_of(p.function_id);
-  auto* f = file_for(p.function_id, path);
-  bool whole = f != nullptr;
-  for (std::size_t done = 0; f && done < p.record.size();) {
-    ssize_t n = ::write(f->fd, p.record.data() + done, p.record.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      whole = false;
-      break;
+void log_store::write_records(const std::string& function_id,
+                              const std::vector<const std::string*>& records) {
+  auto path = file_of(function_id);
+  for (std::size_t next = 0; next < records.size();) {
+    auto* f = file_for(function_id, path);
+    // Records join one write while the file stays under half its bound (the
+    // one that takes it over is the last) and within a batch's size.
+    std::string joined = *records[next];
+    std::size_t count = 1;
+    for (++next; f && next < records.size() && f->size + joined.size() < max_bytes_ / 2 &&
+                 joined.size() + records[next]->size() <= batch_bytes;
+         ++next, ++count)
+      joined += *records[next];
+    bool whole = f != nullptr;
+    for (std::size_t done = 0; f && done < joined.size();) {
+      ssize_t n = ::write(f->fd, joined.data() + done, joined.size() - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        whole = false;
+        break;
+      }
+      done += static_cast<std::size_t>(n);
+      f->size += static_cast<uint64_t>(n);
     }
-    done += static_cast<std::size_t>(n);
-    f->size += static_cast<uint64_t>(n);
-  }
-  if (!whole) {
-    std::lock_guard lock{mu_};
-    ++dropped_;
-  }
-  if (f && f->size >= max_bytes_ / 2) { // a new file takes the next record
-    ::close(f->fd);
-    open_.erase(p.function_id);
-    std::error_code ec;
-    fs::rename(path, path.string() + ".1", ec);
+    if (!whole) {
+      std::lock_guard lock{mu_};
+      dropped_ += count;
+    }
+    if (f && f->size >= max_bytes_ / 2) { // a new file takes the next record
+      ::close(f->fd);
+      open_.erase(function_id);
+      std::error_code ec;
+      fs::rename(path, path.string() + ".1", ec);
+    }
   }
 }
 
@@ -152,6 +179,10 @@ std::string log_store::tail(const std::string& function_id, std::size_t max_byte
     // file system must not hang the caller).
     std::unique_lock lock{mu_};
     auto until = queued_;
+    if (done_ < until) {
+      flush_ = true;
+      wake_.notify_one();
+    }
     written_.wait_for(lock, std::chrono::seconds(2), [&] { return done_ >= until; });
   }
   auto path = file_of(function_id);

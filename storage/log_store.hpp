@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -9,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 namespace troupe::storage {
 
@@ -20,16 +22,21 @@ namespace troupe::storage {
 ///
 /// append() only queues the record: a thread of the store's own writes it,
 /// so the caller (an actor) never waits on the file system (creating a
-/// function's first file costs an inode). The files of the functions written
-/// most recently stay open (at most `max_open`).
-/// Contract: a record is written whole, in one write; a function's records
-/// stay in order; tail() sees every record appended before it was called; a
+/// function's first file costs an inode). The writer gathers what arrives
+/// within `linger` of the first record (or until 64 KiB wait) and writes it
+/// in one go, so a steady stream of invocations wakes it once per linger,
+/// not once per record. The files of the functions written most recently
+/// stay open (at most `max_open`).
+/// Contract: a record is written whole, in one write (perhaps with others
+/// of its function); a function's records stay in order; tail() sees every
+/// record appended before it was called, without waiting for the linger; a
 /// record that cannot be written, or that finds `max_pending` bytes already
 /// queued, is lost, never the caller's work. Thread-safe.
 class log_store {
 public:
   log_store(std::filesystem::path dir, uint64_t max_bytes, std::size_t max_open = 64,
-            std::size_t max_pending = 16 << 20);
+            std::size_t max_pending = 16 << 20,
+            std::chrono::milliseconds linger = std::chrono::milliseconds(50));
   ~log_store(); ///< writes what is queued, then stops
   log_store(const log_store&) = delete;
   log_store& operator=(const log_store&) = delete;
@@ -54,8 +61,10 @@ private:
 
   std::filesystem::path file_of(const std::string& function_id) const;
   void write_loop();
-  /// Writes one record (on the writer thread, holding files_mu_).
-  void write_record(const pending& p);
+  /// Writes a function's records, in order, in as few writes as the bound
+  /// lets (on the writer thread, holding files_mu_).
+  void write_records(const std::string& function_id,
+                     const std::vector<const std::string*>& records);
   /// The function's open file, opening it (and closing the least recently
   /// used one beyond max_open); nullptr if it cannot be opened.
   open_file* file_for(const std::string& function_id, const std::filesystem::path& path);
@@ -64,6 +73,7 @@ private:
   uint64_t max_bytes_;
   std::size_t max_open_;
   std::size_t max_pending_;
+  std::chrono::milliseconds linger_;
 
   mutable std::mutex mu_; ///< the queue and its counters
   std::condition_variable wake_, written_;
@@ -73,6 +83,7 @@ private:
   uint64_t done_ = 0;   ///< of those, written (or lost) so far
   uint64_t dropped_ = 0;
   bool stopping_ = false;
+  bool flush_ = false; ///< tail() waits: write without lingering
 
   std::mutex files_mu_;                   ///< the files (writer thread and tail())
   std::map<std::string, open_file> open_; ///< by function id

@@ -516,6 +516,7 @@ TEST_F(CgroupSandboxTest, OverTheMemoryLimitTheProgramIsOomKilled) {
 TEST_F(CgroupSandboxTest, UnderTheMemoryLimitNothingIsFlagged) {
   auto sb = prepare(128 * mib, 0);
   ASSERT_TRUE(sb);
+  EXPECT_LT(sb->peak_memory_bytes(), 30 * mib); // read before, then after: not a stale value
   auto o = run_in(*sb, spec({"/usr/bin/python3", "-c",
                              "b = bytearray(30 * 1024 * 1024)\n"
                              "for i in range(0, len(b), 4096): b[i] = 1\n"

@@ -92,6 +92,25 @@ TEST(LogStoreTest, WhatIsQueuedAtTheEndIsWritten) {
   EXPECT_EQ(all.substr(all.size() - record(99).size()), record(99));
 }
 
+TEST(LogStoreTest, TailDoesNotWaitForTheLinger) {
+  test::temp_dir tmp;
+  log_store logs{tmp.path(), 1 << 20, 64, 16 << 20, std::chrono::hours(1)};
+  logs.append("t/f", record(1));
+  EXPECT_EQ(logs.tail("t/f", 4096), record(1)); // tail() gives up on the writer after 2 s
+  logs.append("t/f", record(2));
+  EXPECT_EQ(logs.tail("t/f", 4096), record(1) + record(2));
+}
+
+TEST(LogStoreTest, ALoneRecordReachesTheFileAfterTheLinger) {
+  test::temp_dir tmp;
+  log_store logs{tmp.path(), 1 << 20, 64, 16 << 20, std::chrono::milliseconds(20)};
+  logs.append("t/f", record(1));
+  auto file = tmp.path() / "t.f.log";
+  for (int i = 0; i < 500 && test::read_file(file) != record(1); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(test::read_file(file), record(1)); // no tail() asked for it
+}
+
 TEST(LogStoreTest, RecordsFromManyThreadsStayWhole) {
   test::temp_dir tmp;
   log_store logs{tmp.path(), 1 << 24};
