@@ -8,6 +8,7 @@
 #include "net/client_context.hpp"
 #include "net/json_writer.hpp"
 #include "net/lambda_api.hpp"
+#include "net/tenants_file.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/sec.hpp>
@@ -579,6 +580,28 @@ ingress_actor::behavior_type ingress(ingress_ptr self, ingress_settings cfg,
   });
   return {
       [=](http_atom, http_exchange& ex) { route(self, ex); },
+      [=](admin_atom, admin_request& r) -> caf::result<admin_reply> {
+        auto rp = self->make_response_promise<admin_reply>();
+        net::http_request req;
+        req.method = std::move(r.method);
+        req.target = std::move(r.target);
+        req.body = std::move(r.body);
+        for (auto& [name, value] : r.headers)
+          req.headers.push_back({name, value});
+        req.remote_ip = "admin-console";
+        auto respond = tracked(self, [rp](net::http_response res) mutable {
+          admin_reply out{static_cast<uint16_t>(res.status), std::move(res.body), {}};
+          for (auto& h : res.headers)
+            out.headers[h.name] = std::move(h.value);
+          rp.deliver(std::move(out));
+        });
+        if (net::valid_tenant_name(r.tenant))
+          route_as(self, caller{r.tenant, true}, req, std::move(respond));
+        else
+          respond(net::error_response(
+              net::invalid_parameter("a tenant's name is 1 to 64 of [A-Za-z0-9_-]")));
+        return rp;
+      },
       [=](join_atom, scheduler_actor scheduler, controller_actor controller) {
         join(self, std::move(scheduler), std::move(controller));
       },

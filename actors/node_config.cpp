@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 #include <unistd.h>
 
@@ -110,6 +111,15 @@ node_config::node_config() {
       .add(key_cache_ttl, "key-cache-ttl",
            "how long an ingress node trusts an access key it looked up (revocations take "
            "this long to reach it)");
+  opt_group{custom_options_, "admin"}
+      .add(admin_listen, "listen",
+           "host:port of the admin console's service, on the controller's node (port 0 picks "
+           "one; unset: no console)")
+      .add(admin_token_file, "token-file",
+           "file holding the admin token troupe-admin must present (at least 16 characters)")
+      .add(admin_plaintext, "plaintext",
+           "take the console without TLS (development only: the token crosses the network "
+           "in the clear)");
   opt_group{custom_options_, "code"}
       .add(max_archive_mb, "max-archive-mb", "largest accepted archive")
       .add(max_unpacked_mb, "max-unpacked-mb", "largest unpacked package");
@@ -229,13 +239,29 @@ std::string node_config::cluster_problem() const {
              "not '" +
              address + "'";
   }
+  if (!admin_listen.empty()) {
+    std::string address, error;
+    uint16_t port = 0;
+    if (!controller)
+      return "admin.listen is for the controller's node";
+    if (!parse_endpoint(admin_listen, address, port, error))
+      return "admin.listen: " + error;
+    if (admin_token_file.empty())
+      return "admin.listen needs admin.token-file: the console is refused without a token";
+    if (read_admin_token(admin_token_file, error).empty())
+      return error;
+    if (!admin_plaintext && (openssl_certificate.empty() || openssl_key.empty() ||
+                             (openssl_cafile.empty() && openssl_capath.empty())))
+      return "the admin console needs TLS: set openssl.certificate, openssl.key and "
+             "openssl.cafile, or admin.plaintext=true for development";
+  }
   if (clustered() && !cluster_plaintext &&
       (openssl_certificate.empty() || openssl_key.empty() ||
        (openssl_cafile.empty() && openssl_capath.empty())))
     return "a cluster needs TLS: set openssl.certificate, openssl.key and openssl.cafile "
            "(deploy/make-certs.sh makes them), or cluster.plaintext=true for development";
   // CAF would start without them and fail every handshake later.
-  if (clustered() && !cluster_plaintext)
+  if ((clustered() && !cluster_plaintext) || (!admin_listen.empty() && !admin_plaintext))
     for (const auto& [key, path] :
          {std::pair{"openssl.certificate", &openssl_certificate},
           std::pair{"openssl.key", &openssl_key}, std::pair{"openssl.cafile", &openssl_cafile}})
@@ -259,6 +285,23 @@ std::string node_config::summary() const {
       << " keep-alive=" << caf::deep_to_string(keep_alive) << " scheduler="
       << caf::deep_to_string(caf::get_or(content, "scheduler.policy", caf::atom("?")));
   return out.str();
+}
+
+std::string read_admin_token(const std::string& path, std::string& error) {
+  std::ifstream in{path};
+  if (!in) {
+    error = "cannot read the admin token file " + path;
+    return {};
+  }
+  std::string token{std::istreambuf_iterator<char>{in}, {}};
+  auto first = token.find_first_not_of(" \t\r\n");
+  auto last = token.find_last_not_of(" \t\r\n");
+  token = first == std::string::npos ? "" : token.substr(first, last - first + 1);
+  if (token.size() < 16) {
+    error = "the admin token in " + path + " is shorter than 16 characters";
+    return {};
+  }
+  return token;
 }
 
 } // namespace troupe

@@ -92,6 +92,10 @@ struct node_config : caf::actor_system_config {
   std::string anonymous_tenant = "default"; ///< whose every request is, when anonymous
   std::string tenants_file;                 ///< tenants and access keys the controller stores
   caf::timespan key_cache_ttl = std::chrono::seconds(60);
+  // [admin]
+  std::string admin_listen;     ///< host:port of the admin console's service ("": none)
+  std::string admin_token_file; ///< file holding the admin token the console must send
+  bool admin_plaintext = false; ///< the console connects without TLS: development only
   // [code]
   int64_t max_archive_mb = 50;
   int64_t max_unpacked_mb = 250;
@@ -114,6 +118,10 @@ struct node_config : caf::actor_system_config {
   /// The effective settings, one per line, for the start-up log.
   std::string summary() const;
 };
+
+/// The admin token in `path` (surrounding white space dropped), or "" with
+/// `error` set when the file cannot be read or holds under 16 characters.
+std::string read_admin_token(const std::string& path, std::string& error);
 
 /// Splits "host:port"; false (and `error` set) if it is not one.
 bool parse_endpoint(const std::string& text, std::string& host, uint16_t& port, std::string& error);

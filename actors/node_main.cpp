@@ -1,4 +1,5 @@
 // troupe-node: one node of a Troupe cluster, its roles chosen by configuration.
+#include "actors/admin.hpp"
 #include "actors/cluster.hpp"
 #include "actors/controller.hpp"
 #include "actors/event_queue.hpp"
@@ -145,18 +146,17 @@ void raise_open_file_limit() {
   }
 }
 
-/// Publishes the controller node's door (or a host, for direct connections)
-/// at cluster.listen, through TLS unless plaintext is asked for; the bound
-/// host:port, or "" with `error` set.
+/// Publishes `hdl` at `listen` (host:port), through TLS unless plaintext is
+/// asked for; the bound host:port, or "" with `error` set.
 template <class Handle>
-std::string publish_at_listen(caf::actor_system& sys, const node_config& cfg, const Handle& hdl,
-                              std::string& error) {
+std::string publish_at(caf::actor_system& sys, const std::string& listen, bool plaintext,
+                       const Handle& hdl, std::string& error) {
   std::string host;
   uint16_t port = 0;
-  if (!parse_endpoint(cfg.cluster_listen, host, port, error))
+  if (!parse_endpoint(listen, host, port, error))
     return {};
-  auto bound = cfg.cluster_plaintext ? sys.middleman().publish(hdl, port, host.c_str(), true)
-                                     : caf::openssl::publish(hdl, port, host.c_str(), true);
+  auto bound = plaintext ? sys.middleman().publish(hdl, port, host.c_str(), true)
+                         : caf::openssl::publish(hdl, port, host.c_str(), true);
   if (!bound) {
     error = sys.render(bound.error());
     return {};
@@ -255,8 +255,9 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
     // connections of ingress nodes (it tells the scheduler where).
     if (controller)
       door = spawn_cluster_door(sys, controller, scheduler);
-    auto endpoint = controller ? publish_at_listen(sys, cfg, door, error)
-                               : publish_at_listen(sys, cfg, host, error);
+    auto endpoint = controller
+                        ? publish_at(sys, cfg.cluster_listen, cfg.cluster_plaintext, door, error)
+                        : publish_at(sys, cfg.cluster_listen, cfg.cluster_plaintext, host, error);
     if (endpoint.empty()) {
       std::cerr << "troupe-node: cannot listen for the cluster on " << cfg.cluster_listen << ": "
                 << error << "\n";
@@ -286,6 +287,20 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
       ingress = nullptr;
     }
   }
+  admin_actor admin;
+  if (!cfg.admin_listen.empty()) {
+    auto token = read_admin_token(cfg.admin_token_file, error); // checked at start
+    admin = spawn_admin(sys, std::move(token), ingress);
+    auto endpoint = publish_at(sys, cfg.admin_listen, cfg.admin_plaintext, admin, error);
+    if (endpoint.empty()) {
+      std::cerr << "troupe-node: cannot listen for the admin console on " << cfg.admin_listen
+                << ": " << error << "\n";
+      caf::anon_send_exit(admin, caf::exit_reason::user_shutdown);
+      stop_actors();
+      return 1;
+    }
+    cluster_line += ", admin console on " + endpoint;
+  }
   if (joins) {
     auto name =
         host ? cfg.host_id : "ingress " + cfg.ingress_host + ":" + std::to_string(cfg.ingress_port);
@@ -311,6 +326,8 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   if (http)
     http->stop();
   stop_actors();
+  if (admin)
+    caf::anon_send_exit(admin, caf::exit_reason::user_shutdown);
   sys.await_all_actors_done();
   http_io.stop();
   host_io.stop();
@@ -344,11 +361,12 @@ int main(int argc, char** argv) {
     std::cerr << "troupe-node: " << problem << "\n";
     return 2;
   }
-  if (cfg.clustered()) { // CAF's network layer, only where nodes talk to each other
+  // CAF's network layer, only where nodes (or the admin console) talk to this one.
+  bool admin = !cfg.admin_listen.empty();
+  if (cfg.clustered() || admin)
     cfg.load<caf::io::middleman>();
-    if (!cfg.cluster_plaintext)
-      cfg.load<caf::openssl::manager>();
-  }
+  if ((cfg.clustered() && !cfg.cluster_plaintext) || (admin && !cfg.admin_plaintext))
+    cfg.load<caf::openssl::manager>();
   for (const auto& family : cfg.warm_runtime_list())
     if (std::count(runtime_families().begin(), runtime_families().end(), family) == 0) {
       std::cerr << "troupe-node: host.warm-runtimes: unknown runtime family '" << family

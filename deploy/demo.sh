@@ -12,7 +12,13 @@ data=${DATA_DIR:-$root/troupe-data}
 
 # --auth.anonymous: the demo takes unsigned requests (development only; a
 # real deployment gives --auth.tenants-file and clients sign with SigV4).
-"$build/bin/troupe-node" --ingress.port="$port" --node.data-dir="$data" --auth.anonymous &
+# The admin console listens on loopback without TLS, with a token made once.
+admin_port=${ADMIN_PORT:-9470}
+mkdir -p "$data"
+[ -s "$data/admin.token" ] || (umask 077; head -c 24 /dev/urandom | base64 > "$data/admin.token")
+"$build/bin/troupe-node" --ingress.port="$port" --node.data-dir="$data" --auth.anonymous \
+  --admin.listen="127.0.0.1:$admin_port" --admin.token-file="$data/admin.token" \
+  --admin.plaintext &
 node=$!
 trap 'kill "$node" 2>/dev/null; wait "$node" 2>/dev/null' EXIT INT TERM
 for _ in $(seq 100); do
@@ -48,6 +54,11 @@ Troupe is running on http://127.0.0.1:$port with four functions. Try:
   curl -s http://127.0.0.1:$port/fn/python-echo/any/path?x=1
   curl -s http://127.0.0.1:$port/2015-03-31/functions/node-echo/invocations -d '{"from":"node"}'
   curl -s http://127.0.0.1:$port/2015-03-31/functions/
+
+The admin console (help lists its commands):
+
+  $build/bin/troupe-admin --plaintext --connect 127.0.0.1:$admin_port --token-file $data/admin.token
+  $build/bin/troupe-admin --plaintext --connect 127.0.0.1:$admin_port --token-file $data/admin.token -c "logs cpp-echo"
 
 Ctrl-C stops the node (its data stays in $data).
 MSG

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/protocol/admin.hpp"
 #include "actors/protocol/controller.hpp"
 #include "actors/protocol/event_queue.hpp"
 #include "actors/protocol/messages.hpp"
@@ -17,10 +18,13 @@ namespace troupe {
 /// `invoke` runs one invocation of the named function as an HTTP invoke
 /// would (the event queue's deliveries); the queue itself arrives with
 /// `join`, and until it has, asynchronous invocations are refused with 503.
+/// `admin` runs an admin console's request (its token already checked by the
+/// admin actor) as an HTTP request of an operator of its tenant would run.
 using ingress_actor =
     caf::typed_actor<caf::reacts_to<http_atom, http_exchange>,
                      caf::reacts_to<join_atom, scheduler_actor, controller_actor>,
                      caf::replies_to<invoke_atom, std::string, invocation>::with<invocation_result>,
-                     caf::reacts_to<join_atom, event_queue_actor>>;
+                     caf::reacts_to<join_atom, event_queue_actor>,
+                     caf::replies_to<admin_atom, admin_request>::with<admin_reply>>;
 
 } // namespace troupe

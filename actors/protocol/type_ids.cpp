@@ -1,5 +1,6 @@
 #include "actors/protocol/type_ids.hpp"
 
+#include "actors/protocol/admin.hpp"
 #include "actors/protocol/cluster.hpp"
 #include "actors/protocol/controller.hpp"
 #include "actors/protocol/errc.hpp"
@@ -14,6 +15,8 @@
 namespace troupe {
 
 void register_troupe_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<admin_request>("troupe::admin_request");
+  cfg.add_message_type<admin_reply>("troupe::admin_reply");
   cfg.add_message_type<function_config>("troupe::function_config");
   cfg.add_message_type<std::vector<function_config>>("std::vector<troupe::function_config>");
   cfg.add_message_type<invocation>("troupe::invocation");

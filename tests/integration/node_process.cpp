@@ -44,8 +44,9 @@ uint16_t port_after(const std::string& line, const std::string& marker) {
 }
 
 /// Reads the child's stdout until the ready line, bounded by `timeout`: the
-/// ingress port (0 without one) and the cluster port (0 without one).
-std::pair<uint16_t, uint16_t> await_ready(int fd, pid_t pid, std::chrono::seconds timeout) {
+/// ingress port, the cluster port and the admin console's (each 0 without one).
+std::tuple<uint16_t, uint16_t, uint16_t> await_ready(int fd, pid_t pid,
+                                                     std::chrono::seconds timeout) {
   std::string seen;
   auto until = std::chrono::steady_clock::now() + timeout;
   const std::string marker = "troupe-node: ready";
@@ -62,7 +63,8 @@ std::pair<uint16_t, uint16_t> await_ready(int fd, pid_t pid, std::chrono::second
         if (end != std::string::npos) {
           auto line = seen.substr(at, end - at);
           return {port_after(line, "ingress on http://127.0.0.1:"),
-                  port_after(line, "cluster on 127.0.0.1:")};
+                  port_after(line, "cluster on 127.0.0.1:"),
+                  port_after(line, "admin console on 127.0.0.1:")};
         }
       }
     }
@@ -96,7 +98,8 @@ node_process::node_process(const fs::path& data_dir, std::vector<std::string> ar
   }
   ::close(out[1]);
   try {
-    std::tie(port_, cluster_port_) = await_ready(out[0], pid_, std::chrono::seconds(30));
+    std::tie(port_, cluster_port_, admin_port_) =
+        await_ready(out[0], pid_, std::chrono::seconds(30));
   } catch (...) {
     ::close(out[0]);
     kill9();

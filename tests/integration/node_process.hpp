@@ -35,6 +35,7 @@ public:
 
   uint16_t port() const { return port_; }                 ///< of its ingress (0 without one)
   uint16_t cluster_port() const { return cluster_port_; } ///< where it takes other nodes (or 0)
+  uint16_t admin_port() const { return admin_port_; }     ///< its admin console's (or 0)
   pid_t pid() const { return pid_; }
   net::http_client& client() { return *client_; } ///< to its ingress (only with one)
 
@@ -47,6 +48,7 @@ private:
   pid_t pid_ = -1;
   uint16_t port_ = 0;
   uint16_t cluster_port_ = 0;
+  uint16_t admin_port_ = 0;
   std::unique_ptr<net::http_client> client_;
 };
 
