@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -350,6 +352,34 @@ bool concurrency(const call& c, const words_t& w) {
                 "{\"ReservedConcurrentExecutions\":" + std::to_string(n) + "}");
 }
 
+/// "1h02m", "3m05s", "12s": an age for a table.
+std::string age_text(int64_t ms) {
+  auto s = ms / 1000;
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%llds", (long long)s);
+  return buf;
+}
+
+bool instances(const call& c, const words_t& w) {
+  std::string target = "/troupe/instances";
+  if (w.size() > 1)
+    target += "?function=" + (w[1].find('/') == std::string::npos ? c.opt.tenant + "/" : "") + w[1];
+  return c.show("GET", target, [&](auto d) {
+    std::vector<words_t> rows;
+    for (auto i : array_of(d, "Instances"))
+      rows.push_back({text_of(i, "Id"), text_of(i, "Tenant") + "/" + text_of(i, "FunctionName"),
+                      text_of(i, "Host"), text_of(i, "State"),
+                      age_text(std::atoll(text_of(i, "AgeMs").c_str())),
+                      text_of(i, "Invocations")});
+    print_table(c.out, {"INSTANCE", "FUNCTION", "HOST", "STATE", "AGE", "INVOCATIONS"}, rows);
+  });
+}
+
 bool drain(const call& c, const words_t& w, bool on) {
   return c.show("POST", "/troupe/hosts/" + w[1] + (on ? "/drain" : "/undrain"), [&](auto) {
     c.out << w[1] << (on ? ": draining (no new instances; running ones finish)\n" : ": serving\n");
@@ -377,6 +407,43 @@ bool queues(const call& c, const words_t&) {
                       text_of(r, "Retries")});
     print_table(c.out, {"FUNCTION", "QUEUED", "INSTANCES", "REQUESTS", "REFUSED", "RETRIES"}, rows);
   });
+}
+
+/// watch [SECONDS]: status, hosts and queues, refreshed in place until
+/// Ctrl-C (on a terminal; elsewhere each refresh follows the last).
+bool watch(const call& c, const words_t& w) {
+  long every = 2;
+  if (w.size() > 1 && !whole_number(w[1], 1, 3600, every)) {
+    c.err << "error: the refresh interval is 1 to 3600 seconds\n";
+    return false;
+  }
+  for (long round = 1; c.opt.keep_following(); ++round) {
+    std::ostringstream view, problems;
+    call inner{c.opt, c.send, view, problems};
+    // With --json, status's one document (hosts, routers, queue) a refresh.
+    bool fine = c.opt.json ? status(inner, {"status"})
+                           : status(inner, {"status"}) && hosts(inner, {"hosts"}) &&
+                                 queues(inner, {"queues"});
+    auto now = std::time(nullptr);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
+    if (c.opt.terminal && !c.opt.json)
+      c.out << "\x1b[H\x1b[2J"; // home, clear: the view replaces the last
+    if (!c.opt.json)
+      c.out << "Every " << every << " s, " << stamp << " (refresh " << round
+            << "; Ctrl-C ends)\n\n";
+    c.out << view.str();
+    if (!c.opt.json)
+      c.out << "\n";
+    c.out.flush();
+    if (!fine) {
+      c.err << problems.str();
+      return false;
+    }
+    for (long slept = 0; slept < every * 10 && c.opt.keep_following(); ++slept)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return true;
 }
 
 bool dlq(const call& c, const words_t& w) {
@@ -593,6 +660,10 @@ const std::vector<entry>& table() {
        2,
        3,
        concurrency},
+      {{"instances", "instances [NAME]", "instances: host, state, age, invocations", "function"},
+       1,
+       2,
+       instances},
       {{"drain", "drain HOST", "places no new instances on a host", "host"},
        2,
        2,
@@ -617,6 +688,10 @@ const std::vector<entry>& table() {
        3,
        logs},
       {{"tenants", "tenants", "tenants and their access keys", ""}, 1, 1, tenants},
+      {{"watch", "watch [SECONDS]", "status, hosts and queues, refreshed until Ctrl-C", ""},
+       1,
+       2,
+       watch},
       {{"key", "key create TENANT [--operator] | key delete TENANT KEY-ID",
         "makes or deletes an access key", ""},
        3,

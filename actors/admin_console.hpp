@@ -39,6 +39,7 @@ struct options {
   /// For `logs -f`: true while following should go on (Ctrl-C clears it).
   std::function<bool()> keep_following = [] { return true; };
   int follow_interval_ms = 1000;
+  bool terminal = false; ///< output goes to a terminal: `watch` redraws in place
 };
 
 /// Runs one command (its words, as split_words gives them), writing what it

@@ -310,6 +310,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   caf::actor_system sys{cfg};
+  args->opt.terminal = isatty(STDOUT_FILENO);
   session s{sys, host, port, !args->plaintext, token};
   if (!s.connect()) {
     std::cerr << "troupe-admin: " << s.last_error() << "\n";

@@ -35,6 +35,7 @@ struct running {
   std::string function;
   std::string tenant;
   int32_t slots = 0;
+  int64_t started_ms = 0; ///< wall clock, when the launch came
 };
 
 /// The host's full interface: the node's view plus its own launch pacing tick.
@@ -176,8 +177,10 @@ void run_instance(host_ptr self, sandbox_lease lease, const std::string& id,
       spawn_instance(self->system(), std::move(lease.box), cfg,
                      scope.function_arn(cfg.tenant, cfg.name), router, *st.cfg.io, st.cfg.logs);
   self->monitor(inst);
+  auto launched = st.starting.find(id);
   st.instances[inst.address()] =
-      running{id, cfg.id(), cfg.tenant, policy::slots_for(cfg.memory_mb)};
+      running{id, cfg.id(), cfg.tenant, policy::slots_for(cfg.memory_mb),
+              launched != st.starting.end() ? launched->second.started_ms : now_ms()};
   st.starting.erase(id);
   self->send(st.scheduler, state_atom::value, id, std::string{"ready"});
   if (st.orphaned.erase(id) > 0)
@@ -257,7 +260,7 @@ caf::result<instance_actor> launch(host_ptr self, std::string id, function_confi
     return make_error(errc::no_capacity, "host " + st.cfg.id + " has no room for " + cfg.name);
   }
   st.free_slots -= slots;
-  st.starting[id] = running{id, cfg.id(), cfg.tenant, slots};
+  st.starting[id] = running{id, cfg.id(), cfg.tenant, slots, now_ms()};
   auto rp = self->make_response_promise<instance_actor>();
   auto sha = cfg.code_sha256;
   paced(self, [=]() mutable {
@@ -305,6 +308,45 @@ void join(host_ptr self, scheduler_actor scheduler, controller_actor controller)
   for (const auto& [_, r] : st.starting)
     report(r, "starting");
   self->send(st.scheduler, host_up_atom::value, std::move(info), caf::actor_cast<host_actor>(self));
+}
+
+/// Every instance of the host, running (as each answers within 2 s) or
+/// starting.
+caf::result<std::vector<instance_status>> list_instances(host_ptr self) {
+  auto& st = self->state;
+  struct gathering {
+    caf::typed_response_promise<std::vector<instance_status>> rp;
+    std::vector<instance_status> got;
+    size_t waiting = 1; // the list's own end, below
+    void one_done() {
+      if (--waiting == 0)
+        rp.deliver(std::move(got));
+    }
+  };
+  auto g = std::make_shared<gathering>();
+  g->rp = self->make_response_promise<std::vector<instance_status>>();
+  auto status_of = [&](const running& r, std::string state) {
+    return instance_status{r.instance_id, r.function, st.cfg.id, std::move(state), r.started_ms, 0};
+  };
+  for (const auto& [_, r] : st.starting)
+    g->got.push_back(status_of(r, "starting"));
+  for (const auto& [addr, r] : st.instances) {
+    auto inst = caf::actor_cast<instance_actor>(addr);
+    if (!inst)
+      continue;
+    ++g->waiting;
+    self->request(inst, std::chrono::seconds(2), status_atom::value)
+        .then(
+            [g, known = status_of(r, "")](instance_status& s) mutable {
+              known.state = std::move(s.state);
+              known.invocations = s.invocations;
+              g->got.push_back(std::move(known));
+              g->one_done();
+            },
+            [g](caf::error&) { g->one_done(); });
+  }
+  g->one_done();
+  return g->rp;
 }
 
 /// Asks the instance at `addr` to finish what it holds and end.
@@ -385,6 +427,7 @@ host_impl::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor 
           return std::string{};
         return self->delegate(self->state.log_reader, logs_atom::value, function_id, max_bytes);
       },
+      [=](instances_atom) { return list_instances(self); },
       [=](join_atom, scheduler_actor scheduler, controller_actor controller) {
         join(self, std::move(scheduler), std::move(controller));
       },

@@ -4,6 +4,8 @@
 // functions' invocation logs.
 #include "actors/ingress_state.hpp"
 
+#include "actors/clock.hpp"
+
 #include "actors/protocol/errc.hpp"
 #include "net/json_writer.hpp"
 #include "net/lambda_api.hpp"
@@ -14,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <tuple>
 
 namespace troupe::ingress_detail {
 
@@ -41,6 +44,40 @@ void list_hosts(ingress_ptr self, responder respond) {
                   .field("Breaker", h.breaker)
                   .field("BreakerReason", h.breaker_reason)
                   .end_object();
+            w.end_array().end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
+/// GET /troupe/instances[?function=F]: every host's instances (F: a
+/// function's id "tenant/name", or a name of any tenant), by function.
+void list_instances(ingress_ptr self, const net::http_request& req, responder respond) {
+  if (!(respond = via_control_plane(self, std::move(respond))))
+    return;
+  auto function = net::query_parameters(req.query())["function"];
+  self->request(self->state.scheduler, std::chrono::seconds(10), instances_atom::value)
+      .then(
+          [=](std::vector<instance_status>& all) {
+            std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+              return std::tie(a.function, a.started_ms) < std::tie(b.function, b.started_ms);
+            });
+            auto now = now_ms();
+            net::json_writer w;
+            w.begin_object().key("Instances").begin_array();
+            for (const auto& i : all)
+              if (function.empty() || i.function == function ||
+                  net::function_name_of(i.function) == function)
+                w.begin_object()
+                    .field("Id", i.instance_id)
+                    .field("Tenant", net::tenant_of(i.function))
+                    .field("FunctionName", net::function_name_of(i.function))
+                    .field("Host", i.host)
+                    .field("State", i.state)
+                    .field("StartedMs", i.started_ms)
+                    .field("AgeMs", std::max<int64_t>(0, now - i.started_ms))
+                    .field("Invocations", i.invocations)
+                    .end_object();
             w.end_array().end_object();
             respond(net::json_response(200, w.take()));
           },
@@ -372,6 +409,8 @@ void route_operations(ingress_ptr self, std::string_view rest, const net::http_r
     return route_host(self, rest.substr(6), req, std::move(respond));
   if (rest == "routers")
     return only_get([&] { list_routers(self, std::move(respond)); });
+  if (rest == "instances")
+    return only_get([&] { list_instances(self, req, std::move(respond)); });
   if (rest == "event-queue")
     return only_get([&] { event_queue_status(self, std::move(respond)); });
   if (rest == "dead-letters")

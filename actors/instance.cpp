@@ -54,6 +54,7 @@ struct instance_state {
   std::string arn;
   std::optional<in_flight> current;
   bool cold = true;                      ///< the next answer is the first: a cold start
+  int64_t invocations = 0;               ///< answered so far
   bool draining = false;                 ///< ends once the request in hand is answered
   std::optional<std::string> init_error; ///< reported before any invocation arrived
   std::string init_error_type;
@@ -131,6 +132,7 @@ void finish(instance_ptr self, bool function_error, std::string payload, const e
   invocation_result res{function_error, std::move(payload), st.cold};
   record_log(self, res, how);
   st.current->promise.deliver(std::move(res));
+  ++st.invocations;
   st.cold = false;
   st.current.reset();
 }
@@ -271,6 +273,13 @@ instance_impl::behavior_type instance(instance_ptr self, std::shared_ptr<runtime
         self->state.draining = true;
         if (!self->state.current)
           end(self);
+      },
+      [=](status_atom) {
+        const auto& st = self->state;
+        instance_status s;
+        s.state = st.draining ? "draining" : st.current ? "busy" : "idle";
+        s.invocations = st.invocations;
+        return s;
       },
   };
 }

@@ -471,6 +471,35 @@ caf::result<std::vector<host_log>> gather_logs(scheduler_ptr self, const std::st
   return g->rp;
 }
 
+/// Every host's instances; answers once each host has answered or failed to.
+caf::result<std::vector<instance_status>> gather_instances(scheduler_ptr self) {
+  auto& hosts = self->state.hosts;
+  if (hosts.empty())
+    return std::vector<instance_status>{};
+  struct gathering {
+    caf::typed_response_promise<std::vector<instance_status>> rp;
+    std::vector<instance_status> got;
+    size_t waiting = 0;
+    void one_done() {
+      if (--waiting == 0)
+        rp.deliver(std::move(got));
+    }
+  };
+  auto g = std::make_shared<gathering>();
+  g->rp = self->make_response_promise<std::vector<instance_status>>();
+  g->waiting = hosts.size();
+  for (const auto& [id, h] : hosts)
+    self->request(h.handle, std::chrono::seconds(5), instances_atom::value)
+        .then(
+            [g](std::vector<instance_status>& some) {
+              g->got.insert(g->got.end(), std::make_move_iterator(some.begin()),
+                            std::make_move_iterator(some.end()));
+              g->one_done();
+            },
+            [g](caf::error&) { g->one_done(); });
+  return g->rp;
+}
+
 void host_down(scheduler_ptr self, const caf::actor_addr& who) {
   auto& st = self->state;
   for (auto it = st.hosts.begin(); it != st.hosts.end(); ++it) {
@@ -509,6 +538,7 @@ scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* s
         host_up(self, std::move(info), std::move(hdl));
       },
       [=](hosts_atom) { return list_hosts(self); },
+      [=](instances_atom) { return gather_instances(self); },
       [=](logs_atom, const std::string& function_id, int32_t max_bytes) {
         return gather_logs(self, function_id, max_bytes);
       },

@@ -17,13 +17,15 @@ namespace troupe {
 /// takes launches again. `orphan` names an instance the scheduler has no
 /// placement for (found when the host registered again): it is drained.
 /// `logs` answers the latest (at most max bytes, whole lines) of a
-/// function's invocation logs on this host.
+/// function's invocation logs on this host. `instances` lists its instances,
+/// those starting too.
 using host_actor =
     caf::typed_actor<caf::replies_to<launch_atom, std::string /*instance id*/, function_config,
                                      router_actor>::with<instance_actor>,
                      caf::reacts_to<drain_atom, bool>,
                      caf::reacts_to<orphan_atom, std::string /*instance id*/>,
                      caf::replies_to<logs_atom, std::string /*function id*/,
-                                     int32_t /*max bytes*/>::with<std::string>>;
+                                     int32_t /*max bytes*/>::with<std::string>,
+                     caf::replies_to<instances_atom>::with<std::vector<instance_status>>>;
 
 } // namespace troupe

@@ -13,9 +13,11 @@ namespace troupe {
 /// errc::instance_lost when it is busy or ending and never delivered the event
 /// (safe to retry elsewhere). It ends itself when its router goes down.
 /// `drain`: it answers the request in hand, refuses new ones (instance_lost),
-/// and ends once idle.
+/// and ends once idle. `status` answers its state (idle, busy, draining) and
+/// invocations so far (the rest of instance_status is its host's to fill).
 using instance_actor =
     caf::typed_actor<caf::replies_to<invoke_atom, invocation>::with<invocation_result>,
-                     caf::reacts_to<drain_atom>>;
+                     caf::reacts_to<drain_atom>,
+                     caf::replies_to<status_atom>::with<instance_status>>;
 
 } // namespace troupe

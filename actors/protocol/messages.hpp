@@ -107,6 +107,7 @@ using url_find_atom = caf::atom_constant<caf::atom("url_find")>;
 using key_put_atom = caf::atom_constant<caf::atom("key_put")>;
 using key_del_atom = caf::atom_constant<caf::atom("key_del")>;
 using keys_atom = caf::atom_constant<caf::atom("keys")>;
+using instances_atom = caf::atom_constant<caf::atom("instances")>;
 
 /// An access key: what signs a tenant's requests (AWS Signature Version 4).
 struct access_key {
@@ -276,6 +277,22 @@ struct host_status {
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_status& x) {
   return f(caf::meta::type_name("host_status"), x.info, x.instances, x.breaker, x.breaker_reason);
+}
+
+/// One instance as its host sees it now.
+struct instance_status {
+  std::string instance_id;
+  std::string function; ///< its id, "tenant/name"
+  std::string host;
+  std::string state;       ///< starting, idle, busy, draining
+  int64_t started_ms = 0;  ///< wall clock, when its host began starting it
+  int64_t invocations = 0; ///< answered so far
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, instance_status& x) {
+  return f(caf::meta::type_name("instance_status"), x.instance_id, x.function, x.host, x.state,
+           x.started_ms, x.invocations);
 }
 
 /// The latest of one function's invocation logs on one host.

@@ -26,7 +26,8 @@ namespace troupe {
 /// platform failure): a breaker per host, over every function's launches,
 /// keeps placements away from a host that keeps failing them. `logs` gathers
 /// a function's latest invocation logs from every host (those that answer
-/// within 5 s), the hosts that have none left out.
+/// within 5 s), the hosts that have none left out. `instances` lists every
+/// host's instances (of the hosts that answer within 5 s).
 using scheduler_actor = caf::typed_actor<
     caf::replies_to<place_atom, function_config,
                     std::vector<std::string> /*avoid*/>::with<placement, host_actor>,
@@ -38,6 +39,7 @@ using scheduler_actor = caf::typed_actor<
     caf::reacts_to<reserve_atom, std::string /*tenant*/, std::string /*function*/, int32_t>,
     caf::reacts_to<outcome_atom, std::string /*host id*/, bool>,
     caf::replies_to<logs_atom, std::string /*function id*/,
-                    int32_t /*max bytes a host*/>::with<std::vector<host_log>>>;
+                    int32_t /*max bytes a host*/>::with<std::vector<host_log>>,
+    caf::replies_to<instances_atom>::with<std::vector<instance_status>>>;
 
 } // namespace troupe

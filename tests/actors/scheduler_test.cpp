@@ -34,6 +34,7 @@ host_actor::behavior_type quiet_host() {
       [](drain_atom, bool) {},
       [](orphan_atom, const std::string&) {},
       [](logs_atom, const std::string&, int32_t) { return std::string{}; },
+      [](instances_atom) { return std::vector<instance_status>{}; },
   };
 }
 
@@ -45,6 +46,7 @@ host_actor::behavior_type reporting_host(caf::actor sink) {
       [](drain_atom, bool) {},
       [=](orphan_atom, const std::string& id) { caf::anon_send(sink, orphan_atom::value, id); },
       [](logs_atom, const std::string&, int32_t) { return std::string{}; },
+      [](instances_atom) { return std::vector<instance_status>{}; },
   };
 }
 

@@ -169,6 +169,7 @@ host_actor::behavior_type idle_host() {
       [](drain_atom, bool) {},
       [](orphan_atom, const std::string&) {},
       [](logs_atom, const std::string&, int32_t) { return std::string{}; },
+      [](instances_atom) { return std::vector<instance_status>{}; },
   };
 }
 

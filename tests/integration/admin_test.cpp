@@ -28,9 +28,11 @@ struct outcome {
   std::string out, err;
 };
 
-/// Runs `args` with `input` on standard input; killed after `timeout`.
+/// Runs `args` with `input` on standard input; killed after `timeout`; sent
+/// SIGINT (Ctrl-C) after `interrupt_after` unless that is 0.
 outcome run_program(std::vector<std::string> args, const std::string& input = "",
-                    std::chrono::seconds timeout = 60s) {
+                    std::chrono::seconds timeout = 60s,
+                    std::chrono::milliseconds interrupt_after = 0ms) {
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
     throw std::runtime_error("pipe failed");
@@ -53,10 +55,17 @@ outcome run_program(std::vector<std::string> args, const std::string& input = ""
     ADD_FAILURE() << "cannot write the script";
   ::close(in[1]);
   outcome o;
-  auto until = std::chrono::steady_clock::now() + timeout;
+  auto start = std::chrono::steady_clock::now();
+  auto until = start + timeout;
+  bool interrupted = false;
   pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
   int open = 2;
   while (open > 0 && std::chrono::steady_clock::now() < until) {
+    if (interrupt_after > 0ms && !interrupted &&
+        std::chrono::steady_clock::now() - start > interrupt_after) {
+      ::kill(pid, SIGINT);
+      interrupted = true;
+    }
     if (::poll(fds, 2, 100) <= 0)
       continue;
     for (int i = 0; i < 2; ++i)
@@ -157,6 +166,10 @@ TEST_F(AdminTest, EveryCommandWorksThroughDashCAndJson) {
   EXPECT_TRUE(is_json(pinv.out)) << pinv.out;
   EXPECT_NE(pinv.out.find("\"StatusCode\":200"), std::string::npos) << pinv.out;
 
+  auto listed = ok("instances echo");
+  EXPECT_NE(listed.find("default/echo  host-1  idle"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("  1\n"), std::string::npos) << "one invocation\n" << listed;
+  EXPECT_NE(ok("instances").find("default/py"), std::string::npos);
   // This node's router of echo (a concurrency change below makes a new one).
   EXPECT_NE(ok("queues").find("default/echo"), std::string::npos);
   EXPECT_NE(ok("breakers").find("default/echo  host-1  closed"), std::string::npos);
@@ -348,10 +361,34 @@ TEST_F(AdminTest, TheInteractiveConsoleCompletesAndKeepsHistory) {
   t.type("nonsense\n");
   ASSERT_TRUE(t.await("unknown command nonsense")) << t.screen();
   ASSERT_TRUE(t.await("troupe> ")) << "the prompt comes back";
-  EXPECT_EQ(t.end_with("\x04"), 1) << "Ctrl-D; the last command failed\n" << t.screen();
+  EXPECT_EQ(t.end_with("exit\n"), 1) << "the last command failed\n" << t.screen();
   auto saved = read_file(history);
   EXPECT_NE(saved.find("hosts"), std::string::npos) << saved;
   EXPECT_NE(saved.find("drain\\040host-1"), std::string::npos) << saved; // libedit's escape
+}
+
+TEST_F(AdminTest, WatchRedrawsInPlaceUntilCtrlC) {
+  terminal t{console({}, token_file), files.path() / "history"};
+  ASSERT_TRUE(t.await("troupe> ")) << t.screen();
+  t.type("watch 1\n");
+  ASSERT_TRUE(t.await("\x1b[H\x1b[2JEvery 1 s, ")) << t.screen();
+  ASSERT_TRUE(t.await("host-1  local")) << t.screen();
+  ASSERT_TRUE(t.await("\x1b[H\x1b[2JEvery 1 s, ")) << "refreshed\n" << t.screen();
+  ASSERT_TRUE(t.await("(refresh 2; Ctrl-C ends)")) << t.screen();
+  t.type("\x03"); // Ctrl-C ends the view, not the console
+  ASSERT_TRUE(t.await("troupe> ")) << t.screen();
+  t.type("hosts\n");
+  ASSERT_TRUE(t.await("host-1  local")) << t.screen();
+  ASSERT_TRUE(t.await("troupe> ")) << t.screen();
+  EXPECT_EQ(t.end_with("exit\n"), 0) << t.screen();
+}
+
+TEST_F(AdminTest, WatchWithoutATerminalAppendsEachRefresh) {
+  auto o = run_program(console({"--json", "-c", "watch 1"}, token_file), "", 60s, 2500ms);
+  EXPECT_EQ(o.status, 0) << "Ctrl-C ends it\n" << o.err;
+  EXPECT_GE(std::count(o.out.begin(), o.out.end(), '\n'), 2) << "a line a refresh\n" << o.out;
+  EXPECT_TRUE(is_json(o.out.substr(0, o.out.find('\n')))) << o.out;
+  EXPECT_EQ(o.out.find("\x1b["), std::string::npos) << "no terminal: no redrawing";
 }
 
 TEST_F(AdminTest, ALostConnectionGivesThePromptBack) {
