@@ -15,13 +15,17 @@ running() { [ -f "$dir/$1.pid" ] && kill -0 "$(cat "$dir/$1.pid")" 2> /dev/null;
 start() {
   [ -x "$build/bin/troupe-node" ] || { "$root/deploy/install-deps.sh"; "$root/deploy/build.sh"; }
   [ -f "$dir/certs/ca.pem" ] || "$root/deploy/make-certs.sh" "$dir/certs" "${nodes[@]}"
+  [ -f "$dir/certs/admin.pem" ] || "$root/deploy/make-certs.sh" "$dir/certs" admin # the console's
+  [ -s "$dir/admin.token" ] || (umask 077; head -c 24 /dev/urandom | base64 > "$dir/admin.token")
   for n in "${nodes[@]}"; do
     if running "$n"; then
       echo "cluster: $n is already running (pid $(cat "$dir/$n.pid"))"
       continue
     fi
+    admin=()
+    [ "$n" = controller ] && admin=(--admin.token-file="$dir/admin.token")
     "$build/bin/troupe-node" --config-file="$root/deploy/cluster/$n.ini" \
-      --node.data-dir="$dir/$n" \
+      --node.data-dir="$dir/$n" "${admin[@]}" \
       --openssl.certificate="$dir/certs/$n.pem" --openssl.key="$dir/certs/$n.key" \
       --openssl.cafile="$dir/certs/ca.pem" > "$dir/$n.out" 2> "$dir/$n.log" &
     echo $! > "$dir/$n.pid"
@@ -60,6 +64,10 @@ status() {
   echo "hosts the scheduler places on:"
   curl -s http://127.0.0.1:8080/troupe/hosts || echo "(the controller does not answer)"
   echo
+  echo "the admin console:"
+  echo "  $build/bin/troupe-admin --connect 127.0.0.1:7790 --token-file $dir/admin.token \\"
+  echo "    --openssl.certificate=$dir/certs/admin.pem --openssl.key=$dir/certs/admin.key \\"
+  echo "    --openssl.cafile=$dir/certs/ca.pem"
 }
 
 case "${1:-}" in

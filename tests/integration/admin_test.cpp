@@ -265,6 +265,45 @@ TEST_F(AdminTest, ALostConnectionIsReportedNotHung) {
   EXPECT_NE(o.err.find("cannot reach the admin console at 127.0.0.1:"), std::string::npos) << o.err;
 }
 
+/// A console over TLS: it needs a certificate of the cluster's CA.
+TEST(AdminTlsTest, TheConsoleNeedsACertificateOfTheClustersCa) {
+  temp_dir dir;
+  auto certs = (dir.path() / "certs").string(), rogue = (dir.path() / "rogue").string();
+  auto script = std::string(TROUPE_SOURCE_DIR) + "/deploy/make-certs.sh";
+  for (auto made : {run_program({"/bin/bash", script, certs, "ctl", "admin"}),
+                    run_program({"/bin/bash", script, rogue, "admin"})})
+    ASSERT_EQ(made.status, 0) << made.err;
+  auto token = dir.path() / "token";
+  std::ofstream{token} << "tls-admin-token-for-tests\n";
+  auto tls = [](const std::string& in, const std::string& name) {
+    return std::vector<std::string>{"--openssl.certificate=" + in + "/" + name + ".pem",
+                                    "--openssl.key=" + in + "/" + name + ".key",
+                                    "--openssl.cafile=" + in + "/ca.pem"};
+  };
+  auto node_args = tls(certs, "ctl");
+  node_args.push_back("--admin.listen=127.0.0.1:0");
+  node_args.push_back("--admin.token-file=" + token.string());
+  temp_dir data;
+  node_process node{data.path(), node_args};
+  ASSERT_NE(node.admin_port(), 0);
+  auto console = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args{TROUPE_ADMIN_PATH,
+                                  "--connect=127.0.0.1:" + std::to_string(node.admin_port()),
+                                  "--token-file=" + token.string(), "-c", "hosts"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_program(args, "", 30s);
+  };
+  auto good = console(tls(certs, "admin"));
+  EXPECT_EQ(good.status, 0) << good.err;
+  EXPECT_NE(good.out.find("host-1  local"), std::string::npos) << good.out;
+  auto other_ca = console(tls(rogue, "admin"));
+  EXPECT_EQ(other_ca.status, 1) << other_ca.out;
+  EXPECT_NE(other_ca.err.find("cannot reach the admin console"), std::string::npos) << other_ca.err;
+  auto none = console({});
+  EXPECT_EQ(none.status, 1) << none.out;
+  EXPECT_NE(none.err.find("cannot reach the admin console"), std::string::npos) << none.err;
+}
+
 /// The interactive console on a pseudo-terminal.
 class terminal {
 public:
