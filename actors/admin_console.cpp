@@ -365,6 +365,20 @@ std::string age_text(int64_t ms) {
   return buf;
 }
 
+bool nodes(const call& c, const words_t&) {
+  return c.show("GET", "/troupe/nodes", [&](auto d) {
+    std::vector<words_t> rows;
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    for (auto n : array_of(d, "Nodes"))
+      rows.push_back({text_of(n, "Name"), text_of(n, "State"),
+                      age_text(now - std::atoll(text_of(n, "SinceMs").c_str())),
+                      text_of(n, "Joins")});
+    print_table(c.out, {"NODE", "STATE", "FOR", "JOINS"}, rows);
+  });
+}
+
 bool instances(const call& c, const words_t& w) {
   std::string target = "/troupe/instances";
   if (w.size() > 1)
@@ -660,6 +674,7 @@ const std::vector<entry>& table() {
        2,
        3,
        concurrency},
+      {{"nodes", "nodes", "the cluster's nodes: up or down, and for how long", ""}, 1, 1, nodes},
       {{"instances", "instances [NAME]", "instances: host, state, age, invocations", "function"},
        1,
        2,

@@ -27,10 +27,31 @@ caf::io::middleman_actor middleman_for(caf::actor_system& sys, bool tls) {
   return tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
 }
 
-cluster_actor::behavior_type door(controller_actor controller, scheduler_actor scheduler) {
+/// The joiners the door monitors: the name each joined with.
+struct door_state {
+  std::map<caf::actor_addr, std::string> joined;
+  static inline const char* name = "troupe.door";
+};
+
+cluster_actor::behavior_type door(cluster_actor::stateful_pointer<door_state> self,
+                                  controller_actor controller, scheduler_actor scheduler) {
+  // A joiner goes with its node (or its connection): the controller lists it as down.
+  self->set_down_handler([=](const caf::down_msg& down) {
+    auto it = self->state.joined.find(down.source);
+    if (it == self->state.joined.end())
+      return;
+    self->send(controller, node_atom::value, it->second, false);
+    self->state.joined.erase(it);
+  });
   return {
       [=](join_atom, const std::string& node) -> caf::result<controller_actor, scheduler_actor> {
         std::cerr << "troupe-node: node " << node << " joined the cluster\n";
+        auto who = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        if (who && self->state.joined.count(who) == 0) {
+          self->monitor(who);
+          self->state.joined[who] = node;
+        }
+        self->send(controller, node_atom::value, node, true);
         return {controller, scheduler};
       },
   };

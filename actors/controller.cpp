@@ -291,6 +291,7 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
   self->state.code = code;
   self->state.cfg = cfg;
   self->state.scheduler = std::move(scheduler);
+  self->state.started_ms = now_ms();
   for (const auto& f : list_all(self))
     if (f.reserved_concurrency >= 0)
       tell_reservation(self, f, f.reserved_concurrency);
@@ -342,6 +343,19 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
       },
       [=](async_cfg_atom, const std::string& id, int32_t max_retries, int32_t max_age_s,
           bool merge) { return configure_async(self, id, max_retries, max_age_s, merge); },
+      [=](node_atom, const std::string& name, bool up) {
+        auto& n = self->state.nodes[name];
+        n.name = name;
+        n.state = up ? "up" : "down";
+        n.since_ms = now_ms();
+        n.joins += up ? 1 : 0;
+      },
+      [=](nodes_atom) {
+        std::vector<node_status> out{{"controller", "up", self->state.started_ms, 1}};
+        for (const auto& [_, n] : self->state.nodes)
+          out.push_back(n);
+        return out;
+      },
   };
 }
 

@@ -25,6 +25,8 @@ struct controller_state {
   storage::code_store* code = nullptr;
   controller_settings cfg;
   scheduler_actor scheduler;
+  std::map<std::string, node_status> nodes; ///< the other nodes, by name (from the door)
+  int64_t started_ms = 0;
   static inline const char* name = "troupe.controller";
 };
 

@@ -84,6 +84,28 @@ void list_instances(ingress_ptr self, const net::http_request& req, responder re
           [=](caf::error& err) { reply_error(respond, err); });
 }
 
+/// GET /troupe/nodes: the cluster's nodes as the controller's node sees them.
+void list_nodes(ingress_ptr self, responder respond) {
+  if (!(respond = via_control_plane(self, std::move(respond))))
+    return;
+  self->request(self->state.controller, std::chrono::seconds(5), nodes_atom::value)
+      .then(
+          [=](std::vector<node_status>& nodes) {
+            net::json_writer w;
+            w.begin_object().key("Nodes").begin_array();
+            for (const auto& n : nodes)
+              w.begin_object()
+                  .field("Name", n.name)
+                  .field("State", n.state)
+                  .field("SinceMs", n.since_ms)
+                  .field("Joins", n.joins)
+                  .end_object();
+            w.end_array().end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
 /// POST /troupe/hosts/{id}/drain or /undrain.
 void drain_host(ingress_ptr self, const std::string& id, bool on, responder respond) {
   if (!(respond = via_control_plane(self, std::move(respond))))
@@ -409,6 +431,8 @@ void route_operations(ingress_ptr self, std::string_view rest, const net::http_r
     return route_host(self, rest.substr(6), req, std::move(respond));
   if (rest == "routers")
     return only_get([&] { list_routers(self, std::move(respond)); });
+  if (rest == "nodes")
+    return only_get([&] { list_nodes(self, std::move(respond)); });
   if (rest == "instances")
     return only_get([&] { list_instances(self, req, std::move(respond)); });
   if (rest == "event-queue")

@@ -39,7 +39,9 @@ namespace troupe {
 /// when the tenant's reservations would leave less than its unreserved
 /// minimum, and tells the scheduler, which holds it; `async_cfg` sets a
 /// function's EventInvokeConfig (max retries, max event age in s; -1 clears
-/// one, or with `merge` keeps it).
+/// one, or with `merge` keeps it). `node` records that a node joined the
+/// cluster (true) or its connection went (false); `nodes` lists them, the
+/// controller's own node first.
 using controller_actor = caf::typed_actor<
     caf::replies_to<create_atom, function_config, std::string /*archive*/>::with<function_config>,
     caf::replies_to<lookup_atom, std::string>::with<function_config>,
@@ -70,6 +72,8 @@ using controller_actor = caf::typed_actor<
     caf::replies_to<fetch_atom, std::string /*sha256 hex*/>::with<std::string>,
     caf::replies_to<reserve_atom, std::string /*function*/, int32_t>::with<function_config>,
     caf::replies_to<async_cfg_atom, std::string /*function*/, int32_t, int32_t,
-                    bool /*merge*/>::with<function_config>>;
+                    bool /*merge*/>::with<function_config>,
+    caf::reacts_to<node_atom, std::string /*name*/, bool /*up*/>,
+    caf::replies_to<nodes_atom>::with<std::vector<node_status>>>;
 
 } // namespace troupe

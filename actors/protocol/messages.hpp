@@ -108,6 +108,8 @@ using key_put_atom = caf::atom_constant<caf::atom("key_put")>;
 using key_del_atom = caf::atom_constant<caf::atom("key_del")>;
 using keys_atom = caf::atom_constant<caf::atom("keys")>;
 using instances_atom = caf::atom_constant<caf::atom("instances")>;
+using node_atom = caf::atom_constant<caf::atom("node")>;
+using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
 
 /// An access key: what signs a tenant's requests (AWS Signature Version 4).
 struct access_key {
@@ -277,6 +279,18 @@ struct host_status {
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, host_status& x) {
   return f(caf::meta::type_name("host_status"), x.info, x.instances, x.breaker, x.breaker_reason);
+}
+
+/// A node of the cluster as the controller's node sees it.
+struct node_status {
+  std::string name;     ///< a host's id, "ingress host:port", or "controller"
+  std::string state;    ///< up, down
+  int64_t since_ms = 0; ///< wall clock, when it joined or went
+  int32_t joins = 0;    ///< how often it joined (more than once: it reconnected)
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, node_status& x) {
+  return f(caf::meta::type_name("node_status"), x.name, x.state, x.since_ms, x.joins);
 }
 
 /// One instance as its host sees it now.

@@ -34,6 +34,8 @@ void register_troupe_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<host_status>>("std::vector<troupe::host_status>");
   cfg.add_message_type<std::vector<host_log>>("std::vector<troupe::host_log>");
   cfg.add_message_type<instance_status>("troupe::instance_status");
+  cfg.add_message_type<node_status>("troupe::node_status");
+  cfg.add_message_type<std::vector<node_status>>("std::vector<troupe::node_status>");
   cfg.add_message_type<std::vector<instance_status>>("std::vector<troupe::instance_status>");
   cfg.add_message_type<router_stats>("troupe::router_stats");
   cfg.add_message_type<breaker_status>("troupe::breaker_status");

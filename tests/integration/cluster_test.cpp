@@ -135,6 +135,17 @@ protected:
     return false;
   }
 
+  /// Whether GET /troupe/nodes comes to hold `text` within `limit`.
+  static bool await_nodes(node_process& ctl, const std::string& text, seconds limit = seconds(10)) {
+    auto until = steady_clock::now() + limit;
+    while (steady_clock::now() < until) {
+      if (ctl.client().request("GET", "/troupe/nodes").body.find(text) != std::string::npos)
+        return true;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return false;
+  }
+
   static void deploy_sleepy(node_process& ctl) {
     auto r = ctl.client().request(
         "POST", functions, create_body("sleepy", "python3.11", "sleepy.handler", sleepy_zip()));
@@ -327,6 +338,9 @@ TEST_F(ClusterTest, KilledHostIsDroppedItsRequestsEndAtOnceTheOtherServes) {
   EXPECT_EQ(lost, 2) << "host-a's";
   EXPECT_TRUE(await_hosts(*ctl, 1, seconds(5))) << hosts(*ctl);
   EXPECT_EQ(count(hosts(*ctl), "host-b"), 1u);
+  EXPECT_TRUE(await_nodes(*ctl, R"("Name":"host-a","State":"down")"))
+      << ctl->client().request("GET", "/troupe/nodes").body;
+  EXPECT_TRUE(await_nodes(*ctl, R"("Name":"host-b","State":"up")"));
   for (const auto& r : invoke_together(ctl->port(), 3, 0)) // served by host-b alone
     EXPECT_EQ(r.status, 200) << r.body;
 }
@@ -337,8 +351,16 @@ TEST_F(ClusterTest, SilentHostIsDroppedAndJoinsAgainWhenItWakes) {
   ASSERT_TRUE(await_hosts(*ctl, 1)) << hosts(*ctl);
   ::kill(a->pid(), SIGSTOP); // alive, connected, silent: only heartbeats can tell
   EXPECT_TRUE(await_hosts(*ctl, 0, seconds(10))) << hosts(*ctl);
+  EXPECT_TRUE(await_nodes(*ctl, R"("Name":"host-a","State":"down")"))
+      << ctl->client().request("GET", "/troupe/nodes").body;
   ::kill(a->pid(), SIGCONT);
   EXPECT_TRUE(await_hosts(*ctl, 1, seconds(10))) << hosts(*ctl);
+  // Listed once, up again, having joined twice.
+  EXPECT_TRUE(await_nodes(*ctl, R"("Name":"host-a","State":"up")"));
+  auto nodes = ctl->client().request("GET", "/troupe/nodes").body;
+  EXPECT_EQ(count(nodes, "\"host-a\""), 1u) << nodes;
+  EXPECT_NE(nodes.find(R"("Name":"controller","State":"up")"), std::string::npos) << nodes;
+  EXPECT_NE(nodes.find(R"("Joins":2)"), std::string::npos) << nodes;
   deploy_sleepy(*ctl);
   for (const auto& r : invoke_together(ctl->port(), 1, 0))
     EXPECT_EQ(r.status, 200) << r.body;
