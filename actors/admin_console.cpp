@@ -116,7 +116,11 @@ struct call {
                                  std::map<std::string, std::string> headers = {}) const {
     admin_request r{
         "", opt.tenant, std::move(method), std::move(target), std::move(body), std::move(headers)};
-    auto reply = send(std::move(r));
+    return checked(send(std::move(r)));
+  }
+
+  /// The answer if it is not an error, or nullopt after saying what went wrong.
+  std::optional<admin_reply> checked(admin_reply reply) const {
     if (reply.status == 0) {
       err << "error: " << reply.body << "\n";
       return std::nullopt;
@@ -137,8 +141,8 @@ struct call {
     return reply;
   }
 
-  /// ask(), then the JSON document: printed as it is with --json (and then
-  /// nullopt with `printed`), else handed back to be shown.
+  /// ask(), then the answer: its JSON document printed as it is with
+  /// --json, else handed to `render`. Whether it succeeded.
   bool show(const std::string& method, const std::string& target,
             const std::function<void(simdjson::dom::element)>& render,
             const std::string& body = "") const {
@@ -618,11 +622,10 @@ bool deploy(const call& c, const words_t& w) {
       .field("ZipFile", code)
       .end_object()
       .end_object();
+  // Whether it exists: a 404 is the answer that says create it.
   auto exists = c.send({"", c.opt.tenant, "GET", functions_path + "/" + w[1], "", {}});
-  if (exists.status == 0) {
-    c.err << "error: " << exists.body << "\n";
+  if (exists.status != 404 && !c.checked(exists))
     return false;
-  }
   auto render = [&](simdjson::dom::element d) {
     c.out << text_of(d, "FunctionName") << ": deployed (" << text_of(d, "Runtime") << ", "
           << text_of(d, "MemorySize") << " MB, code " << text_of(d, "CodeSha256") << ")\n";

@@ -86,6 +86,21 @@ TEST(AdminConsole, AnErrorAnswerIsShownWithItsStatusAndType) {
   EXPECT_EQ(out.str(), "");
 }
 
+TEST(AdminConsole, ADeployThatCannotTellWhetherTheFunctionExistsChangesNothing) {
+  auto zip = fs::temp_directory_path() / ("troupe-zip-" + std::to_string(getpid()) + ".zip");
+  std::ofstream{zip} << "PK not really a zip, never sent";
+  std::vector<std::string> methods;
+  transport send = [&](admin_request r) {
+    methods.push_back(r.method);
+    return admin_reply{503, R"({"Type":"Service","Message":"no control plane"})", {}};
+  };
+  std::ostringstream out, err;
+  EXPECT_FALSE(run(words("deploy f " + zip.string()), options{}, send, out, err));
+  EXPECT_EQ(methods, std::vector<std::string>{"GET"});
+  EXPECT_EQ(err.str(), "error: no control plane (503 Service)\n");
+  fs::remove(zip);
+}
+
 TEST(AdminConsole, ALostConnectionFailsTheCommand) {
   transport send = [](admin_request) { return admin_reply{0, "the connection was lost", {}}; };
   std::ostringstream out, err;
