@@ -1,6 +1,7 @@
 #include "actors/host.hpp"
 
 #include "actors/clock.hpp"
+#include "actors/fan_in.hpp"
 #include "actors/instance.hpp"
 #include "actors/instance_env.hpp"
 #include "actors/policy/placement.hpp"
@@ -314,27 +315,21 @@ void join(host_ptr self, scheduler_actor scheduler, controller_actor controller)
 /// starting.
 caf::result<std::vector<instance_status>> list_instances(host_ptr self) {
   auto& st = self->state;
-  struct gathering {
-    caf::typed_response_promise<std::vector<instance_status>> rp;
-    std::vector<instance_status> got;
-    size_t waiting = 1; // the list's own end, below
-    void one_done() {
-      if (--waiting == 0)
-        rp.deliver(std::move(got));
-    }
-  };
-  auto g = std::make_shared<gathering>();
-  g->rp = self->make_response_promise<std::vector<instance_status>>();
   auto status_of = [&](const running& r, std::string state) {
     return instance_status{r.instance_id, r.function, st.cfg.id, std::move(state), r.started_ms, 0};
   };
+  std::vector<instance_status> starting;
   for (const auto& [_, r] : st.starting)
-    g->got.push_back(status_of(r, "starting"));
+    starting.push_back(status_of(r, "starting"));
+  if (st.instances.empty())
+    return starting;
+  auto g = make_fan_in(self, st.instances.size(), std::move(starting));
   for (const auto& [addr, r] : st.instances) {
     auto inst = caf::actor_cast<instance_actor>(addr);
-    if (!inst)
+    if (!inst) {
+      g->one_done();
       continue;
-    ++g->waiting;
+    }
     self->request(inst, std::chrono::seconds(2), status_atom::value)
         .then(
             [g, known = status_of(r, "")](instance_status& s) mutable {
@@ -345,7 +340,6 @@ caf::result<std::vector<instance_status>> list_instances(host_ptr self) {
             },
             [g](caf::error&) { g->one_done(); });
   }
-  g->one_done();
   return g->rp;
 }
 

@@ -1,6 +1,7 @@
 #include "actors/scheduler.hpp"
 
 #include "actors/clock.hpp"
+#include "actors/fan_in.hpp"
 #include "actors/group_commit.hpp"
 #include "actors/policy/host_breakers.hpp"
 #include "actors/policy/placement.hpp"
@@ -447,24 +448,13 @@ caf::result<std::vector<host_log>> gather_logs(scheduler_ptr self, const std::st
   auto& hosts = self->state.hosts;
   if (hosts.empty())
     return std::vector<host_log>{};
-  struct gathering {
-    caf::typed_response_promise<std::vector<host_log>> rp;
-    std::vector<host_log> logs;
-    size_t waiting = 0;
-    void one_done() {
-      if (--waiting == 0)
-        rp.deliver(std::move(logs));
-    }
-  };
-  auto g = std::make_shared<gathering>();
-  g->rp = self->make_response_promise<std::vector<host_log>>();
-  g->waiting = hosts.size();
+  auto g = make_fan_in<host_log>(self, hosts.size());
   for (const auto& [id, h] : hosts)
     self->request(h.handle, std::chrono::seconds(5), logs_atom::value, function_id, max_bytes)
         .then(
             [g, host = id](std::string& log) {
               if (!log.empty())
-                g->logs.push_back({host, std::move(log)});
+                g->got.push_back({host, std::move(log)});
               g->one_done();
             },
             [g](caf::error&) { g->one_done(); });
@@ -476,18 +466,7 @@ caf::result<std::vector<instance_status>> gather_instances(scheduler_ptr self) {
   auto& hosts = self->state.hosts;
   if (hosts.empty())
     return std::vector<instance_status>{};
-  struct gathering {
-    caf::typed_response_promise<std::vector<instance_status>> rp;
-    std::vector<instance_status> got;
-    size_t waiting = 0;
-    void one_done() {
-      if (--waiting == 0)
-        rp.deliver(std::move(got));
-    }
-  };
-  auto g = std::make_shared<gathering>();
-  g->rp = self->make_response_promise<std::vector<instance_status>>();
-  g->waiting = hosts.size();
+  auto g = make_fan_in<instance_status>(self, hosts.size());
   for (const auto& [id, h] : hosts)
     self->request(h.handle, std::chrono::seconds(5), instances_atom::value)
         .then(
