@@ -3,6 +3,7 @@
 // answer's document is printed as it came.
 #include "actors/admin_console.hpp"
 
+#include "actors/clock.hpp"
 #include "net/base64.hpp"
 #include "net/json_writer.hpp"
 
@@ -228,11 +229,22 @@ void render_hosts(std::ostream& out, simdjson::dom::element d) {
               rows);
 }
 
+void render_queues(std::ostream& out, simdjson::dom::element d) {
+  std::vector<words_t> rows;
+  for (auto r : array_of(d, "Routers"))
+    rows.push_back({text_of(r, "Tenant") + "/" + text_of(r, "FunctionName"), text_of(r, "Queued"),
+                    text_of(r, "Instances"), text_of(r, "Requests"), text_of(r, "Refused"),
+                    text_of(r, "Retries")});
+  print_table(out, {"FUNCTION", "QUEUED", "INSTANCES", "REQUESTS", "REFUSED", "RETRIES"}, rows);
+}
+
 bool hosts(const call& c, const words_t&) {
   return c.show("GET", "/troupe/hosts", [&](auto d) { render_hosts(c.out, d); });
 }
 
-bool status(const call& c, const words_t&) {
+/// The cluster in a few lines; with `tables`, the hosts and queues tables
+/// too, made of the same answers (watch's view).
+bool status_view(const call& c, bool tables) {
   auto h = c.ask("GET", "/troupe/hosts");
   auto r = h ? c.ask("GET", "/troupe/routers") : std::nullopt;
   auto q = r ? c.ask("GET", "/troupe/event-queue") : std::nullopt;
@@ -272,7 +284,15 @@ bool status(const call& c, const words_t&) {
         << "event queue  " << text_of(qd.root, "Queued") << " queued, "
         << text_of(qd.root, "InFlight") << " in flight, " << text_of(qd.root, "DeadLettered")
         << " dead letters\n";
+  if (tables) {
+    render_hosts(c.out, hd.root);
+    render_queues(c.out, rd.root);
+  }
   return true;
+}
+
+bool status(const call& c, const words_t&) {
+  return status_view(c, false);
 }
 
 bool functions(const call& c, const words_t&) {
@@ -372,9 +392,7 @@ std::string age_text(int64_t ms) {
 bool nodes(const call& c, const words_t&) {
   return c.show("GET", "/troupe/nodes", [&](auto d) {
     std::vector<words_t> rows;
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
+    auto now = now_ms();
     for (auto n : array_of(d, "Nodes"))
       rows.push_back({text_of(n, "Name"), text_of(n, "State"),
                       age_text(now - std::atoll(text_of(n, "SinceMs").c_str())),
@@ -417,14 +435,7 @@ bool breakers(const call& c, const words_t&) {
 }
 
 bool queues(const call& c, const words_t&) {
-  return c.show("GET", "/troupe/routers", [&](auto d) {
-    std::vector<words_t> rows;
-    for (auto r : array_of(d, "Routers"))
-      rows.push_back({text_of(r, "Tenant") + "/" + text_of(r, "FunctionName"), text_of(r, "Queued"),
-                      text_of(r, "Instances"), text_of(r, "Requests"), text_of(r, "Refused"),
-                      text_of(r, "Retries")});
-    print_table(c.out, {"FUNCTION", "QUEUED", "INSTANCES", "REQUESTS", "REFUSED", "RETRIES"}, rows);
-  });
+  return c.show("GET", "/troupe/routers", [&](auto d) { render_queues(c.out, d); });
 }
 
 /// watch [SECONDS]: status, hosts and queues, refreshed in place until
@@ -439,9 +450,7 @@ bool watch(const call& c, const words_t& w) {
     std::ostringstream view, problems;
     call inner{c.opt, c.send, view, problems};
     // With --json, status's one document (hosts, routers, queue) a refresh.
-    bool fine = c.opt.json ? status(inner, {"status"})
-                           : status(inner, {"status"}) && hosts(inner, {"hosts"}) &&
-                                 queues(inner, {"queues"});
+    bool fine = status_view(inner, true);
     auto now = std::time(nullptr);
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", std::localtime(&now));

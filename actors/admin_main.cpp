@@ -18,6 +18,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <initializer_list>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -109,7 +110,7 @@ public:
       : sys_(sys), host_(std::move(host)), port_(port), tls_(tls), token_(std::move(token)) {}
 
   admin_reply send(admin_request r) {
-    if (!admin_ && !connect(r))
+    if (!admin_ && !connect())
       return {0, last_error_, {}};
     r.token = token_;
     // An invocation may run 15 minutes; everything else answers in seconds.
@@ -136,7 +137,7 @@ public:
   }
 
   /// Connects now; false (and the reason kept) when it cannot.
-  bool connect(const admin_request& = {}) {
+  bool connect() {
     auto hdl = tls_ ? caf::openssl::remote_actor<admin_actor>(sys_, host_, port_)
                     : sys_.middleman().remote_actor<admin_actor>(host_, port_);
     if (!hdl) {
@@ -150,6 +151,11 @@ public:
   }
 
   const std::string& last_error() const { return last_error_; }
+
+  /// send(), as the console's commands take it.
+  console::transport transport() {
+    return [this](admin_request r) { return send(std::move(r)); };
+  }
 
 private:
   std::string where() const { return host_ + ":" + std::to_string(port_); }
@@ -169,6 +175,16 @@ std::atomic<bool> interrupted{false};
 
 void on_interrupt(int) {
   interrupted = true;
+}
+
+/// `signals` (Ctrl-C's SIGINT, ...) end what follows (`logs -f`, `watch`),
+/// not the console.
+void follow_until(std::initializer_list<int> signals, console::options& opt) {
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  for (int sig : signals)
+    sigaction(sig, &sa, nullptr);
+  opt.keep_following = [] { return !interrupted.load(); };
 }
 
 session* completing_session = nullptr;
@@ -201,8 +217,8 @@ char** complete(const char* text, int start, int) {
   } else if (words->size() == 1) {
     for (const auto& c : console::commands())
       if (c.name == (*words)[0])
-        candidates = console::names_of(c.completes, *completing_options,
-                                       [](admin_request r) { return completing_session->send(r); });
+        candidates =
+            console::names_of(c.completes, *completing_options, completing_session->transport());
   }
   return rl_completion_matches(text, next_candidate);
 }
@@ -223,10 +239,7 @@ int interactive(session& s, console::options opt) {
   using_history();
   read_history(history.c_str());
   stifle_history(1000);
-  struct sigaction sa {};
-  sa.sa_handler = on_interrupt;
-  sigaction(SIGINT, &sa, nullptr); // Ctrl-C ends `logs -f`, not the console
-  opt.keep_following = [] { return !interrupted.load(); };
+  follow_until({SIGINT}, opt);
   std::cout << "troupe-admin: connected. 'help' lists the commands; Ctrl-D leaves.\n";
   int status = 0;
   while (char* raw = readline("troupe> ")) {
@@ -244,11 +257,7 @@ int interactive(session& s, console::options opt) {
     add_history(line.c_str());
     if ((*words)[0] == "quit" || (*words)[0] == "exit")
       break;
-    status = console::run(
-                 *words, opt, [&](admin_request r) { return s.send(std::move(r)); }, std::cout,
-                 std::cerr)
-                 ? 0
-                 : 1;
+    status = console::run(*words, opt, s.transport(), std::cout, std::cerr) ? 0 : 1;
   }
   write_history(history.c_str());
   return status;
@@ -267,9 +276,7 @@ int script(session& s, const console::options& opt) {
     }
     if (!words->empty() && (*words)[0][0] == '#')
       continue;
-    if (!console::run(
-            *words, opt, [&](admin_request r) { return s.send(std::move(r)); }, std::cout,
-            std::cerr))
+    if (!console::run(*words, opt, s.transport(), std::cout, std::cerr))
       status = 1;
   }
   return status;
@@ -323,16 +330,8 @@ int main(int argc, char** argv) {
       std::cerr << "troupe-admin: " << error << "\n";
       return 2;
     }
-    struct sigaction sa {};
-    sa.sa_handler = on_interrupt;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    args->opt.keep_following = [] { return !interrupted.load(); };
-    return console::run(
-               *words, args->opt, [&](admin_request r) { return s.send(std::move(r)); }, std::cout,
-               std::cerr)
-               ? 0
-               : 1;
+    follow_until({SIGINT, SIGTERM}, args->opt);
+    return console::run(*words, args->opt, s.transport(), std::cout, std::cerr) ? 0 : 1;
   }
   if (isatty(STDIN_FILENO))
     return interactive(s, args->opt);
