@@ -12,6 +12,7 @@ packages=(
   googletest libgtest-dev
   autoconf automake libtool
   python3 nodejs curl zip unzip openssl clang libclang-rt-14-dev
+  prometheus
 )
 
 missing=()
