@@ -3,13 +3,13 @@
 #include "actors/admin.hpp"
 
 #include "net/json_writer.hpp"
+#include "net/log.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include <chrono>
-#include <iostream>
 
 namespace troupe {
 
@@ -26,7 +26,7 @@ admin_actor::behavior_type admin(admin_actor::pointer self, std::string token,
   return {
       [=](admin_atom, admin_request& r) -> caf::result<admin_reply> {
         if (!same_token(r.token, token)) {
-          std::cerr << "troupe-node: admin request with a wrong token refused\n";
+          net::log::warn("admin_token_refused", "admin request with a wrong token refused");
           return error_reply(401, "UnrecognizedClientException", "the admin token is not valid");
         }
         if (!ingress)

@@ -1,6 +1,7 @@
 #include "actors/cluster.hpp"
 
 #include "actors/node_config.hpp"
+#include "net/log.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
@@ -14,7 +15,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <iostream>
 #include <map>
 #include <set>
 
@@ -45,7 +45,7 @@ cluster_actor::behavior_type door(cluster_actor::stateful_pointer<door_state> se
   });
   return {
       [=](join_atom, const std::string& node) -> caf::result<controller_actor, scheduler_actor> {
-        std::cerr << "troupe-node: node " << node << " joined the cluster\n";
+        net::log::info("node_joined", "node " + node + " joined the cluster").field("node", node);
         auto who = caf::actor_cast<caf::actor_addr>(self->current_sender());
         if (who && self->state.joined.count(who) == 0) {
           self->monitor(who);
@@ -79,8 +79,9 @@ void retry_later(joiner_ptr self, const std::string& why) {
   // The first failure and then every 8th: a controller that stays away must
   // not flood the log.
   if (st.failures++ % 8 == 0)
-    std::cerr << "troupe-node: cannot join the cluster at " << st.cfg.host << ":" << st.cfg.port
-              << ": " << why << " (retrying)\n";
+    net::log::warn("join_failed", "cannot join the cluster at " + st.cfg.host + ":" +
+                                      std::to_string(st.cfg.port) + ": " + why + " (retrying)")
+        .field("failures", st.failures);
   self->delayed_send(self, st.backoff, join_atom::value);
   st.backoff = std::min(st.backoff * 2, max_backoff);
 }
@@ -90,8 +91,8 @@ void ask_door(joiner_ptr self, cluster_actor door) {
       .then(
           [=](controller_actor& controller, scheduler_actor& scheduler) {
             auto& st = self->state;
-            std::cerr << "troupe-node: joined the cluster at " << st.cfg.host << ":" << st.cfg.port
-                      << "\n";
+            net::log::info("joined", "joined the cluster at " + st.cfg.host + ":" +
+                                         std::to_string(st.cfg.port));
             st.door = door;
             st.backoff = std::chrono::milliseconds{100};
             st.failures = 0;
@@ -122,8 +123,8 @@ joiner_actor::behavior_type joiner(joiner_ptr self, join_settings cfg,
   self->set_down_handler([=](const caf::down_msg& dm) {
     if (dm.source != self->state.door.address())
       return;
-    std::cerr << "troupe-node: lost the controller node (" << self->system().render(dm.reason)
-              << "); joining again\n";
+    net::log::warn("controller_lost", "lost the controller node (" +
+                                          self->system().render(dm.reason) + "); joining again");
     self->state.door = nullptr;
     // The middleman drops its cached handle only once it sees the same down
     // message: connecting at once could hand back the dead one
@@ -187,8 +188,9 @@ void dial(connector_ptr self, const std::string& endpoint, const std::string& ho
           [=](caf::error& err) {
             if (err == caf::sec::connection_timeout && attempt < connect_attempts)
               return dial(self, endpoint, host, port, attempt + 1);
-            std::cerr << "troupe-node: no direct connection to host " << endpoint << ": "
-                      << self->system().render(err) << "\n";
+            net::log::warn("no_direct_connection", "no direct connection to host " + endpoint +
+                                                       ": " + self->system().render(err))
+                .field("endpoint", endpoint);
             settle(self, endpoint, false);
           });
 }

@@ -4,6 +4,8 @@
 #include "actors/group_commit.hpp"
 #include "actors/protocol/errc.hpp"
 #include "actors/registry_codec.hpp"
+#include "net/log.hpp"
+#include "net/metrics.hpp"
 #include "storage/kv_store.hpp"
 
 #include <caf/actor_system.hpp>
@@ -12,12 +14,13 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 
 namespace troupe {
 
@@ -39,7 +42,8 @@ struct event_queue_state {
   async_invoker_actor invoker;
   /// Queued events without their payloads (those stay on disk), by id.
   std::map<std::string, async_event> queued;
-  std::multimap<int64_t, std::string> due; ///< queued events not under way, by due time
+  std::set<std::pair<int64_t, std::string>> by_age; ///< the queued, by enqueued_ms
+  std::multimap<int64_t, std::string> due;          ///< queued events not under way, by due time
   std::map<std::string, dead_entry> dead;
   int64_t in_flight = 0;
   event_queue_stats counts;
@@ -51,6 +55,51 @@ struct event_queue_state {
 
 using queue_ptr = event_queue_impl::stateful_pointer<event_queue_state>;
 
+/// Queues `ev` (without its payload) under its id.
+void remember(event_queue_state& st, const async_event& ev) {
+  auto [it, fresh] = st.queued.insert_or_assign(ev.id, ev);
+  if (!fresh)
+    st.by_age.erase({it->second.enqueued_ms, ev.id});
+  st.by_age.emplace(ev.enqueued_ms, ev.id);
+}
+
+void forget(event_queue_state& st, const std::string& id) {
+  if (auto it = st.queued.find(id); it != st.queued.end()) {
+    st.by_age.erase({it->second.enqueued_ms, id});
+    st.queued.erase(it);
+  }
+}
+
+/// The oldest queued event's enqueue time, for the node's metrics (0: none).
+/// One queue per node: a test's several queues share it.
+std::atomic<int64_t> oldest_event_ms{0};
+
+/// Sets the node's metrics of the queue, after it changed.
+void publish(queue_ptr self) {
+  static auto& depth = net::metrics::registry::node().get_gauge(
+      "troupe_async_queue_depth", "Asynchronous invocations queued, not yet delivered");
+  static auto& dead = net::metrics::registry::node().get_gauge(
+      "troupe_async_dead_letters", "Asynchronous invocations given up on, kept as dead letters");
+  static auto& delivering = net::metrics::registry::node().get_gauge(
+      "troupe_async_in_flight", "Asynchronous invocations being delivered now");
+  static bool aged = [] {
+    net::metrics::registry::node().on_render([](net::metrics::registry& r) {
+      auto oldest = oldest_event_ms.load(std::memory_order_relaxed);
+      r.get_gauge("troupe_async_oldest_event_age_seconds",
+                  "Age of the oldest queued asynchronous invocation (0: none queued)")
+          .set(oldest == 0 ? 0.0 : std::max<int64_t>(0, now_ms() - oldest) / 1000.0);
+    });
+    return true;
+  }();
+  (void)aged;
+  auto& st = self->state;
+  depth.set(static_cast<double>(st.queued.size()));
+  dead.set(static_cast<double>(st.dead.size()));
+  delivering.set(static_cast<double>(st.in_flight));
+  oldest_event_ms.store(st.by_age.empty() ? 0 : std::max<int64_t>(1, st.by_age.begin()->first),
+                        std::memory_order_relaxed);
+}
+
 void pump(queue_ptr self);
 
 void stage(queue_ptr self, storage::kv_store::change c, group_commit::on_written then = {}) {
@@ -60,7 +109,7 @@ void stage(queue_ptr self, storage::kv_store::change c, group_commit::on_written
 
 void flush(queue_ptr self) {
   if (auto error = self->state.batch.flush(*self->state.store); !error.empty())
-    std::cerr << "troupe-node: event queue write failed: " << error << "\n";
+    net::log::error("event_queue_write_failed", "event queue write failed: " + error);
 }
 
 /// The record as it is kept in memory: everything but the payload.
@@ -71,7 +120,7 @@ async_event without_payload(async_event ev) {
 }
 
 void schedule(queue_ptr self, const async_event& ev) {
-  self->state.queued[ev.id] = without_payload(ev);
+  remember(self->state, without_payload(ev));
   self->state.due.emplace(ev.next_ms, ev.id);
 }
 
@@ -96,10 +145,15 @@ void load(queue_ptr self) {
     return true;
   });
   if (bad > 0)
-    std::cerr << "troupe-node: event queue: " << bad << " records could not be read\n";
+    net::log::error("event_records_unreadable",
+                    "event queue: " + std::to_string(bad) + " records could not be read")
+        .field("count", bad);
   if (!st.queued.empty() || !st.dead.empty())
-    std::cerr << "troupe-node: event queue: " << st.queued.size() << " events queued, "
-              << st.dead.size() << " dead letters\n";
+    net::log::info("event_queue_loaded", "event queue: " + std::to_string(st.queued.size()) +
+                                             " events queued, " + std::to_string(st.dead.size()) +
+                                             " dead letters")
+        .field("queued", st.queued.size())
+        .field("dead_letters", st.dead.size());
 }
 
 /// What a failed attempt says about whether to try again.
@@ -111,7 +165,7 @@ void give_up(queue_ptr self, async_event ev, std::string reason) {
   auto& st = self->state;
   ev.dead_reason = std::move(reason);
   ev.dead_ms = now_ms();
-  st.queued.erase(ev.id);
+  forget(st, ev.id);
   st.dead[ev.id] = dead_entry{ev.function, ev.dead_ms};
   ++st.counts.dead;
   stage(self, {event_key(ev.id), std::nullopt});
@@ -142,7 +196,7 @@ void failed(queue_ptr self, async_event ev, policy::failure_kind kind, std::stri
 }
 
 void delivered(queue_ptr self, const async_event& ev) {
-  self->state.queued.erase(ev.id);
+  forget(self->state, ev.id);
   ++self->state.counts.delivered;
   stage(self, {event_key(ev.id), std::nullopt});
 }
@@ -153,8 +207,9 @@ void deliver(queue_ptr self, const std::string& id) {
   auto bytes = st.store->get(event_key(id));
   auto decoded = bytes ? decode_event(self->system(), *bytes) : std::nullopt;
   if (!decoded) {
-    std::cerr << "troupe-node: event queue: event " << id << " cannot be read; dropped\n";
-    st.queued.erase(id);
+    net::log::error("event_unreadable", "event queue: event " + id + " cannot be read; dropped")
+        .field("event", id);
+    forget(st, id);
     return;
   }
   auto ev = std::make_shared<async_event>(std::move(*decoded));
@@ -193,6 +248,7 @@ void pump(queue_ptr self) {
     st.due.erase(st.due.begin());
     deliver(self, id);
   }
+  publish(self);
   if (st.due.empty() || st.in_flight >= st.cfg.concurrency)
     return; // the next answer pumps again
   auto next = st.due.begin()->first;
@@ -214,12 +270,12 @@ caf::result<std::string> enqueue(queue_ptr self, async_event ev) {
   ev.enqueued_ms = ev.next_ms = now_ms();
   ev.attempts = ev.function_error_retries = 0;
   auto meta = without_payload(ev);
-  st.queued[ev.id] = meta; // counts against the bound while it is written
+  remember(st, meta); // counts against the bound while it is written
   auto rp = self->make_response_promise<std::string>();
   stage(self, {event_key(ev.id), encode(self->system(), ev)},
         [=](const std::string& error) mutable {
           if (!error.empty()) {
-            self->state.queued.erase(meta.id);
+            forget(self->state, meta.id);
             rp.deliver(make_error(errc::storage_failed, "the event was not queued: " + error));
             return;
           }

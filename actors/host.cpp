@@ -9,6 +9,8 @@
 #include "actors/pool.hpp"
 #include "actors/protocol/errc.hpp"
 #include "net/lambda_api.hpp"
+#include "net/log.hpp"
+#include "net/metrics.hpp"
 #include "runtime/cgroup.hpp"
 #include "storage/code_store.hpp"
 #include "storage/log_store.hpp"
@@ -22,7 +24,6 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
-#include <iostream>
 #include <map>
 #include <optional>
 #include <set>
@@ -77,6 +78,8 @@ struct host_state {
   /// called orphans meanwhile (drained as soon as they run).
   std::map<std::string, running> starting;
   std::set<std::string> orphaned;
+  net::metrics::gauge* slots_free = nullptr; ///< the node's metrics of it
+  net::metrics::gauge* instances_starting = nullptr;
   static inline const char* name = "troupe.host";
 };
 
@@ -114,14 +117,16 @@ void remove_stale_sandboxes() {
   std::string error;
   auto layout = runtime::host_cgroup_layout(error);
   if (!layout) {
-    std::cerr << "troupe-node: no cgroups for sandboxes: " << error << "\n";
+    net::log::error("no_cgroups", "no cgroups for sandboxes: " + error);
     return;
   }
   auto removed = runtime::remove_stale_cgroups(*layout, error);
   if (removed > 0)
-    std::cerr << "troupe-node: removed " << removed << " sandboxes left by an earlier run\n";
+    net::log::info("stale_sandboxes_removed",
+                   "removed " + std::to_string(removed) + " sandboxes left by an earlier run")
+        .field("count", removed);
   if (!error.empty())
-    std::cerr << "troupe-node: stale sandbox cleanup: " << error << "\n";
+    net::log::warn("stale_sandbox_cleanup", "stale sandbox cleanup: " + error);
 }
 using instance_promise = caf::typed_response_promise<instance_actor>;
 
@@ -136,11 +141,18 @@ pool_actor pool_for(host_ptr self, const std::string& family, int32_t memory_mb)
       st.cfg.pids_max,     st.cfg.uid_base,
       st.cfg.uid_count};
   policy::pool_bounds bounds{int32_t(st.cfg.pool_min), int32_t(st.cfg.pool_max), 1.0};
-  auto p =
-      spawn_pool(self->system(), template_for(family, memory_mb, in), bounds, st.makers, st.pacer);
+  auto p = spawn_pool(self->system(), template_for(family, memory_mb, in), bounds, st.makers,
+                      st.pacer, family);
   self->link_to(p);
   st.pools.emplace(key, p);
   return p;
+}
+
+/// Sets the metrics of the host's slots and launches, after they changed.
+void publish(host_ptr self) {
+  auto& st = self->state;
+  st.slots_free->set(st.free_slots);
+  st.instances_starting->set(static_cast<double>(st.starting.size()));
 }
 
 /// Gives the reserved slots back, here and at the scheduler.
@@ -148,6 +160,7 @@ void give_back(host_ptr self, const std::string& instance_id, int32_t slots) {
   self->state.starting.erase(instance_id);
   self->state.orphaned.erase(instance_id);
   self->state.free_slots += slots;
+  publish(self);
   self->send(self->state.scheduler, release_atom::value, instance_id);
 }
 
@@ -183,6 +196,7 @@ void run_instance(host_ptr self, sandbox_lease lease, const std::string& id,
       running{id, cfg.id(), cfg.tenant, policy::slots_for(cfg.memory_mb),
               launched != st.starting.end() ? launched->second.started_ms : now_ms()};
   st.starting.erase(id);
+  publish(self);
   self->send(st.scheduler, state_atom::value, id, std::string{"ready"});
   if (st.orphaned.erase(id) > 0)
     self->send(inst, drain_atom::value); // its router's request goes elsewhere
@@ -262,6 +276,7 @@ caf::result<instance_actor> launch(host_ptr self, std::string id, function_confi
   }
   st.free_slots -= slots;
   st.starting[id] = running{id, cfg.id(), cfg.tenant, slots, now_ms()};
+  publish(self);
   auto rp = self->make_response_promise<instance_actor>();
   auto sha = cfg.code_sha256;
   paced(self, [=]() mutable {
@@ -359,8 +374,10 @@ void drain_orphan(host_ptr self, const std::string& instance_id) {
   }
   for (const auto& [addr, r] : self->state.instances)
     if (r.instance_id == instance_id) {
-      std::cerr << "troupe-node: instance " << instance_id << " of " << r.function
-                << " has no placement: draining it\n";
+      net::log::warn("orphan_drained", "instance " + instance_id + " of " + r.function +
+                                           " has no placement: draining it")
+          .field("instance", instance_id)
+          .field("function", r.function);
       return drain_instance(self, addr);
     }
 }
@@ -375,6 +392,14 @@ host_impl::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor 
   std::filesystem::create_directories(cfg.run_dir);
   remove_stale_sandboxes();
   st.free_slots = cfg.memory_mb / policy::slot_mb;
+  auto& reg = net::metrics::registry::node();
+  reg.get_gauge("troupe_host_slots", "The host's memory in 128 MB slots", {{"kind", "total"}})
+      .set(st.free_slots);
+  st.slots_free =
+      &reg.get_gauge("troupe_host_slots", "The host's memory in 128 MB slots", {{"kind", "free"}});
+  st.instances_starting = &reg.get_gauge("troupe_instances", "Instances on this host, by state",
+                                         {{"state", "starting"}});
+  publish(self);
   st.launches.emplace(cfg.launch_rate, std::max(1.0, cfg.launch_burst));
   st.cfg = std::move(cfg);
   st.scheduler = std::move(scheduler);

@@ -3,6 +3,7 @@
 
 #include "actors/api_mapping.hpp"
 #include "actors/clock.hpp"
+#include "actors/invocation_record.hpp"
 #include "actors/policy/admission.hpp"
 #include "actors/protocol/errc.hpp"
 #include "net/client_context.hpp"
@@ -282,6 +283,13 @@ std::function<void(caf::expected<invocation_result>)> answer_with(
 /// version number, or an alias (which may split its invocations by weight).
 void invoke_qualified(ingress_ptr self, const std::string& id, const std::string& qualifier,
                       pending_invoke p) {
+  // Every invocation's metrics and log record, once it has its answer.
+  p.done = [done = std::move(p.done), id, request_id = p.id,
+            since = std::chrono::steady_clock::now()](caf::expected<invocation_result> res) {
+    std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - since;
+    record_invocation(id, request_id, res, took.count());
+    done(std::move(res));
+  };
   resolve_qualifier(self, id, qualifier, true, [=](caf::expected<std::string> key) {
     if (!key)
       return p.done(std::move(key.error()));
@@ -632,6 +640,7 @@ namespace troupe {
 ingress_actor spawn_ingress(caf::actor_system& sys, ingress_settings settings,
                             controller_actor controller, scheduler_actor scheduler,
                             peer_connector_actor connector) {
+  declare_invocation_metrics();
   return sys.spawn(ingress_detail::ingress, std::move(settings), std::move(controller),
                    std::move(scheduler), std::move(connector));
 }

@@ -3,6 +3,7 @@
 #include "actors/clock.hpp"
 #include "actors/protocol/errc.hpp"
 #include "net/json_writer.hpp"
+#include "net/metrics.hpp"
 #include "runtime/invocation_log.hpp"
 #include "runtime/output_capture.hpp"
 #include "runtime/runtime_api.hpp"
@@ -44,6 +45,29 @@ struct in_flight {
 /// at 256 KB too); the rest of the function's log is bounded by its store.
 constexpr std::size_t max_output_per_invocation = 256 * 1024;
 
+/// Which of the node's troupe_instances{state} series counts this instance:
+/// one at a time, none once its state is destroyed.
+class counted_state {
+public:
+  void move_to(const char* state) {
+    if (current_)
+      current_->add(-1);
+    current_ = state ? &net::metrics::registry::node().get_gauge("troupe_instances",
+                                                                 "Instances on this host, by state",
+                                                                 {{"state", state}})
+                     : nullptr;
+    if (current_)
+      current_->add(1);
+  }
+  counted_state() = default;
+  counted_state(const counted_state&) = delete;
+  counted_state& operator=(const counted_state&) = delete;
+  ~counted_state() { move_to(nullptr); }
+
+private:
+  net::metrics::gauge* current_ = nullptr;
+};
+
 /// States:  idle <--invoke/answer--> serving ; any --exit/timeout/init error--> ended
 struct instance_state {
   std::shared_ptr<runtime::sandbox> box;
@@ -58,6 +82,7 @@ struct instance_state {
   bool draining = false;                 ///< ends once the request in hand is answered
   std::optional<std::string> init_error; ///< reported before any invocation arrived
   std::string init_error_type;
+  counted_state counted; ///< idle, busy or draining in the node's metrics
   static inline const char* name = "troupe.instance";
 };
 
@@ -117,6 +142,13 @@ void record_log(instance_ptr self, invocation_result& res, const ending& how) {
   if (st.cold && st.box)
     r.init_ms =
         ms_between(st.box->claimed_at(), times.ready != clock::time_point{} ? times.ready : now);
+  auto& stats = res.stats;
+  stats.init_ms = r.init_ms;
+  stats.run_ms = r.duration_ms;
+  stats.memory_mb = r.memory_mb;
+  stats.max_memory_bytes = r.max_memory_bytes;
+  stats.status = r.status;
+  stats.error_type = r.error_type;
   auto log = runtime::invocation_log(r, output);
   if (st.current->want_log_tail)
     res.log_tail = std::string{runtime::log_tail(log)};
@@ -135,6 +167,7 @@ void finish(instance_ptr self, bool function_error, std::string payload, const e
   ++st.invocations;
   st.cold = false;
   st.current.reset();
+  st.counted.move_to(st.draining ? "draining" : "idle");
 }
 
 /// Ends the instance: kills the process tree; the state's destructor reaps it.
@@ -173,6 +206,7 @@ caf::result<invocation_result> invoke(instance_ptr self, invocation inv) {
     return make_error(errc::instance_lost, "runtime already holds an event");
   auto promise = self->make_response_promise<invocation_result>();
   st.current = in_flight{inv.request_id, promise, inv.want_log_tail, delivered};
+  st.counted.move_to("busy");
   self->delayed_send(self, std::chrono::seconds(st.cfg.timeout_s), expire_atom::value,
                      inv.request_id);
   return promise;
@@ -245,6 +279,7 @@ instance_impl::behavior_type instance(instance_ptr self, std::shared_ptr<runtime
   st.box = std::move(box);
   st.cfg = std::move(cfg);
   st.arn = std::move(arn);
+  st.counted.move_to("idle");
   wire(self, *io.io);
   self->monitor(router);
   self->set_down_handler([=](const caf::down_msg&) { end(self); });
@@ -271,6 +306,8 @@ instance_impl::behavior_type instance(instance_ptr self, std::shared_ptr<runtime
       [=](expire_atom, const std::string& id) { on_timeout(self, id); },
       [=](drain_atom) {
         self->state.draining = true;
+        if (!self->state.current)
+          self->state.counted.move_to("draining");
         if (!self->state.current)
           end(self);
       },

@@ -1,6 +1,7 @@
 #include "actors/node_config.hpp"
 
 #include "actors/protocol/type_ids.hpp"
+#include "net/log.hpp"
 
 #include <caf/atom.hpp>
 #include <caf/deep_to_string.hpp>
@@ -120,6 +121,13 @@ node_config::node_config() {
       .add(admin_plaintext, "plaintext",
            "take the console without TLS (development only: the token crosses the network "
            "in the clear)");
+  opt_group{custom_options_, "log"}
+      .add(log_level, "level", "the least level written: debug, info, warn or error")
+      .add(log_format, "format",
+           "json (a JSON object per line, for log collectors) or text (for people)");
+  opt_group{custom_options_, "metrics"}.add(
+      metrics_listen, "listen",
+      "host:port serving Prometheus metrics at /metrics (port 0 picks one; unset: none)");
   opt_group{custom_options_, "code"}
       .add(max_archive_mb, "max-archive-mb", "largest accepted archive")
       .add(max_unpacked_mb, "max-unpacked-mb", "largest unpacked package");
@@ -238,6 +246,16 @@ std::string node_config::cluster_problem() const {
       return "cluster.listen of a host is told to ingress nodes: name an address they reach, "
              "not '" +
              address + "'";
+  }
+  if (!net::log::parse_level(log_level))
+    return "log.level '" + log_level + "' is not one of debug, info, warn, error";
+  if (log_format != "json" && log_format != "text")
+    return "log.format '" + log_format + "' is not one of json, text";
+  if (!metrics_listen.empty()) {
+    std::string address, error;
+    uint16_t port = 0;
+    if (!parse_endpoint(metrics_listen, address, port, error))
+      return "metrics.listen: " + error;
   }
   if (!admin_listen.empty()) {
     std::string address, error;

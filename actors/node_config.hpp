@@ -96,6 +96,11 @@ struct node_config : caf::actor_system_config {
   std::string admin_listen;     ///< host:port of the admin console's service ("": none)
   std::string admin_token_file; ///< file holding the admin token the console must send
   bool admin_plaintext = false; ///< the console connects without TLS: development only
+  // [log]
+  std::string log_level = "info";  ///< debug, info, warn or error
+  std::string log_format = "json"; ///< json (JSON lines) or text
+  // [metrics]
+  std::string metrics_listen; ///< host:port serving Prometheus' /metrics ("": none)
   // [code]
   int64_t max_archive_mb = 50;
   int64_t max_unpacked_mb = 250;

@@ -11,6 +11,9 @@
 #include "actors/scheduler.hpp"
 #include "net/http_server.hpp"
 #include "net/io_runtime.hpp"
+#include "net/lambda_api.hpp"
+#include "net/log.hpp"
+#include "net/metrics.hpp"
 #include "net/tenants_file.hpp"
 #include "storage/code_store.hpp"
 #include "storage/kv_store.hpp"
@@ -164,12 +167,57 @@ std::string publish_at(caf::actor_system& sys, const std::string& listen, bool p
   return host + ":" + std::to_string(*bound);
 }
 
+/// GET /metrics: the node's metrics in Prometheus' text format.
+void serve_metrics(net::http_request req, net::http_responder respond) {
+  net::http_response r;
+  if (req.path() != "/metrics") {
+    r = net::json_response(404, R"({"message":"only /metrics is served here"})");
+  } else if (req.method != "GET" && req.method != "HEAD") {
+    r = net::json_response(405, R"({"message":"/metrics takes GET"})");
+    r.set("Allow", "GET, HEAD");
+  } else {
+    r.body = net::metrics::registry::node().render();
+    r.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  }
+  respond(std::move(r));
+}
+
+/// The registry's and the function logs' figures, read at every scrape.
+void add_store_metrics(const storage::kv_store& store, const storage::log_store& logs) {
+  net::metrics::registry::node().on_render([&store, &logs](net::metrics::registry& r) {
+    auto s = store.statistics();
+    r.get_counter("troupe_rocksdb_writes_total", "Writes to the node's RocksDB store")
+        .raise_to(double(s.writes));
+    r.get_counter("troupe_rocksdb_synced_writes_total",
+                  "Writes to the node's RocksDB store flushed to disk before they returned")
+        .raise_to(double(s.synced_writes));
+    r.get_counter("troupe_rocksdb_write_errors_total",
+                  "Writes to the node's RocksDB store that failed")
+        .raise_to(double(s.write_errors));
+    r.get_counter("troupe_rocksdb_reads_total", "Gets and scans of the node's RocksDB store")
+        .raise_to(double(s.reads));
+    r.get_gauge("troupe_rocksdb_keys", "RocksDB's estimate of the keys it holds")
+        .set(double(s.keys_estimate));
+    r.get_gauge("troupe_rocksdb_sst_bytes", "RocksDB table files on disk").set(double(s.sst_bytes));
+    r.get_gauge("troupe_rocksdb_memtable_bytes", "RocksDB data not yet flushed to table files")
+        .set(double(s.memtable_bytes));
+    r.get_gauge("troupe_rocksdb_compactions_running", "RocksDB compactions under way")
+        .set(double(s.compactions_running));
+    r.get_gauge("troupe_rocksdb_background_errors", "RocksDB background errors since it opened")
+        .set(double(s.background_errors));
+    r.get_counter("troupe_function_log_records_dropped_total",
+                  "Invocation log records dropped because the log writer fell behind")
+        .raise_to(double(logs.dropped()));
+  });
+}
+
 /// Ends the process if a clean stop takes too long: a stuck actor must not
 /// keep a stopped node alive.
 void arm_shutdown_watchdog() {
   std::thread([] {
     std::this_thread::sleep_for(std::chrono::seconds(15));
-    std::cerr << "troupe-node: shutdown took longer than 15 s, exiting\n";
+    net::log::error("shutdown_timeout", "shutdown took longer than 15 s, exiting");
+    net::log::flush();
     std::_Exit(3);
   }).detach();
 }
@@ -199,7 +247,7 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   std::string error;
   auto store = storage::open_rocksdb_store((fs::path{cfg.data_dir} / "db").string(), error);
   if (!store) {
-    std::cerr << "troupe-node: cannot open the registry: " << error << "\n";
+    net::log::error("registry_unreadable", "cannot open the registry: " + error);
     return 1;
   }
   storage::code_store code{fs::path{cfg.data_dir} / "code",
@@ -221,14 +269,14 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
     ss.breaker.cool_down_ms = to_ms(cfg.breaker_cool_down);
     controller_settings cs{cfg.tenant_instances, cfg.unreserved_min, {}};
     if (!read_tenants_file(cfg, cs.bootstrap_keys, error)) {
-      std::cerr << "troupe-node: " << error << "\n";
+      net::log::error("bad_tenants_file", error);
       return 2;
     }
     scheduler = spawn_scheduler(sys, *store, ss);
     try {
       controller = spawn_controller(sys, *store, code, std::move(cs), scheduler);
     } catch (const std::exception& e) {
-      std::cerr << "troupe-node: " << e.what() << "\n";
+      net::log::error("controller_failed", e.what());
       caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
       return 1;
     }
@@ -259,8 +307,8 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
                         ? publish_at(sys, cfg.cluster_listen, cfg.cluster_plaintext, door, error)
                         : publish_at(sys, cfg.cluster_listen, cfg.cluster_plaintext, host, error);
     if (endpoint.empty()) {
-      std::cerr << "troupe-node: cannot listen for the cluster on " << cfg.cluster_listen << ": "
-                << error << "\n";
+      net::log::error("listen_failed",
+                      "cannot listen for the cluster on " + cfg.cluster_listen + ": " + error);
       stop_actors();
       return 1;
     }
@@ -281,8 +329,8 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
           caf::anon_send(ingress, http_atom::value, http_exchange{std::move(req), std::move(r)});
         });
     if (auto err = http->listen(cfg.ingress_host, cfg.ingress_port); !err.empty()) {
-      std::cerr << "troupe-node: cannot listen on " << cfg.ingress_host << ":" << cfg.ingress_port
-                << ": " << err << "\n";
+      net::log::error("listen_failed", "cannot listen on " + cfg.ingress_host + ":" +
+                                           std::to_string(cfg.ingress_port) + ": " + err);
       caf::anon_send_exit(ingress, caf::exit_reason::user_shutdown);
       ingress = nullptr;
     }
@@ -293,13 +341,31 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
     admin = spawn_admin(sys, std::move(token), ingress);
     auto endpoint = publish_at(sys, cfg.admin_listen, cfg.admin_plaintext, admin, error);
     if (endpoint.empty()) {
-      std::cerr << "troupe-node: cannot listen for the admin console on " << cfg.admin_listen
-                << ": " << error << "\n";
+      net::log::error("listen_failed",
+                      "cannot listen for the admin console on " + cfg.admin_listen + ": " + error);
       caf::anon_send_exit(admin, caf::exit_reason::user_shutdown);
       stop_actors();
       return 1;
     }
     cluster_line += ", admin console on " + endpoint;
+  }
+  std::unique_ptr<net::http_server> metrics_http;
+  if (!cfg.metrics_listen.empty()) {
+    add_store_metrics(*store, logs);
+    metrics_http = std::make_unique<net::http_server>(http_io, http_limits_of(cfg), serve_metrics);
+    std::string address;
+    uint16_t port = 0;
+    parse_endpoint(cfg.metrics_listen, address, port, error); // checked at start
+    if (auto err = metrics_http->listen(address, port); !err.empty()) {
+      net::log::error("listen_failed",
+                      "cannot listen for metrics on " + cfg.metrics_listen + ": " + err);
+      if (admin)
+        caf::anon_send_exit(admin, caf::exit_reason::user_shutdown);
+      stop_actors();
+      return 1;
+    }
+    cluster_line +=
+        ", metrics on http://" + address + ":" + std::to_string(metrics_http->port()) + "/metrics";
   }
   if (joins) {
     auto name =
@@ -312,7 +378,7 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
         members.push_back(m);
     joiner = spawn_joiner(sys, std::move(js), std::move(members));
   }
-  std::cerr << "troupe-node: " << cfg.summary() << "\n";
+  net::log::info("started", cfg.summary()).field("roles", cfg.roles);
   if (http && ingress)
     std::cout << "troupe-node: ready, ingress on http://" << cfg.ingress_host << ":" << http->port()
               << cluster_line << std::endl;
@@ -321,10 +387,12 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   int sig = 0;
   if (!(cfg.has_role("ingress") && !ingress))
     sigwait(&stop_signals, &sig);
-  std::cerr << "troupe-node: stopping\n";
+  net::log::info("stopping", "stopping");
   arm_shutdown_watchdog();
   if (http)
     http->stop();
+  if (metrics_http)
+    metrics_http->stop();
   stop_actors();
   if (admin)
     caf::anon_send_exit(admin, caf::exit_reason::user_shutdown);
@@ -361,6 +429,16 @@ int main(int argc, char** argv) {
     std::cerr << "troupe-node: " << problem << "\n";
     return 2;
   }
+  net::log::settings ls;
+  ls.min = *net::log::parse_level(cfg.log_level); // checked above
+  ls.json = cfg.log_format == "json";
+  ls.program = "troupe-node";
+  ls.node = cfg.has_role("host") ? cfg.host_id
+            : cfg.has_role("controller")
+                ? "controller"
+                : "ingress " + cfg.ingress_host + ":" + std::to_string(cfg.ingress_port);
+  net::log::configure(std::move(ls));
+  net::metrics::add_process_metrics(net::metrics::registry::node());
   // CAF's network layer, only where nodes (or the admin console) talk to this one.
   bool admin = !cfg.admin_listen.empty();
   if (cfg.clustered() || admin)

@@ -3,6 +3,8 @@
 #include "actors/clock.hpp"
 #include "actors/policy/token_bucket.hpp"
 #include "actors/protocol/errc.hpp"
+#include "net/log.hpp"
+#include "net/metrics.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -10,7 +12,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <deque>
-#include <iostream>
+#include <optional>
 
 namespace troupe {
 
@@ -91,6 +93,36 @@ refill_pacer_actor::behavior_type refill_pacer(pacer_ptr self, double per_s, dou
 
 using lease_promise = caf::typed_response_promise<sandbox_lease>;
 
+/// A pool's series in the node's metrics.
+struct pool_metrics {
+  net::metrics::gauge* stock = nullptr;
+  net::metrics::counter* hits = nullptr;
+  net::metrics::counter* misses = nullptr;
+  net::metrics::counter* made = nullptr;
+  net::metrics::counter* discarded = nullptr;
+
+  pool_metrics(const std::string& family, uint64_t memory_bytes) {
+    auto& reg = net::metrics::registry::node();
+    net::metrics::labels l{{"runtime", family}, {"memory_mb", std::to_string(memory_bytes >> 20)}};
+    auto with = [&](const char* outcome) {
+      auto all = l;
+      all.emplace_back("template", outcome);
+      return all;
+    };
+    stock = &reg.get_gauge("troupe_pool_templates", "Pre-started templates ready in a pool", l);
+    hits = &reg.get_counter("troupe_cold_starts_total",
+                            "Cold starts, by whether a template was ready (hit) or not (miss)",
+                            with("hit"));
+    misses = &reg.get_counter("troupe_cold_starts_total",
+                              "Cold starts, by whether a template was ready (hit) or not (miss)",
+                              with("miss"));
+    made = &reg.get_counter("troupe_templates_made_total",
+                            "Templates that passed their health check", l);
+    discarded = &reg.get_counter("troupe_templates_discarded_total",
+                                 "Templates that failed their health check or died in stock", l);
+  }
+};
+
 struct pool_state {
   runtime::sandbox_options opts;
   policy::pool_bounds bounds;
@@ -106,6 +138,7 @@ struct pool_state {
   int64_t retry_at_ms = 0;     ///< no refill before this after failures (exponential backoff)
   int64_t last_take_ms = -1;   ///< the last acquire (refills wait for a lull in a burst)
   pool_stats stats;
+  std::optional<pool_metrics> metrics;
   static inline const char* name = "troupe.pool";
 };
 
@@ -129,6 +162,7 @@ void on_made(pool_ptr self, std::shared_ptr<runtime::sandbox> box) {
   auto& st = self->state;
   --st.in_flight;
   ++st.stats.made;
+  st.metrics->made->add();
   st.failures_in_row = 0;
   st.retry_at_ms = 0;
   if (!st.waiting.empty()) {
@@ -144,14 +178,16 @@ void on_make_failed(pool_ptr self, const caf::error& err) {
   auto& st = self->state;
   --st.in_flight;
   ++st.stats.discarded;
+  st.metrics->discarded->add();
   // Back off (10 ms doubling to 5 s) so that a cause that persists (no fds,
   // a broken runtime) neither spins the makers nor floods the log.
   auto n = ++st.failures_in_row;
   auto backoff = std::min<int64_t>(5000, int64_t{10} << std::min<int64_t>(n - 1, 9));
   st.retry_at_ms = now_ms() + backoff;
   if ((n & (n - 1)) == 0) // the 1st, 2nd, 4th, ... failure in a row
-    std::cerr << "troupe-node: template discarded (" << n << " in a row, next try in " << backoff
-              << " ms): " << self->system().render(err) << "\n";
+    net::log::warn("template_discarded", "template discarded: " + self->system().render(err))
+        .field("in_a_row", n)
+        .field("retry_in_ms", backoff);
   // A waiter beyond what is still being made would wait for nothing.
   if (st.waiting.size() > st.in_flight) {
     st.waiting.front().deliver(err);
@@ -175,6 +211,7 @@ void make_one(pool_ptr self) {
 /// Schedules one refill step (after a failure's backoff), unless one is on its way.
 void schedule_refill(pool_ptr self) {
   auto& st = self->state;
+  st.metrics->stock->set(static_cast<double>(st.stock.size())); // after every change of it
   if (st.refill_pending || coming(self) >= target(self))
     return;
   st.refill_pending = true;
@@ -214,6 +251,7 @@ std::shared_ptr<runtime::sandbox> take_from_stock(pool_ptr self) {
     if (box->alive())
       return box;
     ++st.stats.discarded;
+    st.metrics->discarded->add();
   }
   return nullptr;
 }
@@ -224,10 +262,12 @@ caf::result<sandbox_lease> acquire(pool_ptr self) {
   st.demand.on_take(st.last_take_ms);
   if (auto box = take_from_stock(self)) {
     ++st.stats.hits;
+    st.metrics->hits->add();
     schedule_refill(self);
     return sandbox_lease{std::move(box)};
   }
   ++st.stats.misses;
+  st.metrics->misses->add();
   if (st.makers.empty())
     return make_error(errc::sandbox_failed, "the pool has no template maker");
   auto rp = self->make_response_promise<sandbox_lease>();
@@ -239,8 +279,9 @@ caf::result<sandbox_lease> acquire(pool_ptr self) {
 
 pool_actor::behavior_type pool(pool_ptr self, runtime::sandbox_options opts,
                                policy::pool_bounds bounds, std::vector<template_maker_actor> makers,
-                               refill_pacer_actor pacer) {
+                               refill_pacer_actor pacer, const std::string& family) {
   auto& st = self->state;
+  st.metrics.emplace(family, opts.memory_bytes);
   st.opts = std::move(opts);
   st.bounds = bounds;
   st.makers = std::move(makers);
@@ -273,8 +314,9 @@ template_claimer_actor spawn_template_claimer(caf::actor_system& sys) {
 
 pool_actor spawn_pool(caf::actor_system& sys, runtime::sandbox_options opts,
                       policy::pool_bounds bounds, std::vector<template_maker_actor> makers,
-                      refill_pacer_actor pacer) {
-  return sys.spawn(pool, std::move(opts), bounds, std::move(makers), std::move(pacer));
+                      refill_pacer_actor pacer, std::string family) {
+  return sys.spawn(pool, std::move(opts), bounds, std::move(makers), std::move(pacer),
+                   std::move(family));
 }
 
 } // namespace troupe

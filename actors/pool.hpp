@@ -23,9 +23,9 @@ template_claimer_actor spawn_template_claimer(caf::actor_system& sys);
 /// while cold starts come fast (at most `bounds.max`), made by `makers` (in turn), each refill
 /// waiting for a token of the host's `pacer` so that a burst does not start
 /// every sandbox in the same instant. A miss asks for a template at once,
-/// without a token.
+/// without a token. Its metrics carry the labels runtime=`family` and memory_mb.
 pool_actor spawn_pool(caf::actor_system& sys, runtime::sandbox_options opts,
                       policy::pool_bounds bounds, std::vector<template_maker_actor> makers,
-                      refill_pacer_actor pacer);
+                      refill_pacer_actor pacer, std::string family = "");
 
 } // namespace troupe

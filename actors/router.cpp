@@ -6,6 +6,7 @@
 #include "actors/policy/scaling.hpp"
 #include "actors/policy/token_bucket.hpp"
 #include "actors/protocol/errc.hpp"
+#include "net/metrics.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/sec.hpp>
@@ -32,11 +33,13 @@ struct waiting {
   result_promise rp;
   int64_t enqueued_ms = 0; ///< steady clock
   int attempts = 0;
+  std::chrono::steady_clock::time_point enqueued_at = std::chrono::steady_clock::now();
 };
 
 struct instance_slot {
   instance_actor hdl;
   std::string host;          ///< its host's id
+  std::string id;            ///< the instance's id (its placement's)
   int64_t idle_since_ms = 0; ///< steady clock
   /// The request it runs (none: idle), answered once: by its reply, or when the
   /// instance goes down (a remote one's request would otherwise wait for its timeout).
@@ -92,6 +95,8 @@ struct router_state {
   int64_t timer_at_ms = 0;     ///< when the next retry_atom comes (0: none armed)
   router_stats counts;
   std::minstd_rand rng{router_seed()};
+  /// Its part of the node's metrics: its waiting requests and open breakers.
+  std::optional<net::metrics::gauge_share> queued, open_breakers;
   static inline const char* name = "troupe.router";
 };
 
@@ -178,13 +183,21 @@ void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
   auto& slot = self->state.instances[addr];
   auto run = std::make_shared<waiting>(std::move(w));
   auto host = slot.host;
+  auto instance_id = slot.id;
   slot.running = run;
   ++run->attempts;
   ++self->state.counts.attempts;
+  auto wait_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - run->enqueued_at)
+          .count();
   auto timeout = std::chrono::seconds(self->state.cfg.timeout_s + 5);
   self->request(slot.hdl, timeout, invoke_atom::value, run->inv)
       .then(
           [=](invocation_result& res) {
+            res.stats.host = host;
+            res.stats.instance = instance_id;
+            res.stats.wait_ms = wait_ms;
+            res.stats.attempts = run->attempts;
             // The function's own error is a success of the platform's.
             self->state.breakers.on_success(host, steady_ms());
             if (auto it = self->state.instances.find(addr); it != self->state.instances.end()) {
@@ -307,7 +320,7 @@ void launch_on(router_ptr self, const placement& p, host_actor host) {
             }
             self->monitor(inst);
             self->state.instances[inst.address()] =
-                instance_slot{inst, t->host_id, steady_ms(), nullptr};
+                instance_slot{inst, t->host_id, p.instance_id, steady_ms(), nullptr};
             self->state.launch_failures = 0;
             self->state.breakers.on_success(t->host_id, steady_ms());
             if (self->state.scheduler)
@@ -440,6 +453,8 @@ void pump(router_ptr self) {
     }
   if (!st.queue.empty() || !st.instances.empty())
     ensure_ticking(self);
+  st.queued->set(static_cast<double>(st.queue.size()));
+  st.open_breakers->set(static_cast<double>(st.breakers.avoid(now, false).size()));
   if (st.retiring)
     end_if_done(self);
 }
@@ -510,6 +525,12 @@ router_impl::behavior_type router(router_ptr self, function_config cfg, router_s
                                   scheduler_actor scheduler, peer_connector_actor connector) {
   auto& st = self->state;
   st.function = cfg.name;
+  auto& reg = net::metrics::registry::node();
+  net::metrics::labels fn{{"tenant", cfg.tenant}, {"function", cfg.name}};
+  st.queued.emplace(reg.get_gauge("troupe_queue_depth",
+                                  "Invocations waiting in their function's router queues", fn));
+  st.open_breakers.emplace(reg.get_gauge(
+      "troupe_open_breakers", "Hosts whose breaker is open in a function's routers", fn));
   st.cfg = std::move(cfg);
   st.limits = limits;
   st.limits.max_instances = instance_cap(limits, st.cfg);

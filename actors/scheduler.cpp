@@ -7,6 +7,8 @@
 #include "actors/policy/placement.hpp"
 #include "actors/protocol/errc.hpp"
 #include "actors/registry_codec.hpp"
+#include "net/log.hpp"
+#include "net/metrics.hpp"
 #include "storage/kv_store.hpp"
 
 #include <caf/actor_system.hpp>
@@ -16,7 +18,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -86,7 +87,19 @@ void persist(scheduler_ptr self, const placement& p,
 
 void flush(scheduler_ptr self) {
   if (auto error = self->state.batch.flush(*self->state.store); !error.empty())
-    std::cerr << "troupe-node: placement store write failed: " << error << "\n";
+    net::log::error("placement_write_failed", "placement store write failed: " + error);
+}
+
+/// The node's metrics of `host`'s breaker: 1 for its state, 0 for the others.
+void publish_breaker(const std::string& host, const policy::breaker* b) {
+  using policy::breaker_state;
+  auto now = b ? b->state() : breaker_state::closed;
+  for (auto state : {breaker_state::closed, breaker_state::open, breaker_state::half_open})
+    net::metrics::registry::node()
+        .get_gauge("troupe_host_breaker",
+                   "The scheduler's breaker of each host's launches, by state",
+                   {{"host", host}, {"state", policy::to_string(state)}})
+        .set(state == now ? 1 : 0);
 }
 
 /// Placements of an earlier run of the controller: their instances may
@@ -111,7 +124,9 @@ void load_previous(scheduler_ptr self) {
   for (auto& id : lost)
     st.store->erase(placement_key(id));
   if (kept > 0) {
-    std::cerr << "troupe-node: " << kept << " placements of an earlier run wait for their hosts\n";
+    net::log::info("placements_loaded",
+                   std::to_string(kept) + " placements of an earlier run wait for their hosts")
+        .field("count", kept);
     self->delayed_send(self, std::chrono::milliseconds(st.cfg.reconcile_grace_ms),
                        expire_atom::value);
   }
@@ -391,8 +406,13 @@ void reconcile(scheduler_ptr self, host_entry& h, const std::vector<placement>& 
   }
   recount(st, h);
   if (kept + orphans + lost > 0)
-    std::cerr << "troupe-node: host " << h.info.id << " reconciled: " << kept << " kept, "
-              << orphans << " orphans drained, " << lost << " lost\n";
+    net::log::info("host_reconciled", "host " + h.info.id + " reconciled: " + std::to_string(kept) +
+                                          " kept, " + std::to_string(orphans) +
+                                          " orphans drained, " + std::to_string(lost) + " lost")
+        .field("host", h.info.id)
+        .field("kept", kept)
+        .field("orphans", orphans)
+        .field("lost", lost);
 }
 
 /// A host registers, or registers again after its connection came back (a
@@ -405,14 +425,18 @@ void host_up(scheduler_ptr self, host_info info, host_actor hdl) {
     self->demonitor(it->second.handle.address());
   }
   self->monitor(hdl);
-  std::cerr << "troupe-node: host " << info.id << " joined (zone " << info.zone << ", "
-            << info.slots << " slots)\n";
+  net::log::info("host_joined", "host " + info.id + " joined (zone " + info.zone + ", " +
+                                    std::to_string(info.slots) + " slots)")
+      .field("host", info.id)
+      .field("zone", info.zone)
+      .field("slots", info.slots);
   auto id = info.id;
   auto running = std::move(info.running);
   std::set<std::string> packages(info.packages.begin(), info.packages.end());
   info.packages.clear(); // kept as the set
   info.running.clear();
   auto& h = st.hosts[id] = host_entry{std::move(hdl), std::move(info), {}, {}, std::move(packages)};
+  publish_breaker(id, st.breakers.find(id));
   reconcile(self, h, running);
 }
 
@@ -421,8 +445,10 @@ void expire_unconfirmed(scheduler_ptr self) {
   auto waiting = std::move(self->state.unconfirmed);
   self->state.unconfirmed.clear();
   for (auto& [host, placements] : waiting) {
-    std::cerr << "troupe-node: host " << host << " did not come back: " << placements.size()
-              << " placements lost\n";
+    net::log::warn("host_not_back", "host " + host + " did not come back: " +
+                                        std::to_string(placements.size()) + " placements lost")
+        .field("host", host)
+        .field("lost", placements.size());
     for (auto& p : placements)
       lose(self, std::move(p));
   }
@@ -484,7 +510,7 @@ void host_down(scheduler_ptr self, const caf::actor_addr& who) {
   for (auto it = st.hosts.begin(); it != st.hosts.end(); ++it) {
     if (it->second.handle.address() != who)
       continue;
-    std::cerr << "troupe-node: host " << it->first << " is gone\n";
+    net::log::warn("host_gone", "host " + it->first + " is gone").field("host", it->first);
     forget_host(self, it);
     return;
   }
@@ -506,10 +532,12 @@ scheduler_impl::behavior_type scheduler(scheduler_ptr self, storage::kv_store* s
         reserve(self, tenant, function, n);
       },
       [=](outcome_atom, const std::string& host, bool ok) {
+        auto& breakers = self->state.breakers;
         if (ok)
-          self->state.breakers.on_success(host, steady_ms());
+          breakers.on_success(host, steady_ms());
         else
-          self->state.breakers.on_failure(host, steady_ms());
+          breakers.on_failure(host, steady_ms());
+        publish_breaker(host, breakers.find(host));
       },
       [=](state_atom, const std::string& id, const std::string& st) { record_state(self, id, st); },
       [=](release_atom, const std::string& id) { release(self, id); },

@@ -68,6 +68,8 @@ status() {
   echo "  $build/bin/troupe-admin --connect 127.0.0.1:7790 --token-file $dir/admin.token \\"
   echo "    --openssl.certificate=$dir/certs/admin.pem --openssl.key=$dir/certs/admin.key \\"
   echo "    --openssl.cafile=$dir/certs/ca.pem"
+  echo "metrics (Prometheus: deploy/prometheus/prometheus.yml; Grafana: deploy/grafana/troupe-dashboard.json):"
+  echo "  http://127.0.0.1:9480/metrics (controller), :9481, :9482, :9483 (hosts)"
 }
 
 case "${1:-}" in

@@ -14,11 +14,12 @@ data=${DATA_DIR:-$root/troupe-data}
 # real deployment gives --auth.tenants-file and clients sign with SigV4).
 # The admin console listens on loopback without TLS, with a token made once.
 admin_port=${ADMIN_PORT:-9470}
+metrics_port=${METRICS_PORT:-9464}
 mkdir -p "$data"
 [ -s "$data/admin.token" ] || (umask 077; head -c 24 /dev/urandom | base64 > "$data/admin.token")
 "$build/bin/troupe-node" --ingress.port="$port" --node.data-dir="$data" --auth.anonymous \
   --admin.listen="127.0.0.1:$admin_port" --admin.token-file="$data/admin.token" \
-  --admin.plaintext &
+  --admin.plaintext --metrics.listen="127.0.0.1:$metrics_port" --log.format="${LOG_FORMAT:-text}" &
 node=$!
 trap 'kill "$node" 2>/dev/null; wait "$node" 2>/dev/null' EXIT INT TERM
 for _ in $(seq 100); do
@@ -59,6 +60,9 @@ The admin console (help lists its commands):
 
   $build/bin/troupe-admin --plaintext --connect 127.0.0.1:$admin_port --token-file $data/admin.token
   $build/bin/troupe-admin --plaintext --connect 127.0.0.1:$admin_port --token-file $data/admin.token -c "logs cpp-echo"
+
+Prometheus metrics: curl -s http://127.0.0.1:$metrics_port/metrics
+(the node logs for people here; LOG_FORMAT=json gives the JSON lines a log collector reads)
 
 Ctrl-C stops the node (its data stays in $data).
 MSG

@@ -24,6 +24,20 @@ class kv_store {
 public:
   virtual ~kv_store() = default;
 
+  /// What the store has done and holds, for the node's metrics.
+  struct stats {
+    uint64_t writes = 0;        ///< puts, erases and batches written
+    uint64_t synced_writes = 0; ///< of those, flushed to disk before they returned
+    uint64_t write_errors = 0;
+    uint64_t reads = 0;          ///< gets and scans
+    uint64_t keys_estimate = 0;  ///< the engine's estimate of the keys it holds
+    uint64_t sst_bytes = 0;      ///< table files on disk
+    uint64_t memtable_bytes = 0; ///< not yet flushed to table files
+    uint64_t compactions_running = 0;
+    uint64_t background_errors = 0;
+  };
+  virtual stats statistics() const = 0;
+
   /// One change of a batch: a put, or an erase when `value` is empty.
   struct change {
     std::string key;

@@ -5,6 +5,8 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include <atomic>
+
 namespace troupe::storage {
 namespace {
 
@@ -27,11 +29,11 @@ public:
   ~rocksdb_kv_store() override { db_->Close(); }
 
   std::string put(std::string_view key, std::string_view value) override {
-    return text(db_->Put(sync_write_, slice(key), slice(value)));
+    return counted(db_->Put(sync_write_, slice(key), slice(value)), true);
   }
 
   std::string erase(std::string_view key) override {
-    return text(db_->Delete(sync_write_, slice(key)));
+    return counted(db_->Delete(sync_write_, slice(key)), true);
   }
 
   std::string write(const std::vector<change>& changes, durability d) override {
@@ -41,10 +43,12 @@ public:
       if (!s.ok())
         return text(s);
     }
-    return text(db_->Write(d == durability::synced ? sync_write_ : buffered_write_, &batch));
+    bool synced = d == durability::synced;
+    return counted(db_->Write(synced ? sync_write_ : buffered_write_, &batch), synced);
   }
 
   std::optional<std::string> get(std::string_view key) const override {
+    reads_.fetch_add(1, std::memory_order_relaxed);
     std::string value;
     if (!db_->Get(rocksdb::ReadOptions(), slice(key), &value).ok())
       return std::nullopt;
@@ -53,6 +57,7 @@ public:
 
   void scan(std::string_view prefix,
             const std::function<bool(std::string_view, std::string_view)>& fn) const override {
+    reads_.fetch_add(1, std::memory_order_relaxed);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
     for (it->Seek(slice(prefix)); it->Valid(); it->Next()) {
       auto key = view(it->key());
@@ -61,14 +66,43 @@ public:
     }
   }
 
+  stats statistics() const override {
+    stats out;
+    out.writes = writes_.load(std::memory_order_relaxed);
+    out.synced_writes = synced_writes_.load(std::memory_order_relaxed);
+    out.write_errors = write_errors_.load(std::memory_order_relaxed);
+    out.reads = reads_.load(std::memory_order_relaxed);
+    auto property = [&](const char* name) {
+      uint64_t v = 0;
+      return db_->GetIntProperty(name, &v) ? v : 0;
+    };
+    out.keys_estimate = property("rocksdb.estimate-num-keys");
+    out.sst_bytes = property("rocksdb.total-sst-files-size");
+    out.memtable_bytes = property("rocksdb.cur-size-all-mem-tables");
+    out.compactions_running = property("rocksdb.num-running-compactions");
+    out.background_errors = property("rocksdb.background-errors");
+    return out;
+  }
+
 private:
   static std::string text(const rocksdb::Status& s) {
     return s.ok() ? std::string() : s.ToString();
   }
 
+  std::string counted(const rocksdb::Status& s, bool synced) {
+    writes_.fetch_add(1, std::memory_order_relaxed);
+    if (synced)
+      synced_writes_.fetch_add(1, std::memory_order_relaxed);
+    if (!s.ok())
+      write_errors_.fetch_add(1, std::memory_order_relaxed);
+    return text(s);
+  }
+
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::WriteOptions sync_write_;
   rocksdb::WriteOptions buffered_write_; ///< through the WAL, without flushing it
+  std::atomic<uint64_t> writes_{0}, synced_writes_{0}, write_errors_{0};
+  mutable std::atomic<uint64_t> reads_{0};
 };
 
 } // namespace

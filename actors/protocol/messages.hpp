@@ -142,6 +142,27 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
            x.client_context, x.want_log_tail);
 }
 
+/// How one invocation went, for its record in the node's log and the metrics:
+/// the instance fills in its part, the router the rest.
+struct invocation_stats {
+  std::string host;              ///< the id of the host that ran it
+  std::string instance;          ///< the instance's id
+  double wait_ms = 0;            ///< from the router's queue to the instance taking it
+  double init_ms = -1;           ///< a cold start's init duration; < 0: a warm start
+  double run_ms = 0;             ///< the runtime's Duration
+  int32_t memory_mb = 0;         ///< the function's MemorySize (what is billed)
+  uint64_t max_memory_bytes = 0; ///< the most its sandbox used so far
+  std::string status;            ///< "" (the runtime answered), "timeout" or "error"
+  std::string error_type;        ///< with "error": Runtime.ExitError, Runtime.OutOfMemory, ...
+  int32_t attempts = 0;          ///< instances the router tried it on
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, invocation_stats& x) {
+  return f(caf::meta::type_name("invocation_stats"), x.host, x.instance, x.wait_ms, x.init_ms,
+           x.run_ms, x.memory_mb, x.max_memory_bytes, x.status, x.error_type, x.attempts);
+}
+
 /// The function's answer. `function_error` marks Lambda's "Unhandled" errors
 /// (the function's own failure, a timeout, a crash): HTTP 200 with
 /// X-Amz-Function-Error. Platform failures travel as caf::error instead.
@@ -151,12 +172,13 @@ struct invocation_result {
   bool cold_start = false;
   std::string version = "$LATEST"; ///< of the function, that ran it
   std::string log_tail{};          ///< the last 4 KB of its log, when the invocation asked
+  invocation_stats stats{};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, invocation_result& x) {
   return f(caf::meta::type_name("invocation_result"), x.function_error, x.payload, x.cold_start,
-           x.version, x.log_tail);
+           x.version, x.log_tail, x.stats);
 }
 
 /// An asynchronous (Event) invocation, queued durably until it is delivered

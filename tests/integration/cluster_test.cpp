@@ -38,20 +38,6 @@ std::string sleepy_zip() {
                                  "  return e\n"}});
 }
 
-/// Runs a command, killed after 60 s (a node that should have refused its
-/// settings would otherwise run on); its exit status and what it printed.
-std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(("timeout -k 5 60 " + cmd + " 2>&1").c_str(), "r");
-  if (!p)
-    return {-1, "popen failed"};
-  char buf[512];
-  while (auto n = fread(buf, 1, sizeof buf, p))
-    out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 class ClusterTest : public ::testing::Test {
 protected:
   temp_dir dir;

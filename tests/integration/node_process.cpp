@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
@@ -44,9 +45,9 @@ uint16_t port_after(const std::string& line, const std::string& marker) {
 }
 
 /// Reads the child's stdout until the ready line, bounded by `timeout`: the
-/// ingress port, the cluster port and the admin console's (each 0 without one).
-std::tuple<uint16_t, uint16_t, uint16_t> await_ready(int fd, pid_t pid,
-                                                     std::chrono::seconds timeout) {
+/// ingress port, the cluster port, the admin console's and the metrics' (each 0 without one).
+std::tuple<uint16_t, uint16_t, uint16_t, uint16_t> await_ready(int fd, pid_t pid,
+                                                               std::chrono::seconds timeout) {
   std::string seen;
   auto until = std::chrono::steady_clock::now() + timeout;
   const std::string marker = "troupe-node: ready";
@@ -64,7 +65,8 @@ std::tuple<uint16_t, uint16_t, uint16_t> await_ready(int fd, pid_t pid,
           auto line = seen.substr(at, end - at);
           return {port_after(line, "ingress on http://127.0.0.1:"),
                   port_after(line, "cluster on 127.0.0.1:"),
-                  port_after(line, "admin console on 127.0.0.1:")};
+                  port_after(line, "admin console on 127.0.0.1:"),
+                  port_after(line, "metrics on http://127.0.0.1:")};
         }
       }
     }
@@ -76,7 +78,8 @@ std::tuple<uint16_t, uint16_t, uint16_t> await_ready(int fd, pid_t pid,
 
 } // namespace
 
-node_process::node_process(const fs::path& data_dir, std::vector<std::string> args) {
+node_process::node_process(const fs::path& data_dir, std::vector<std::string> args,
+                           const fs::path& stderr_file) {
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0)
     throw std::runtime_error("pipe failed");
@@ -93,12 +96,18 @@ node_process::node_process(const fs::path& data_dir, std::vector<std::string> ar
   if (pid_ == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL); // a crashed test leaves no node behind
     dup2(out[1], 1);
+    if (!stderr_file.empty()) {
+      int err = ::open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+      if (err < 0)
+        _exit(126);
+      dup2(err, 2);
+    }
     execv(argv[0], argv.data());
     _exit(127);
   }
   ::close(out[1]);
   try {
-    std::tie(port_, cluster_port_, admin_port_) =
+    std::tie(port_, cluster_port_, admin_port_, metrics_port_) =
         await_ready(out[0], pid_, std::chrono::seconds(30));
   } catch (...) {
     ::close(out[0]);
@@ -139,6 +148,18 @@ void node_process::kill9() {
   ::kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
+}
+
+std::pair<int, std::string> run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(("timeout -k 5 60 " + cmd + " 2>&1").c_str(), "r");
+  if (!p)
+    return {-1, "popen failed"};
+  char buf[512];
+  while (auto n = fread(buf, 1, sizeof buf, p))
+    out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 std::string read_file(const fs::path& p) {

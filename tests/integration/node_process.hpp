@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <sys/types.h>
+#include <utility>
 #include <vector>
 
 namespace troupe::test {
@@ -30,12 +31,15 @@ public:
   /// `args`, and waits (bounded) until it reports its port. Unless `args`
   /// set an `--auth.` option, the node takes unsigned requests
   /// (`--auth.anonymous`): tests of authentication say how they want it.
-  node_process(const std::filesystem::path& data_dir, std::vector<std::string> args = {});
+  /// With `stderr_file`, the node's log goes there instead of the test's standard error.
+  node_process(const std::filesystem::path& data_dir, std::vector<std::string> args = {},
+               const std::filesystem::path& stderr_file = {});
   ~node_process(); // stops the node if still running
 
   uint16_t port() const { return port_; }                 ///< of its ingress (0 without one)
   uint16_t cluster_port() const { return cluster_port_; } ///< where it takes other nodes (or 0)
   uint16_t admin_port() const { return admin_port_; }     ///< its admin console's (or 0)
+  uint16_t metrics_port() const { return metrics_port_; } ///< where it serves /metrics (or 0)
   pid_t pid() const { return pid_; }
   net::http_client& client() { return *client_; } ///< to its ingress (only with one)
 
@@ -49,8 +53,14 @@ private:
   uint16_t port_ = 0;
   uint16_t cluster_port_ = 0;
   uint16_t admin_port_ = 0;
+  uint16_t metrics_port_ = 0;
   std::unique_ptr<net::http_client> client_;
 };
+
+/// Runs a shell command, killed after 60 s (a node that should have refused
+/// its settings would otherwise run on); its exit status and what it printed
+/// (standard output and error).
+std::pair<int, std::string> run(const std::string& cmd);
 
 /// The bytes of a file.
 std::string read_file(const std::filesystem::path& p);

@@ -1,0 +1,34 @@
+#pragma once
+
+#include "actors/protocol/messages.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace troupe {
+
+/// What became of one invocation, as the metrics and its log record name it:
+/// "ok", "function_error", "timeout", "out_of_memory", "runtime_exit" (the
+/// function's side), or "throttled", "overloaded", "not_found", "error" (the
+/// platform refused or failed it).
+std::string_view invocation_outcome(const caf::expected<invocation_result>& res);
+
+/// Why the platform refused an invocation (a 429's Lambda reason, or the
+/// overload that answered 503), or "" when it was not a refusal.
+std::string admission_reason(const caf::error& err);
+
+/// Makes the node's series of refusals, at 0, for every reason there is: a
+/// reason that never happened is still on the dashboards (and in alerts).
+void declare_invocation_metrics();
+
+/// Counts one finished invocation of `function_id` ("tenant/name") in the
+/// node's metrics and writes its record (request id, function, version,
+/// host, instance, wait, init and run durations, billed memory, outcome) to
+/// the node's log. `total_ms` is its time in the ingress.
+void record_invocation(std::string_view function_id, const std::string& request_id,
+                       const caf::expected<invocation_result>& res, double total_ms);
+
+} // namespace troupe
