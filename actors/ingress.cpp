@@ -287,8 +287,9 @@ void invoke_qualified(ingress_ptr self, const std::string& id, const std::string
   p.done = [done = std::move(p.done), id, request_id = p.id,
             since = std::chrono::steady_clock::now()](caf::expected<invocation_result> res) {
     std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - since;
-    record_invocation(id, request_id, res, took.count());
-    done(std::move(res));
+    auto summary = summarize(res);
+    done(std::move(res)); // the caller does not wait for the record
+    record_invocation(id, request_id, summary, took.count());
   };
   resolve_qualifier(self, id, qualifier, true, [=](caf::expected<std::string> key) {
     if (!key)

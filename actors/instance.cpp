@@ -115,15 +115,11 @@ struct ending {
   std::string note;       ///< a line of the platform's own in the log
 };
 
-/// The request in flight's log, from its output to its REPORT line: kept in
-/// the function's log, and its tail in the result when the caller asked.
-void record_log(instance_ptr self, invocation_result& res, const ending& how) {
+/// What Lambda's REPORT line says of the request in flight, ended `how`.
+runtime::invocation_report report_of(instance_ptr self, const ending& how) {
   auto& st = self->state;
   using clock = std::chrono::steady_clock;
   auto now = clock::now();
-  auto output = st.output ? st.output->take() : std::string{};
-  if (!how.note.empty())
-    output += (output.empty() || output.back() == '\n' ? "" : "\n") + how.note + "\n";
   runtime::invocation_report r;
   r.request_id = st.current->request_id;
   r.version = st.cfg.version;
@@ -142,6 +138,26 @@ void record_log(instance_ptr self, invocation_result& res, const ending& how) {
   if (st.cold && st.box)
     r.init_ms =
         ms_between(st.box->claimed_at(), times.ready != clock::time_point{} ? times.ready : now);
+  return r;
+}
+
+/// The request in flight's log, from its output to its REPORT line.
+std::string log_of(instance_ptr self, const runtime::invocation_report& r, const ending& how) {
+  auto& st = self->state;
+  auto output = st.output ? st.output->take() : std::string{};
+  if (!how.note.empty())
+    output += (output.empty() || output.back() == '\n' ? "" : "\n") + how.note + "\n";
+  return runtime::invocation_log(r, output);
+}
+
+/// Answers the request in flight (if any) and forgets it. Its log goes to
+/// the function's log after the answer, unless the caller asked for its tail.
+void finish(instance_ptr self, bool function_error, std::string payload, const ending& how = {}) {
+  auto& st = self->state;
+  if (!st.current)
+    return;
+  auto r = report_of(self, how);
+  invocation_result res{function_error, std::move(payload), st.cold};
   auto& stats = res.stats;
   stats.init_ms = r.init_ms;
   stats.run_ms = r.duration_ms;
@@ -149,21 +165,17 @@ void record_log(instance_ptr self, invocation_result& res, const ending& how) {
   stats.max_memory_bytes = r.max_memory_bytes;
   stats.status = r.status;
   stats.error_type = r.error_type;
-  auto log = runtime::invocation_log(r, output);
-  if (st.current->want_log_tail)
+  std::string log;
+  bool tail = st.current->want_log_tail;
+  if (tail) {
+    log = log_of(self, r, how);
     res.log_tail = std::string{runtime::log_tail(log)};
+  }
+  st.current->promise.deliver(std::move(res));
+  if (!tail)
+    log = log_of(self, r, how);
   if (st.logs)
     st.logs->append(st.cfg.id(), std::move(log));
-}
-
-/// Answers the request in flight (if any) and forgets it.
-void finish(instance_ptr self, bool function_error, std::string payload, const ending& how = {}) {
-  auto& st = self->state;
-  if (!st.current)
-    return;
-  invocation_result res{function_error, std::move(payload), st.cold};
-  record_log(self, res, how);
-  st.current->promise.deliver(std::move(res));
   ++st.invocations;
   st.cold = false;
   st.current.reset();

@@ -7,6 +7,8 @@
 #include "net/metrics.hpp"
 
 #include <cmath>
+#include <map>
+#include <unordered_map>
 
 namespace troupe {
 
@@ -66,42 +68,83 @@ void declare_invocation_metrics() {
     rejections(admission_reason(make_error(code, "")));
 }
 
-void record_invocation(std::string_view function_id, const std::string& request_id,
-                       const caf::expected<invocation_result>& res, double total_ms) {
+invocation_summary summarize(const caf::expected<invocation_result>& res) {
+  invocation_summary s;
+  s.outcome = invocation_outcome(res);
+  if (res) {
+    s.answered = true;
+    s.stats = res->stats;
+    s.version = res->version;
+    s.cold_start = res->cold_start;
+  } else {
+    auto api = to_api_error(res.error());
+    s.status = api.status;
+    s.error = std::move(api.message);
+    s.reason = admission_reason(res.error());
+  }
+  return s;
+}
+
+namespace {
+
+/// One function's series, found once per thread instead of per invocation.
+struct function_series {
+  net::metrics::histogram *total, *wait, *run, *init;
+  std::map<std::string_view, net::metrics::counter*> outcomes; ///< made at first use
+};
+
+function_series& series_of(const std::string& tenant, const std::string& name) {
   using namespace net::metrics;
+  thread_local std::unordered_map<std::string, function_series> cache;
+  auto key = tenant + "/" + name;
+  if (auto it = cache.find(key); it != cache.end())
+    return it->second;
+  if (cache.size() >= 10'000) // functions come and go: a bound, not an index of all
+    cache.clear();
+  auto& reg = registry::node();
+  labels fn{{"tenant", tenant}, {"function", name}};
+  function_series f{
+      &reg.get_histogram("troupe_invocation_seconds",
+                         "End-to-end time of an invocation in the ingress, by function", fn),
+      &reg.get_histogram("troupe_wait_seconds",
+                         "Time an invocation waited in its router's queue for an instance", fn),
+      &reg.get_histogram("troupe_run_seconds", "The runtime's Duration of an invocation", fn),
+      &reg.get_histogram("troupe_init_seconds", "Init duration of a cold start", fn),
+      {}};
+  return cache.emplace(std::move(key), std::move(f)).first->second;
+}
+
+net::metrics::counter& outcome_counter(function_series& f, const std::string& tenant,
+                                       const std::string& name, std::string_view outcome) {
+  auto& c = f.outcomes[outcome];
+  if (!c)
+    c = &net::metrics::registry::node().get_counter(
+        "troupe_invocations_total", "Invocations finished, by function and outcome",
+        {{"tenant", tenant}, {"function", name}, {"outcome", std::string{outcome}}});
+  return *c;
+}
+
+} // namespace
+
+void record_invocation(std::string_view function_id, const std::string& request_id,
+                       const invocation_summary& sum, double total_ms) {
   auto slash = function_id.find('/');
   std::string tenant{slash == std::string_view::npos ? "" : function_id.substr(0, slash)};
   std::string name{slash == std::string_view::npos ? function_id : function_id.substr(slash + 1)};
-  auto outcome = invocation_outcome(res);
+  auto outcome = sum.outcome;
   // A name that does not exist gets no series of its own: callers would
   // otherwise make as many as they like.
-  std::string series_name = outcome == "not_found" ? "" : name;
-  auto& reg = registry::node();
-  labels fn{{"tenant", tenant}, {"function", series_name}};
-  auto with = [&](const char* key, std::string value) {
-    auto l = fn;
-    l.emplace_back(key, std::move(value));
-    return l;
-  };
-  reg.get_counter("troupe_invocations_total", "Invocations finished, by function and outcome",
-                  with("outcome", std::string{outcome}))
-      .add();
-  reg.get_histogram("troupe_invocation_seconds",
-                    "End-to-end time of an invocation in the ingress, by function", fn)
-      .observe(total_ms / 1000);
-  std::string reason;
-  if (!res && !(reason = admission_reason(res.error())).empty())
-    rejections(reason).add();
-  if (res) {
-    const auto& s = res->stats;
-    reg.get_histogram("troupe_wait_seconds",
-                      "Time an invocation waited in its router's queue for an instance", fn)
-        .observe(s.wait_ms / 1000);
-    reg.get_histogram("troupe_run_seconds", "The runtime's Duration of an invocation", fn)
-        .observe(s.run_ms / 1000);
+  auto& f = series_of(tenant, outcome == "not_found" ? std::string{} : name);
+  outcome_counter(f, tenant, outcome == "not_found" ? std::string{} : name, outcome).add();
+  f.total->observe(total_ms / 1000);
+  if (!sum.reason.empty())
+    rejections(sum.reason).add();
+  const auto& s = sum.stats;
+  if (sum.answered) {
+    f.wait->observe(s.wait_ms / 1000);
+    f.run->observe(s.run_ms / 1000);
     if (s.init_ms >= 0)
-      reg.get_histogram("troupe_init_seconds", "Init duration of a cold start", fn)
-          .observe(s.init_ms / 1000);
+      f.init->observe(s.init_ms / 1000);
   }
   if (!net::log::enabled(net::log::level::info))
     return;
@@ -111,12 +154,11 @@ void record_invocation(std::string_view function_id, const std::string& request_
       .field("function", name)
       .field("outcome", outcome)
       .field("total_ms", total_ms);
-  if (res) {
-    const auto& s = res->stats;
-    rec.field("version", res->version)
+  if (sum.answered) {
+    rec.field("version", sum.version)
         .field("host", s.host)
         .field("instance", s.instance)
-        .field("cold_start", res->cold_start)
+        .field("cold_start", sum.cold_start)
         .field("wait_ms", s.wait_ms)
         .field("run_ms", s.run_ms)
         .field("billed_ms", static_cast<int64_t>(std::ceil(s.run_ms)))
@@ -128,10 +170,9 @@ void record_invocation(std::string_view function_id, const std::string& request_
     if (!s.error_type.empty())
       rec.field("error_type", s.error_type);
   } else {
-    auto api = to_api_error(res.error());
-    rec.field("status", api.status).field("error", api.message);
-    if (!reason.empty())
-      rec.field("reason", reason);
+    rec.field("status", sum.status).field("error", sum.error);
+    if (!sum.reason.empty())
+      rec.field("reason", sum.reason);
   }
 }
 

@@ -24,11 +24,24 @@ std::string admission_reason(const caf::error& err);
 /// reason that never happened is still on the dashboards (and in alerts).
 void declare_invocation_metrics();
 
+/// What a finished invocation's record needs, taken before its result is
+/// handed on (and moved away).
+struct invocation_summary {
+  std::string_view outcome;
+  bool answered = false; ///< by the function: `stats`, `version` and `cold_start` hold
+  invocation_stats stats;
+  std::string version;
+  bool cold_start = false;
+  int status = 0;            ///< else: the HTTP status of the platform's error ...
+  std::string error, reason; ///< ... its message, and a refusal's reason
+};
+invocation_summary summarize(const caf::expected<invocation_result>& res);
+
 /// Counts one finished invocation of `function_id` ("tenant/name") in the
 /// node's metrics and writes its record (request id, function, version,
 /// host, instance, wait, init and run durations, billed memory, outcome) to
 /// the node's log. `total_ms` is its time in the ingress.
 void record_invocation(std::string_view function_id, const std::string& request_id,
-                       const caf::expected<invocation_result>& res, double total_ms);
+                       const invocation_summary& s, double total_ms);
 
 } // namespace troupe

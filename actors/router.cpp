@@ -97,6 +97,7 @@ struct router_state {
   std::minstd_rand rng{router_seed()};
   /// Its part of the node's metrics: its waiting requests and open breakers.
   std::optional<net::metrics::gauge_share> queued, open_breakers;
+  net::metrics::counter *retried = nullptr, *not_retried = nullptr, *failed_launches = nullptr;
   static inline const char* name = "troupe.router";
 };
 
@@ -149,10 +150,12 @@ void retry_or_fail(router_ptr self, waiting w, caf::error err) {
   if (w.attempts >= max_attempts || now_ms() + delay >= w.inv.deadline_ms ||
       !st.budget.try_retry()) {
     ++st.counts.retries_refused;
+    st.not_retried->add();
     w.rp.deliver(std::move(err));
     return;
   }
   ++st.counts.retries;
+  st.retried->add();
   st.retrying.emplace(now + delay, std::move(w));
   wake_at(self, now + delay);
 }
@@ -285,6 +288,7 @@ void launch_failed(router_ptr self, const std::string& host_id, caf::error err) 
   auto& st = self->state;
   auto now = steady_ms();
   ++st.counts.launch_failures;
+  st.failed_launches->add();
   if (err == errc::no_capacity) { // a full host is not a failing one
     st.breakers.on_cancelled(host_id);
   } else {
@@ -299,9 +303,11 @@ void launch_failed(router_ptr self, const std::string& host_id, caf::error err) 
     return;
   if (st.budget.try_retry()) {
     ++st.counts.retries;
+    st.retried->add();
     return;
   }
   ++st.counts.retries_refused;
+  st.not_retried->add();
   fail_oldest(self, std::move(err));
 }
 
@@ -529,6 +535,13 @@ router_impl::behavior_type router(router_ptr self, function_config cfg, router_s
   net::metrics::labels fn{{"tenant", cfg.tenant}, {"function", cfg.name}};
   st.queued.emplace(reg.get_gauge("troupe_queue_depth",
                                   "Invocations waiting in their function's router queues", fn));
+  st.retried = &reg.get_counter("troupe_retries_total",
+                                "Attempts a router made again after a failed one", fn);
+  st.not_retried =
+      &reg.get_counter("troupe_retries_refused_total",
+                       "Retries the retry budget or the request's deadline did not allow", fn);
+  st.failed_launches =
+      &reg.get_counter("troupe_launch_failures_total", "Instance launches that failed", fn);
   st.open_breakers.emplace(reg.get_gauge(
       "troupe_open_breakers", "Hosts whose breaker is open in a function's routers", fn));
   st.cfg = std::move(cfg);

@@ -1,5 +1,6 @@
 #include "net/log.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -77,25 +78,37 @@ sink& the_sink() {
 
 level min_level = level::info; ///< read without the lock: set before threads start
 
+/// Now in UTC as ISO 8601 with milliseconds; the date and time of the
+/// second are formatted once per second and thread.
 std::string utc_now() {
   using namespace std::chrono;
   auto now = system_clock::now();
   auto secs = system_clock::to_time_t(now);
   auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, int(ms));
-  return buf;
+  thread_local std::time_t cached_sec = -1;
+  thread_local char cached[24];
+  if (secs != cached_sec) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    std::snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_sec = secs;
+  }
+  std::string out{cached};
+  out += char('0' + ms / 100);
+  out += char('0' + ms / 10 % 10);
+  out += char('0' + ms % 10);
+  out += 'Z';
+  return out;
 }
 
+/// A number with three decimals, as JSON writes it (null if not finite).
 std::string number(double v) {
   if (!std::isfinite(v))
     return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", v);
-  return buf;
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 3);
+  return ec == std::errc{} ? std::string(buf, end) : "null";
 }
 
 } // namespace
