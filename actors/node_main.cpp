@@ -349,10 +349,15 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
     }
     cluster_line += ", admin console on " + endpoint;
   }
+  // A thread of its own: rendering a large registry must not hold up the
+  // ingress's requests or the sandboxes' Runtime API.
+  std::unique_ptr<net::io_runtime> metrics_io;
   std::unique_ptr<net::http_server> metrics_http;
   if (!cfg.metrics_listen.empty()) {
     add_store_metrics(*store, logs);
-    metrics_http = std::make_unique<net::http_server>(http_io, http_limits_of(cfg), serve_metrics);
+    metrics_io = std::make_unique<net::io_runtime>(1);
+    metrics_http =
+        std::make_unique<net::http_server>(*metrics_io, http_limits_of(cfg), serve_metrics);
     std::string address;
     uint16_t port = 0;
     parse_endpoint(cfg.metrics_listen, address, port, error); // checked at start
@@ -399,6 +404,8 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   sys.await_all_actors_done();
   http_io.stop();
   host_io.stop();
+  if (metrics_io)
+    metrics_io->stop();
   return cfg.has_role("ingress") && !ingress ? 1 : 0;
 }
 
