@@ -288,8 +288,9 @@ void invoke_qualified(ingress_ptr self, const std::string& id, const std::string
             since = std::chrono::steady_clock::now()](caf::expected<invocation_result> res) {
     std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - since;
     auto summary = summarize(res);
-    done(std::move(res)); // the caller does not wait for the record
-    record_invocation(id, request_id, summary, took.count());
+    count_invocation(id, summary, took.count());
+    done(std::move(res));
+    log_invocation(id, request_id, summary, took.count()); // the caller does not wait for it
   };
   resolve_qualifier(self, id, qualifier, true, [=](caf::expected<std::string> key) {
     if (!key)

@@ -171,6 +171,7 @@ void finish(instance_ptr self, bool function_error, std::string payload, const e
     log = log_of(self, r, how);
     res.log_tail = std::string{runtime::log_tail(log)};
   }
+  st.counted.move_to(st.draining ? "draining" : "idle"); // before the caller can look
   st.current->promise.deliver(std::move(res));
   if (!tail)
     log = log_of(self, r, how);
@@ -179,7 +180,6 @@ void finish(instance_ptr self, bool function_error, std::string payload, const e
   ++st.invocations;
   st.cold = false;
   st.current.reset();
-  st.counted.move_to(st.draining ? "draining" : "idle");
 }
 
 /// Ends the instance: kills the process tree; the state's destructor reaps it.

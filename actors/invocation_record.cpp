@@ -124,13 +124,19 @@ net::metrics::counter& outcome_counter(function_series& f, const std::string& te
   return *c;
 }
 
+/// "tenant/name" as its two parts.
+std::pair<std::string, std::string> split_id(std::string_view function_id) {
+  auto slash = function_id.find('/');
+  if (slash == std::string_view::npos)
+    return {std::string{}, std::string{function_id}};
+  return {std::string{function_id.substr(0, slash)}, std::string{function_id.substr(slash + 1)}};
+}
+
 } // namespace
 
-void record_invocation(std::string_view function_id, const std::string& request_id,
-                       const invocation_summary& sum, double total_ms) {
-  auto slash = function_id.find('/');
-  std::string tenant{slash == std::string_view::npos ? "" : function_id.substr(0, slash)};
-  std::string name{slash == std::string_view::npos ? function_id : function_id.substr(slash + 1)};
+void count_invocation(std::string_view function_id, const invocation_summary& sum,
+                      double total_ms) {
+  auto [tenant, name] = split_id(function_id);
   auto outcome = sum.outcome;
   // A name that does not exist gets no series of its own: callers would
   // otherwise make as many as they like.
@@ -146,8 +152,15 @@ void record_invocation(std::string_view function_id, const std::string& request_
     if (s.init_ms >= 0)
       f.init->observe(s.init_ms / 1000);
   }
+}
+
+void log_invocation(std::string_view function_id, const std::string& request_id,
+                    const invocation_summary& sum, double total_ms) {
   if (!net::log::enabled(net::log::level::info))
     return;
+  auto [tenant, name] = split_id(function_id);
+  const auto& s = sum.stats;
+  auto outcome = sum.outcome;
   net::log::record rec{net::log::level::info, "invocation", "invocation"};
   rec.field("request_id", request_id)
       .field("tenant", tenant)

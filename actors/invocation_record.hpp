@@ -38,10 +38,14 @@ struct invocation_summary {
 invocation_summary summarize(const caf::expected<invocation_result>& res);
 
 /// Counts one finished invocation of `function_id` ("tenant/name") in the
-/// node's metrics and writes its record (request id, function, version,
-/// host, instance, wait, init and run durations, billed memory, outcome) to
-/// the node's log. `total_ms` is its time in the ingress.
-void record_invocation(std::string_view function_id, const std::string& request_id,
-                       const invocation_summary& s, double total_ms);
+/// node's metrics; `total_ms` is its time in the ingress. Before the answer
+/// goes out: a caller who then scrapes finds it counted.
+void count_invocation(std::string_view function_id, const invocation_summary& s, double total_ms);
+
+/// Writes the invocation's record (request id, function, version, host,
+/// instance, wait, init and run durations, billed memory, outcome) to the
+/// node's log. After the answer: the caller does not wait for it.
+void log_invocation(std::string_view function_id, const std::string& request_id,
+                    const invocation_summary& s, double total_ms);
 
 } // namespace troupe
