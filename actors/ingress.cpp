@@ -210,8 +210,12 @@ void send_to_router(ingress_ptr self, const router_entry& router, pending_invoke
     return p.done(std::move(refused));
   ++credit->outstanding;
   auto deadline = now_ms() + self->state.cfg.routers.max_wait_ms + net::max_timeout_s * 1000LL;
-  invocation inv{p.id, std::move(p.payload), deadline, std::move(p.client_context),
-                 p.want_log_tail};
+  invocation inv{p.id,
+                 std::move(p.payload),
+                 deadline,
+                 std::move(p.client_context),
+                 p.want_log_tail,
+                 std::move(p.trace_id)};
   auto tenant = router.cfg.tenant;
   auto version = router.cfg.version;
   self->request(router.hdl, caf::infinite, invoke_atom::value, std::move(inv))
@@ -384,7 +388,8 @@ void api_invoke(ingress_ptr self, const std::string& id, const std::string& qual
   invoke_qualified(self, id, qualifier,
                    {request_id, std::move(req.body),
                     answer_with(std::move(respond), request_id, invoke_response),
-                    std::move(client_context), log_type == "Tail"});
+                    std::move(client_context), log_type == "Tail",
+                    std::string{req.header("X-Amzn-Trace-Id")}});
 }
 
 namespace {
@@ -394,14 +399,18 @@ void url_invoke(ingress_ptr self, const std::string& id, const std::string& qual
   auto request_id = new_request_id(self->state.rng);
   auto event = net::function_url_event(req, raw_path, request_id, now_ms());
   invoke_qualified(self, id, qualifier,
-                   {request_id, std::move(event),
+                   {request_id,
+                    std::move(event),
                     answer_with(std::move(respond), request_id,
                                 [](const invocation_result& res, const std::string&) {
                                   if (res.function_error)
                                     return net::json_response(
                                         502, "{\"Message\":\"Internal Server Error\"}");
                                   return net::function_url_response(res.payload);
-                                })});
+                                }),
+                    {},
+                    false,
+                    std::string{req.header("X-Amzn-Trace-Id")}});
 }
 
 /// /fn/{name}[/{path...}]: the function URL (of the caller's tenant).

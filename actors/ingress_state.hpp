@@ -31,6 +31,7 @@ struct pending_invoke {
   std::function<void(caf::expected<invocation_result>)> done;
   std::string client_context{}; ///< decoded X-Amz-Client-Context ("": none)
   bool want_log_tail = false;   ///< X-Amz-Log-Type: Tail
+  std::string trace_id{};       ///< the caller's X-Amzn-Trace-Id, passed on to the runtime
 };
 
 /// What a router has granted the ingress: it holds at most `granted`

@@ -208,7 +208,7 @@ caf::result<invocation_result> invoke(instance_ptr self, invocation inv) {
   ev.request_id = inv.request_id;
   ev.deadline_ms = now + st.cfg.timeout_s * 1000LL; // the timeout below ends it then
   ev.function_arn = st.arn;
-  ev.trace_id = runtime::xray_trace_id(inv.request_id, now);
+  ev.trace_id = runtime::trace_id_for(inv.trace_id, inv.request_id, now);
   ev.payload = std::move(inv.payload);
   ev.client_context = std::move(inv.client_context);
   // No Cognito identity: Troupe's callers sign with access keys, not Cognito.

@@ -4,6 +4,7 @@
 #include "net/json_writer.hpp"
 #include "net/lambda_api.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <mutex>
@@ -98,6 +99,18 @@ std::string xray_trace_id(std::string_view request_id, int64_t now_ms) {
                 static_cast<unsigned long long>(now_ms / 1000) & 0xffffffffULL);
   return "Root=1-" + std::string{secs} + "-" + hex.substr(0, 24) + ";Parent=" + hex.substr(16, 16) +
          ";Sampled=0";
+}
+
+std::string trace_id_for(std::string_view caller_header, std::string_view request_id,
+                         int64_t now_ms) {
+  auto allowed = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '=' || c == ';' || c == '-' ||
+           c == ':' || c == '.' || c == '_';
+  };
+  bool usable = !caller_header.empty() && caller_header.size() <= 256 &&
+                caller_header.find("Root=1-") != std::string_view::npos &&
+                std::all_of(caller_header.begin(), caller_header.end(), allowed);
+  return usable ? std::string{caller_header} : xray_trace_id(request_id, now_ms);
 }
 
 /// The endpoint's state, shared with the server's handler (on io threads)

@@ -30,6 +30,13 @@ struct runtime_event {
 /// its ids taken from the request id (a UUID), so one request keeps one trace.
 std::string xray_trace_id(std::string_view request_id, int64_t now_ms);
 
+/// The trace header the runtime gets: the caller's X-Amzn-Trace-Id when it is
+/// an X-Ray header (it names a "Root=1-..." and holds only letters, digits
+/// and "=;-:._", at most 256 of them: nothing that could break the Runtime
+/// API's header), else a new one (xray_trace_id).
+std::string trace_id_for(std::string_view caller_header, std::string_view request_id,
+                         int64_t now_ms);
+
 /// When the runtime reached each step (steady clock; default-constructed:
 /// not yet): its first `/next` (its init is over), and of the latest event,
 /// when `/next` handed it over and when the runtime answered it.

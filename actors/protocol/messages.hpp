@@ -135,11 +135,12 @@ struct invocation {
   /// runtime gets it as Lambda-Runtime-Client-Context (synchronous invokes only).
   std::string client_context{};
   bool want_log_tail = false; ///< LogType Tail: the result carries its log's tail
+  std::string trace_id{};     ///< the caller's X-Amzn-Trace-Id ("": none)
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, invocation& x) {
   return f(caf::meta::type_name("invocation"), x.request_id, x.payload, x.deadline_ms,
-           x.client_context, x.want_log_tail);
+           x.client_context, x.want_log_tail, x.trace_id);
 }
 
 /// How one invocation went, for its record in the node's log and the metrics:

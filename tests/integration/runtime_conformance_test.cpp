@@ -78,6 +78,15 @@ TEST_F(RuntimeConformance, NextCarriesEveryLambdaRuntimeHeader) {
   // Without a client context there is no such header.
   auto plain = invoke("{}");
   EXPECT_FALSE(contains(plain.body, "lambda-runtime-client-context")) << plain.body;
+  // The caller's X-Ray header reaches the runtime; one that is not such a header does not.
+  const std::string trace =
+      "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+  auto traced = invoke("{}", {{"X-Amzn-Trace-Id", trace}});
+  EXPECT_TRUE(contains(traced.body, "\"lambda-runtime-trace-id\":\"" + trace + "\""))
+      << traced.body;
+  auto odd = invoke("{}", {{"X-Amzn-Trace-Id", "Root=1-x;Sampled=1 \"x\""}});
+  EXPECT_TRUE(contains(odd.body, R"("lambda-runtime-trace-id":"Root=1-)")) << odd.body;
+  EXPECT_FALSE(contains(odd.body, "Sampled=1 ")) << odd.body;
 }
 
 TEST_F(RuntimeConformance, RefusalsAreLambdas) {

@@ -295,6 +295,17 @@ TEST_F(RuntimeApi, OversizedChunkedResponseIs413Too) {
   EXPECT_EQ(seen.next().rfind("error c1 Function.ResponseSizeTooLarge", 0), 0u);
 }
 
+TEST(XrayTraceId, TheCallersHeaderIsKeptWhenItIsOne) {
+  using troupe::runtime::trace_id_for;
+  const std::string caller =
+      "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+  EXPECT_EQ(trace_id_for(caller, "0123abcd-4567-89ef-0123-456789abcdef", 1'000'000), caller);
+  auto fresh = troupe::runtime::xray_trace_id("0123abcd-4567-89ef-0123-456789abcdef", 1'000'000);
+  for (std::string bad : {std::string{}, std::string{"Sampled=1"}, caller + "\r\nX-Evil: 1",
+                          caller + " x", "Root=1-" + std::string(300, 'a')})
+    EXPECT_EQ(trace_id_for(bad, "0123abcd-4567-89ef-0123-456789abcdef", 1'000'000), fresh) << bad;
+}
+
 TEST(XrayTraceId, HasLambdasShape) {
   auto id = troupe::runtime::xray_trace_id("0123abcd-4567-89ef-0123-456789abcdef", 1'000'000);
   EXPECT_EQ(id, "Root=1-000003e8-0123abcd456789ef01234567;Parent=0123456789abcdef;Sampled=0");
