@@ -14,9 +14,12 @@ inline int64_t now_ms() {
 
 /// Milliseconds on the steady clock: what timers, token buckets, breakers and
 /// backoffs measure with, so that a step of the wall clock cannot stall them.
-inline int64_t steady_ms() {
+inline int64_t steady_ms(std::chrono::steady_clock::time_point t) {
   using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+  return duration_cast<milliseconds>(t.time_since_epoch()).count();
+}
+inline int64_t steady_ms() {
+  return steady_ms(std::chrono::steady_clock::now());
 }
 
 } // namespace troupe

@@ -31,9 +31,8 @@ using result_promise = caf::typed_response_promise<invocation_result>;
 struct waiting {
   invocation inv;
   result_promise rp;
-  int64_t enqueued_ms = 0; ///< steady clock
+  std::chrono::steady_clock::time_point enqueued_at;
   int attempts = 0;
-  std::chrono::steady_clock::time_point enqueued_at = std::chrono::steady_clock::now();
 };
 
 struct instance_slot {
@@ -485,7 +484,7 @@ void reclaim(router_ptr self) {
     }
   }
   while (!st.queue.empty() &&
-         policy::wait_expired(st.queue.front().enqueued_ms,
+         policy::wait_expired(steady_ms(st.queue.front().enqueued_at),
                               st.queue.front().inv.deadline_ms + wall_to_steady, now,
                               st.limits.max_wait_ms))
     fail_oldest(self, make_error(errc::too_many_requests,
@@ -507,7 +506,7 @@ caf::result<invocation_result> invoke(router_ptr self, invocation inv) {
     return queue_full(st.function);
   }
   auto rp = self->make_response_promise<invocation_result>();
-  st.queue.push_back(waiting{std::move(inv), rp, steady_ms(), 0});
+  st.queue.push_back(waiting{std::move(inv), rp, std::chrono::steady_clock::now(), 0});
   st.budget.on_request();
   ++st.counts.requests;
   pump(self);
