@@ -397,8 +397,7 @@ host_impl::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor 
       .set(st.free_slots);
   st.slots_free =
       &reg.get_gauge("troupe_host_slots", "The host's memory in 128 MB slots", {{"kind", "free"}});
-  st.instances_starting = &reg.get_gauge("troupe_instances", "Instances on this host, by state",
-                                         {{"state", "starting"}});
+  st.instances_starting = &instances_gauge("starting");
   publish(self);
   st.launches.emplace(cfg.launch_rate, std::max(1.0, cfg.launch_burst));
   st.cfg = std::move(cfg);

@@ -45,17 +45,25 @@ struct in_flight {
 /// at 256 KB too); the rest of the function's log is bounded by its store.
 constexpr std::size_t max_output_per_invocation = 256 * 1024;
 
+/// The series an instance moves between, found once.
+struct state_gauges {
+  net::metrics::gauge *idle, *busy, *draining;
+};
+
+const state_gauges& gauges() {
+  static const state_gauges g{&instances_gauge("idle"), &instances_gauge("busy"),
+                              &instances_gauge("draining")};
+  return g;
+}
+
 /// Which of the node's troupe_instances{state} series counts this instance:
 /// one at a time, none once its state is destroyed.
 class counted_state {
 public:
-  void move_to(const char* state) {
+  void move_to(net::metrics::gauge* state) {
     if (current_)
       current_->add(-1);
-    current_ = state ? &net::metrics::registry::node().get_gauge("troupe_instances",
-                                                                 "Instances on this host, by state",
-                                                                 {{"state", state}})
-                     : nullptr;
+    current_ = state;
     if (current_)
       current_->add(1);
   }
@@ -171,7 +179,7 @@ void finish(instance_ptr self, bool function_error, std::string payload, const e
     log = log_of(self, r, how);
     res.log_tail = std::string{runtime::log_tail(log)};
   }
-  st.counted.move_to(st.draining ? "draining" : "idle"); // before the caller can look
+  st.counted.move_to(st.draining ? gauges().draining : gauges().idle); // before the caller can look
   st.current->promise.deliver(std::move(res));
   if (!tail)
     log = log_of(self, r, how);
@@ -218,7 +226,7 @@ caf::result<invocation_result> invoke(instance_ptr self, invocation inv) {
     return make_error(errc::instance_lost, "runtime already holds an event");
   auto promise = self->make_response_promise<invocation_result>();
   st.current = in_flight{inv.request_id, promise, inv.want_log_tail, delivered};
-  st.counted.move_to("busy");
+  st.counted.move_to(gauges().busy);
   self->delayed_send(self, std::chrono::seconds(st.cfg.timeout_s), expire_atom::value,
                      inv.request_id);
   return promise;
@@ -291,7 +299,7 @@ instance_impl::behavior_type instance(instance_ptr self, std::shared_ptr<runtime
   st.box = std::move(box);
   st.cfg = std::move(cfg);
   st.arn = std::move(arn);
-  st.counted.move_to("idle");
+  st.counted.move_to(gauges().idle);
   wire(self, *io.io);
   self->monitor(router);
   self->set_down_handler([=](const caf::down_msg&) { end(self); });
@@ -319,7 +327,7 @@ instance_impl::behavior_type instance(instance_ptr self, std::shared_ptr<runtime
       [=](drain_atom) {
         self->state.draining = true;
         if (!self->state.current)
-          self->state.counted.move_to("draining");
+          self->state.counted.move_to(gauges().draining);
         if (!self->state.current)
           end(self);
       },
@@ -334,6 +342,11 @@ instance_impl::behavior_type instance(instance_ptr self, std::shared_ptr<runtime
 }
 
 } // namespace
+
+net::metrics::gauge& instances_gauge(const std::string& state) {
+  return net::metrics::registry::node().get_gauge(
+      "troupe_instances", "Instances on this host, by state", {{"state", state}});
+}
 
 instance_actor spawn_instance(caf::actor_system& sys, std::shared_ptr<runtime::sandbox> box,
                               function_config cfg, std::string function_arn, router_actor router,

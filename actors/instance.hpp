@@ -6,6 +6,7 @@
 #include <caf/fwd.hpp>
 
 #include <memory>
+#include <string>
 
 namespace troupe::runtime {
 class sandbox;
@@ -15,6 +16,9 @@ class io_runtime;
 }
 namespace troupe::storage {
 class log_store;
+}
+namespace troupe::net::metrics {
+class gauge;
 }
 
 namespace troupe {
@@ -26,5 +30,8 @@ namespace troupe {
 instance_actor spawn_instance(caf::actor_system& sys, std::shared_ptr<runtime::sandbox> box,
                               function_config cfg, std::string function_arn, router_actor router,
                               net::io_runtime& io, storage::log_store* logs = nullptr);
+
+/// The node's troupe_instances series of `state` (starting, idle, busy, draining).
+net::metrics::gauge& instances_gauge(const std::string& state);
 
 } // namespace troupe
