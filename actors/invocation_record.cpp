@@ -12,30 +12,36 @@
 
 namespace troupe {
 
-std::string_view invocation_outcome(const caf::expected<invocation_result>& res) {
-  if (res) {
-    if (!res->function_error)
-      return "ok";
-    if (res->stats.status == "timeout")
-      return "timeout";
-    if (res->stats.error_type == "Runtime.OutOfMemory")
-      return "out_of_memory";
-    if (res->stats.status == "error")
-      return "runtime_exit";
-    return "function_error";
-  }
-  auto status = to_api_error(res.error()).status;
-  if (status == 429)
+namespace {
+
+/// The outcome of a result the function gave.
+std::string_view outcome_of(const invocation_result& res) {
+  if (!res.function_error)
+    return "ok";
+  if (res.stats.status == "timeout")
+    return "timeout";
+  if (res.stats.error_type == "Runtime.OutOfMemory")
+    return "out_of_memory";
+  if (res.stats.status == "error")
+    return "runtime_exit";
+  return "function_error";
+}
+
+/// The outcome of a platform error that answered `status`.
+std::string_view outcome_of(int status) {
+  switch (status) {
+  case 429:
     return "throttled";
-  if (status == 503)
+  case 503:
     return "overloaded";
-  if (status == 404)
+  case 404:
     return "not_found";
+  }
   return "error";
 }
 
-std::string admission_reason(const caf::error& err) {
-  auto api = to_api_error(err);
+/// Why the platform refused `err` (answered as `api`), or "".
+std::string refusal_reason(const caf::error& err, const net::api_error& api) {
   if (api.status == 429)
     return api.reason.empty() ? "TooManyRequests" : api.reason;
   if (err.category() == caf::atom("troupe"))
@@ -51,8 +57,6 @@ std::string admission_reason(const caf::error& err) {
   return {};
 }
 
-namespace {
-
 net::metrics::counter& rejections(const std::string& reason) {
   return net::metrics::registry::node().get_counter(
       "troupe_admission_rejections_total",
@@ -64,23 +68,26 @@ net::metrics::counter& rejections(const std::string& reason) {
 void declare_invocation_metrics() {
   for (auto code :
        {errc::too_many_requests, errc::rate_limited, errc::reserved_limit, errc::overloaded,
-        errc::no_capacity, errc::control_plane_down, errc::shutting_down})
-    rejections(admission_reason(make_error(code, "")));
+        errc::no_capacity, errc::control_plane_down, errc::shutting_down}) {
+    auto err = make_error(code, "");
+    rejections(refusal_reason(err, to_api_error(err)));
+  }
 }
 
 invocation_summary summarize(const caf::expected<invocation_result>& res) {
   invocation_summary s;
-  s.outcome = invocation_outcome(res);
   if (res) {
+    s.outcome = outcome_of(*res);
     s.answered = true;
     s.stats = res->stats;
     s.version = res->version;
     s.cold_start = res->cold_start;
   } else {
-    auto api = to_api_error(res.error());
+    auto api = to_api_error(res.error()); // once: it renders the error's message
+    s.outcome = outcome_of(api.status);
     s.status = api.status;
+    s.reason = refusal_reason(res.error(), api);
     s.error = std::move(api.message);
-    s.reason = admission_reason(res.error());
   }
   return s;
 }

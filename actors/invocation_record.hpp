@@ -10,16 +10,6 @@
 
 namespace troupe {
 
-/// What became of one invocation, as the metrics and its log record name it:
-/// "ok", "function_error", "timeout", "out_of_memory", "runtime_exit" (the
-/// function's side), or "throttled", "overloaded", "not_found", "error" (the
-/// platform refused or failed it).
-std::string_view invocation_outcome(const caf::expected<invocation_result>& res);
-
-/// Why the platform refused an invocation (a 429's Lambda reason, or the
-/// overload that answered 503), or "" when it was not a refusal.
-std::string admission_reason(const caf::error& err);
-
 /// Makes the node's series of refusals, at 0, for every reason there is: a
 /// reason that never happened is still on the dashboards (and in alerts).
 void declare_invocation_metrics();
@@ -27,13 +17,18 @@ void declare_invocation_metrics();
 /// What a finished invocation's record needs, taken before its result is
 /// handed on (and moved away).
 struct invocation_summary {
+  /// What became of it: "ok", "function_error", "timeout", "out_of_memory",
+  /// "runtime_exit" (the function's side), or "throttled", "overloaded",
+  /// "not_found", "error" (the platform refused or failed it).
   std::string_view outcome;
   bool answered = false; ///< by the function: `stats`, `version` and `cold_start` hold
   invocation_stats stats;
   std::string version;
   bool cold_start = false;
-  int status = 0;            ///< else: the HTTP status of the platform's error ...
-  std::string error, reason; ///< ... its message, and a refusal's reason
+  int status = 0; ///< else: the HTTP status of the platform's error ...
+  /// ... its message, and why the platform refused it (a 429's Lambda reason,
+  /// or the overload that answered 503; "" when it was no refusal)
+  std::string error, reason;
 };
 invocation_summary summarize(const caf::expected<invocation_result>& res);
 
