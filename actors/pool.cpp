@@ -110,12 +110,13 @@ struct pool_metrics {
       return all;
     };
     stock = &reg.get_gauge("troupe_pool_templates", "Pre-started templates ready in a pool", l);
-    hits = &reg.get_counter("troupe_cold_starts_total",
-                            "Cold starts, by whether a template was ready (hit) or not (miss)",
-                            with("hit"));
-    misses = &reg.get_counter("troupe_cold_starts_total",
+    auto cold_starts = [&](const char* outcome) {
+      return &reg.get_counter("troupe_cold_starts_total",
                               "Cold starts, by whether a template was ready (hit) or not (miss)",
-                              with("miss"));
+                              with(outcome));
+    };
+    hits = cold_starts("hit");
+    misses = cold_starts("miss");
     made = &reg.get_counter("troupe_templates_made_total",
                             "Templates that passed their health check", l);
     discarded = &reg.get_counter("troupe_templates_discarded_total",

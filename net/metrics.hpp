@@ -60,8 +60,9 @@ private:
 };
 
 /// Observations counted into cumulative buckets (Prometheus' histogram:
-/// `le` upper bounds, their sum and count). Lock-free: one atomic add per
-/// bucket the value falls into, plus the sum and the count.
+/// `le` upper bounds, their sum and count). Lock-free: one atomic add to the
+/// bucket the value falls into and one to the sum; buckets are made
+/// cumulative, and the count summed, when rendered.
 class histogram {
 public:
   explicit histogram(std::vector<double> bounds);
