@@ -354,6 +354,7 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   std::unique_ptr<net::io_runtime> metrics_io;
   std::unique_ptr<net::http_server> metrics_http;
   if (!cfg.metrics_listen.empty()) {
+    net::metrics::add_process_metrics(net::metrics::registry::node());
     add_store_metrics(*store, logs);
     metrics_io = std::make_unique<net::io_runtime>(1);
     metrics_http =
@@ -445,7 +446,6 @@ int main(int argc, char** argv) {
                 ? "controller"
                 : "ingress " + cfg.ingress_host + ":" + std::to_string(cfg.ingress_port);
   net::log::configure(std::move(ls));
-  net::metrics::add_process_metrics(net::metrics::registry::node());
   // CAF's network layer, only where nodes (or the admin console) talk to this one.
   bool admin = !cfg.admin_listen.empty();
   if (cfg.clustered() || admin)
