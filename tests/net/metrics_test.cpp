@@ -26,7 +26,8 @@ std::pair<int, std::string> promtool_check(const std::string& text) {
     throw std::runtime_error("write failed");
   ::close(fd);
   std::string out_path = std::string{in} + ".out";
-  auto cmd = "promtool check metrics < " + std::string{in} + " > " + out_path + " 2>&1";
+  auto cmd =
+      "timeout -k 5 60 promtool check metrics < " + std::string{in} + " > " + out_path + " 2>&1";
   int status = std::system(cmd.c_str());
   std::ifstream f{out_path};
   std::string out{std::istreambuf_iterator<char>{f}, {}};
