@@ -64,6 +64,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   tcp::acceptor acceptor;
   asio::steady_timer retry_timer;
   std::atomic<uint16_t> bound_port{0};
+  std::atomic<bool> stopping{false}; ///< stop() began: answers are no longer written
 
   std::mutex mu; ///< guards everything below
   std::condition_variable calls_done;
@@ -79,8 +80,13 @@ namespace {
 /// handler does not wait for itself.
 thread_local const http_server::impl* calling_impl = nullptr;
 
-/// One accepted socket; every member function runs on its strand except the
-/// post_* entry points.
+/// One accepted socket. Its state is guarded by `mu_`: every completion and
+/// posted step runs on the socket's strand under that lock, and a responder
+/// takes the same lock on whatever thread calls it, so the answer is written
+/// on that thread when the socket takes it at once (no hop to an io thread
+/// and back on the common path); only the rest of a large answer waits for
+/// an io thread. The handler is called outside the lock, so that it may
+/// answer at once.
 ///
 ///   idle --first bytes--> reading --request--> handling --responder--> writing
 ///    ^                       | timeout: 408                               |
@@ -94,6 +100,8 @@ public:
         socket_(std::move(socket)), timer_(executor_) {
     error_code ec;
     peer_ = socket_.remote_endpoint(ec);
+    socket_.non_blocking(true,
+                         ec); // synchronous writes never block (asynchronous ops are unaffected)
   }
   ~connection() { core_->forget(id_); }
 
@@ -106,17 +114,31 @@ public:
   void post_abandon() {
     post([](connection& c) { c.abandon(); });
   }
-  void post_deliver(http_response r) {
-    asio::post(executor_, [self = shared_from_this(), r = std::move(r)]() mutable {
-      self->deliver(std::move(r));
-    });
+  /// Answers the request being handled, on the calling thread.
+  void deliver_now(http_response r) {
+    run([&] { deliver(std::move(r)); });
   }
 
 private:
   enum class phase { idle, reading, handling, writing, draining, closed };
 
+  /// Runs one step under the lock, then hands the request it completed (if
+  /// any) to the handler with the lock released.
+  template <class Fn> void run(Fn&& fn) {
+    std::optional<http_request> request;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fn();
+      request.swap(complete_);
+    }
+    if (request && !core_->invoke(std::move(*request), make_responder())) {
+      std::lock_guard<std::mutex> lock(mu_);
+      close();
+    }
+  }
+
   template <class Fn> void post(Fn fn) {
-    asio::post(executor_, [self = shared_from_this(), fn] { fn(*self); });
+    asio::post(executor_, [self = shared_from_this(), fn] { self->run([&] { fn(*self); }); });
   }
 
   using step = void (connection::*)(const error_code&, std::size_t);
@@ -125,8 +147,10 @@ private:
   /// dropped once the connection closed.
   auto next(step s) {
     return [self = shared_from_this(), s](error_code ec, std::size_t n) {
-      if (self->phase_ != phase::closed)
-        ((*self).*s)(ec, n);
+      self->run([&] {
+        if (self->phase_ != phase::closed)
+          ((*self).*s)(ec, n);
+      });
     };
   }
 
@@ -189,8 +213,7 @@ private:
     head_ = msg.method() == http::verb::head;
     keep_alive_ = msg.keep_alive();
     phase_ = phase::handling;
-    if (!core_->invoke(detail::to_request(std::move(msg), peer_), make_responder()))
-      close();
+    complete_ = detail::to_request(std::move(msg), peer_);
   }
 
   void on_read_error(const error_code& ec) {
@@ -217,8 +240,7 @@ private:
     head_ = false;
     keep_alive_ = false;
     phase_ = phase::handling;
-    if (!core_->invoke(std::move(req), make_responder()))
-      close();
+    complete_ = std::move(req);
   }
 
   http_responder make_responder();
@@ -226,6 +248,8 @@ private:
   void deliver(http_response r) {
     if (phase_ != phase::handling)
       return;
+    if (core_->stopping.load(std::memory_order_acquire))
+      return close(); // its closing may still be on its way
     write(detail::make_response(std::move(r), version_, head_, keep_alive_));
   }
 
@@ -236,17 +260,25 @@ private:
 
   void send_error(const error_reply& e) { write(detail::make_error_response(e)); }
 
-  /// Writes one response; a stuck reader gets idle_timeout for the whole write.
+  /// Writes one response: what the socket takes now at once, the rest
+  /// asynchronously, where a stuck reader gets idle_timeout for the whole write.
   void write(beast_response res) {
     phase_ = phase::writing;
     keep_alive_ = res.keep_alive();
     response_.emplace(std::move(res));
+    serializer_.emplace(*response_);
+    error_code ec;
+    while (!ec && !serializer_->is_done())
+      http::write_some(socket_, *serializer_, ec);
+    if (ec != asio::error::would_block)
+      return on_written(ec, 0);
     arm_timer(core_->limits.idle_timeout);
-    http::async_write(socket_, *response_, next(&connection::on_written));
+    http::async_write(socket_, *serializer_, next(&connection::on_written));
   }
 
   void on_written(const error_code& ec, std::size_t) {
     disarm_timer();
+    serializer_.reset();
     response_.reset();
     if (ec)
       return close();
@@ -286,8 +318,10 @@ private:
     auto gen = ++timer_gen_;
     timer_.expires_after(d);
     timer_.async_wait([self = shared_from_this(), gen](error_code ec) {
-      if (!ec && gen == self->timer_gen_)
-        self->on_timeout();
+      self->run([&] {
+        if (!ec && gen == self->timer_gen_)
+          self->on_timeout();
+      });
     });
   }
 
@@ -308,7 +342,9 @@ private:
 
   std::shared_ptr<http_server::impl> core_;
   const std::uint64_t id_;
-  asio::any_io_executor executor_; ///< the connection's strand
+  std::mutex mu_;                        ///< guards everything below but the constants
+  std::optional<http_request> complete_; ///< read, to be handed to the handler
+  asio::any_io_executor executor_;       ///< the connection's strand
   tcp::socket socket_;
   tcp::endpoint peer_;
   asio::steady_timer timer_;
@@ -318,6 +354,7 @@ private:
   beast::flat_buffer buffer_;
   std::optional<detail::request_parser> parser_;
   std::optional<beast_response> response_;
+  std::optional<http::response_serializer<http::string_body>> serializer_; ///< of response_
   unsigned version_ = 11;
   bool head_ = false;
   bool keep_alive_ = false;
@@ -339,7 +376,7 @@ http_responder connection::make_responder() {
   auto slot = std::make_shared<reply_slot>(shared_from_this());
   return [slot](http_response r) {
     if (!slot->used.exchange(true))
-      slot->conn->post_deliver(std::move(r));
+      slot->conn->deliver_now(std::move(r));
   };
 }
 
@@ -440,6 +477,7 @@ void http_server::impl::forget(std::uint64_t id) {
 
 void http_server::impl::stop() {
   std::vector<std::weak_ptr<connection>> conns;
+  stopping = true;
   {
     std::lock_guard<std::mutex> lock(mu);
     stopped = true;
