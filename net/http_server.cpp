@@ -100,8 +100,8 @@ public:
         socket_(std::move(socket)), timer_(executor_) {
     error_code ec;
     peer_ = socket_.remote_endpoint(ec);
-    socket_.non_blocking(true,
-                         ec); // synchronous writes never block (asynchronous ops are unaffected)
+    // Synchronous writes never block; asynchronous operations are unaffected.
+    socket_.non_blocking(true, ec);
   }
   ~connection() { core_->forget(id_); }
 
