@@ -1,5 +1,7 @@
 #include "storage/archive.hpp"
 
+#include "storage/detail/file_util.hpp"
+
 #include <archive.h>
 #include <archive_entry.h>
 
@@ -21,30 +23,10 @@ namespace troupe::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using detail::errno_text;
+using detail::unique_fd;
+using detail::write_all;
 using parts_t = std::vector<std::string>;
-
-/// Owns one file descriptor; closes it on destruction.
-class unique_fd {
-public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
-private:
-  int fd_ = -1;
-};
 
 /// Quotes an entry name for a message: control bytes escaped, long names cut.
 std::string shown(std::string_view name) {
@@ -64,10 +46,6 @@ std::string shown(std::string_view name) {
   if (name.size() > max_shown)
     out += "...";
   return out + "'";
-}
-
-std::string errno_text(const char* what) {
-  return std::string(what) + ": " + std::strerror(errno);
 }
 
 /// Splits `path` at '/' into its components, keeping empty and "." ones.
@@ -301,22 +279,9 @@ private:
         return "unpacked size exceeds the limit of " + std::to_string(limits_.max_unpacked_bytes) +
                " bytes";
       result_.unpacked_bytes += bytes;
-      if (auto err = write_all(fd, buffer_.data(), bytes); !err.empty())
-        return err;
-    }
-  }
-
-  static std::string write_all(int fd, const char* data, size_t size) {
-    while (size > 0) {
-      ssize_t n = ::write(fd, data, size);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
+      if (!write_all(fd, {buffer_.data(), static_cast<size_t>(bytes)}))
         return errno_text("cannot write file");
-      data += n;
-      size -= static_cast<size_t>(n);
     }
-    return {};
   }
 
   /// Re-checks every symlink once all are known: a chain of links that each
@@ -387,7 +352,7 @@ extract_result extract_archive(std::string_view archive, const std::filesystem::
   {
     unique_fd dest_fd(::open(dest.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dest_fd) {
-      out.error = errno_text(("cannot open destination " + dest.string()).c_str());
+      out.error = errno_text("cannot open destination " + dest.string());
       return out;
     }
     extractor x(dest_fd.get(), limits);

@@ -1,39 +1,23 @@
 #include "storage/code_store.hpp"
 
+#include "storage/detail/file_util.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <random>
 #include <system_error>
 
 namespace troupe::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using detail::random_suffix;
+using detail::valid_hex;
 
 constexpr std::string_view tmp_prefix = ".tmp-";
-
-/// True for the 64 lower-case hex digits of a digest, so a caller's string can
-/// never name anything but a package directory (no "..", no "/").
-bool valid_hex(const std::string& hex) {
-  if (hex.size() != 64)
-    return false;
-  for (char c : hex)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-      return false;
-  return true;
-}
-
-/// A fresh random suffix for a temporary extraction directory.
-std::string random_suffix() {
-  thread_local std::mt19937_64 gen{std::random_device{}()};
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(gen()));
-  return buf;
-}
 
 /// Counts the regular files (and their bytes) of an extracted package.
 void describe(const fs::path& dir, stored_package& out) {

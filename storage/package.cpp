@@ -1,5 +1,7 @@
 #include "storage/package.hpp"
 
+#include "storage/detail/file_util.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,13 +9,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <random>
 #include <system_error>
 
 namespace troupe::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using detail::errno_text;
+using detail::random_suffix;
+using detail::unique_fd;
+using detail::write_all;
 
 constexpr std::string_view magic = "TRPKIDX1";
 constexpr uint32_t max_chunk_bytes = 16u << 20;
@@ -152,15 +157,6 @@ std::string check(const package_index& x) {
 
 // --- building ---------------------------------------------------------------
 
-std::string errno_text(const std::string& what) {
-  return what + ": " + std::strerror(errno);
-}
-
-std::string random_suffix() {
-  thread_local std::mt19937_64 gen{std::random_device{}()};
-  return std::to_string(gen());
-}
-
 /// Hashes the content in chunks as it is written.
 class chunker {
 public:
@@ -176,15 +172,7 @@ public:
       if (filled_ == chunk_bytes_)
         close_chunk();
     }
-    for (auto rest = data; !rest.empty();) {
-      auto n = ::write(fd_, rest.data(), rest.size());
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return errno_text("cannot write package content");
-      rest.remove_prefix(static_cast<size_t>(n));
-    }
-    return {};
+    return write_all(fd_, data) ? "" : errno_text("cannot write package content");
   }
   void finish() {
     if (filled_ > 0)
@@ -243,14 +231,14 @@ std::string write_content(const fs::path& root, package_index& index, int fd) {
   for (auto& e : index.entries) {
     if (e.type != package_entry::kind::file)
       continue;
-    int in = ::open((root / e.path).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (in < 0)
+    unique_fd in{::open((root / e.path).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)};
+    if (!in)
       return errno_text("cannot read extracted " + e.path);
     e.offset = index.content_bytes;
     sha256_hasher file_hash;
     std::string err;
     for (;;) {
-      auto n = ::read(in, buffer.data(), buffer.size());
+      auto n = ::read(in.get(), buffer.data(), buffer.size());
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0) {
@@ -266,7 +254,6 @@ std::string write_content(const fs::path& root, package_index& index, int fd) {
       e.size += static_cast<uint64_t>(n);
       index.content_bytes += static_cast<uint64_t>(n);
     }
-    ::close(in);
     if (!err.empty())
       return err;
     e.digest = file_hash.finish();
@@ -382,15 +369,16 @@ built_package build_package(std::string_view archive, const fs::path& content_pa
   index.entries = list_tree(tree, out.error);
   if (!out.error.empty())
     return out;
-  int fd = ::open(content_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    out.error = errno_text("cannot create " + content_path.string());
-    return out;
+  {
+    unique_fd fd{::open(content_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+    if (!fd) {
+      out.error = errno_text("cannot create " + content_path.string());
+      return out;
+    }
+    out.error = write_content(tree, index, fd.get());
+    if (out.error.empty() && ::fsync(fd.get()) != 0)
+      out.error = errno_text("cannot sync " + content_path.string());
   }
-  out.error = write_content(tree, index, fd);
-  if (out.error.empty() && ::fsync(fd) != 0)
-    out.error = errno_text("cannot sync " + content_path.string());
-  ::close(fd);
   if (!out.error.empty()) {
     fs::remove(content_path, ec);
     return out;

@@ -5,6 +5,8 @@
 
 #include "storage/package_fs.hpp"
 
+#include "storage/detail/file_util.hpp"
+
 #include <fuse_lowlevel.h>
 
 #include <algorithm>
@@ -26,18 +28,12 @@ namespace troupe::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using detail::valid_hex;
 
 constexpr double cache_seconds = 86400; // content never changes: cache for good
 constexpr unsigned max_threads = 64;    // requests served at once, blocked reads included
 constexpr unsigned max_background = 64; // the kernel's readahead requests in flight
 constexpr int max_stacked_mounts = 8;   // stale mounts removed at one mount point
-
-/// True for the 64 lower-case hex digits that name a package.
-bool valid_hex(std::string_view name) {
-  return name.size() == 64 && std::all_of(name.begin(), name.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
 
 /// The last '/'-separated component of `path`.
 std::string_view base_name(std::string_view path) {

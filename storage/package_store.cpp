@@ -1,5 +1,7 @@
 #include "storage/package_store.hpp"
 
+#include "storage/detail/file_util.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,23 +10,18 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <system_error>
 
 namespace troupe::storage {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool valid_hex(const std::string& hex) {
-  return hex.size() == 64 && std::all_of(hex.begin(), hex.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-std::string errno_text(const std::string& what) {
-  return what + ": " + std::strerror(errno);
-}
+using detail::errno_text;
+using detail::pread_all;
+using detail::random_suffix;
+using detail::unique_fd;
+using detail::valid_hex;
+using detail::write_all;
 
 std::string read_whole(const fs::path& p) {
   std::ifstream in{p, std::ios::binary};
@@ -34,20 +31,16 @@ std::string read_whole(const fs::path& p) {
 /// Writes `bytes` to `path` through a temporary file and a rename, synced.
 std::string write_atomically(const fs::path& path, std::string_view bytes) {
   auto tmp = path.string() + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return errno_text("cannot create " + tmp);
   std::string err;
-  for (auto rest = bytes; !rest.empty() && err.empty();) {
-    auto n = ::write(fd, rest.data(), rest.size());
-    if (n < 0 && errno != EINTR)
+  {
+    unique_fd fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+    if (!fd)
+      return errno_text("cannot create " + tmp);
+    if (!write_all(fd.get(), bytes))
       err = errno_text("cannot write " + tmp);
-    else if (n > 0)
-      rest.remove_prefix(static_cast<size_t>(n));
+    else if (::fsync(fd.get()) != 0)
+      err = errno_text("cannot sync " + tmp);
   }
-  if (err.empty() && ::fsync(fd) != 0)
-    err = errno_text("cannot sync " + tmp);
-  ::close(fd);
   if (err.empty() && std::rename(tmp.c_str(), path.c_str()) != 0)
     err = errno_text("cannot rename " + tmp);
   if (!err.empty())
@@ -55,51 +48,17 @@ std::string write_atomically(const fs::path& path, std::string_view bytes) {
   return err;
 }
 
-bool pread_all(int fd, char* out, uint64_t length, uint64_t offset) {
-  while (length > 0) {
-    auto n = ::pread(fd, out, length, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    out += n;
-    length -= static_cast<uint64_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-  return true;
-}
-
-bool pwrite_all(int fd, std::string_view data, uint64_t offset) {
-  while (!data.empty()) {
-    auto n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    data.remove_prefix(static_cast<size_t>(n));
-    offset += static_cast<uint64_t>(n);
-  }
-  return true;
-}
-
 } // namespace
 
 /// One package: its index, which chunks are in, and its content's open file
 /// (kept by whoever reads it, so eviction never pulls it from under a read).
 struct package_store::package {
-  struct file {
-    int fd = -1;
-    ~file() {
-      if (fd >= 0)
-        ::close(fd);
-    }
-  };
   std::string digest;
   std::string encoded;
   std::shared_ptr<const package_index> index;
   std::vector<bool> have;
   uint64_t missing = 0;
-  std::shared_ptr<file> content;
+  std::shared_ptr<unique_fd> content;
   int pins = 0;
   uint64_t last_use = 0;
 };
@@ -142,8 +101,7 @@ void package_store::load() {
     p->encoded = std::move(encoded);
     p->have.assign(index->chunk_count(), true);
     p->index = std::make_shared<const package_index>(std::move(*index));
-    p->content = std::make_shared<package::file>();
-    p->content->fd = fd;
+    p->content = std::make_shared<unique_fd>(fd);
     bytes_ += p->index->content_bytes;
     packages_.emplace(stem, std::move(p));
   }
@@ -156,7 +114,7 @@ void package_store::load() {
 }
 
 built_package package_store::put_archive(std::string_view archive, const archive_limits& limits) {
-  auto content_tmp = root_ / (".tmp-build-content-" + std::to_string(std::random_device{}()));
+  auto content_tmp = root_ / (".tmp-build-content-" + random_suffix());
   auto built = build_package(archive, content_tmp, limits);
   if (!built)
     return built;
@@ -191,8 +149,7 @@ built_package package_store::put_archive(std::string_view archive, const archive
   p->encoded = built.encoded_index;
   p->index = std::make_shared<const package_index>(*decode_index(built.encoded_index));
   p->have.assign(p->index->chunk_count(), true);
-  p->content = std::make_shared<package::file>();
-  p->content->fd = fd;
+  p->content = std::make_shared<unique_fd>(fd);
   p->last_use = ++clock_;
   make_room(p->index->content_bytes, built.digest_hex);
   bytes_ += p->index->content_bytes;
@@ -228,8 +185,7 @@ std::string package_store::add_index(const std::string& digest_hex, std::string_
   p->have.assign(index->chunk_count(), false);
   p->missing = index->chunk_count();
   p->index = std::make_shared<const package_index>(std::move(*index));
-  p->content = std::make_shared<package::file>();
-  p->content->fd = fd;
+  p->content = std::make_shared<unique_fd>(fd);
   p->last_use = ++clock_;
   make_room(p->index->content_bytes, digest_hex);
   bytes_ += p->index->content_bytes;
@@ -254,14 +210,14 @@ std::string package_store::put_chunk(const std::string& digest_hex, uint64_t i,
   if (bytes.size() != index.chunk_length(i))
     return "chunk " + std::to_string(i) + " has " + std::to_string(bytes.size()) + " bytes, not " +
            std::to_string(index.chunk_length(i));
-  if (sha256(bytes) != index.chunks[i])
-    return "chunk " + std::to_string(i) + " of " + digest_hex + " is corrupt (digest mismatch)";
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (p->have[i])
       return {};
   }
-  if (!pwrite_all(p->content->fd, bytes, i * index.chunk_bytes))
+  if (sha256(bytes) != index.chunks[i])
+    return "chunk " + std::to_string(i) + " of " + digest_hex + " is corrupt (digest mismatch)";
+  if (!write_all(p->content->get(), bytes, static_cast<int64_t>(i * index.chunk_bytes)))
     return errno_text("cannot write chunk of " + digest_hex);
   std::lock_guard<std::mutex> lock(mu_);
   if (p->have[i])
@@ -270,7 +226,7 @@ std::string package_store::put_chunk(const std::string& digest_hex, uint64_t i,
   if (--p->missing > 0)
     return {};
   // Complete: synced, then it becomes content and its index is written.
-  if (::fdatasync(p->content->fd) != 0)
+  if (::fdatasync(p->content->get()) != 0)
     return errno_text("cannot sync " + digest_hex);
   std::error_code ec;
   auto content = root_ / (digest_hex + ".content");
@@ -329,20 +285,12 @@ std::vector<uint64_t> package_store::missing(const std::string& digest_hex, uint
   return out;
 }
 
-std::vector<bool> package_store::held(const std::string& digest_hex) const {
-  auto p = find(digest_hex);
-  if (!p)
-    return {};
-  std::lock_guard<std::mutex> lock(mu_);
-  return p->have;
-}
-
 bool package_store::read_into(const std::string& digest_hex, uint64_t offset, uint64_t length,
                               char* out) const {
   auto p = find(digest_hex);
   if (!p || offset > p->index->content_bytes || length > p->index->content_bytes - offset)
     return false;
-  std::shared_ptr<package::file> content;
+  std::shared_ptr<unique_fd> content;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const auto& index = *p->index;
@@ -351,7 +299,7 @@ bool package_store::read_into(const std::string& digest_hex, uint64_t offset, ui
         return false;
     content = p->content;
   }
-  return length == 0 || pread_all(content->fd, out, length, offset);
+  return length == 0 || pread_all(content->get(), out, length, offset);
 }
 
 std::optional<std::string> package_store::read(const std::string& digest_hex, uint64_t offset,
@@ -364,7 +312,13 @@ std::optional<std::string> package_store::read(const std::string& digest_hex, ui
 
 std::string package_store::materialize(const std::string& digest_hex, const fs::path& dest) const {
   auto p = find(digest_hex);
-  if (!p || !complete(digest_hex))
+  std::shared_ptr<unique_fd> content;
+  if (p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (p->missing == 0)
+      content = p->content;
+  }
+  if (!content)
     return "package " + digest_hex + " is not complete here";
   std::string buffer;
   for (const auto& e : p->index->entries) {
@@ -384,14 +338,13 @@ std::string package_store::materialize(const std::string& digest_hex, const fs::
       break;
     case package_entry::kind::file: {
       buffer.resize(e.size);
-      if (!read_into(digest_hex, e.offset, e.size, buffer.data()))
+      if (!pread_all(content->get(), buffer.data(), e.size, e.offset))
         return "cannot read " + e.path + " of " + digest_hex;
-      int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e.mode);
-      if (fd < 0)
+      unique_fd fd{
+          ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e.mode)};
+      if (!fd)
         return errno_text("cannot create " + path.string());
-      bool ok = pwrite_all(fd, buffer, 0) && ::fchmod(fd, e.mode) == 0;
-      ::close(fd);
-      if (!ok)
+      if (!write_all(fd.get(), buffer) || ::fchmod(fd.get(), e.mode) != 0)
         return errno_text("cannot write " + path.string());
       break;
     }
@@ -411,12 +364,6 @@ void package_store::unpin(const std::string& digest_hex) {
   if (auto it = packages_.find(digest_hex); it != packages_.end() && it->second->pins > 0)
     --it->second->pins;
   make_room(0, {});
-}
-
-void package_store::remove(const std::string& digest_hex) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = packages_.find(digest_hex); it != packages_.end() && it->second->pins == 0)
-    drop(digest_hex);
 }
 
 void package_store::make_room(uint64_t extra, const std::string& keep) {

@@ -55,8 +55,6 @@ public:
   /// the package is unknown: then it is empty).
   std::vector<uint64_t> missing(const std::string& digest_hex, uint64_t offset,
                                 uint64_t length) const;
-  /// Which chunks are held (one flag per chunk); empty when unknown.
-  std::vector<bool> held(const std::string& digest_hex) const;
   /// Content bytes [offset, offset + length) if every chunk under them is held.
   std::optional<std::string> read(const std::string& digest_hex, uint64_t offset,
                                   uint64_t length) const;
@@ -68,7 +66,6 @@ public:
 
   void pin(const std::string& digest_hex);
   void unpin(const std::string& digest_hex);
-  void remove(const std::string& digest_hex); ///< unless pinned; false-free no-op then
   std::vector<std::string> list() const;
   uint64_t bytes() const; ///< content bytes held (a part counts in full)
   uint64_t evictions() const;
