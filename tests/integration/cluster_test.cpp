@@ -232,8 +232,10 @@ TEST_F(ClusterTest, HostsJoinOverTlsAndInstancesSpreadOverThem) {
       packages += e.is_directory() ? 1 : 0;
     EXPECT_EQ(packages, 1u) << id;
   }
-  // Each host keeps its instances' logs; the operator route gathers them.
-  auto logs = ctl->client().request("GET", "/troupe/logs?function=default/sleepy");
+  // Each host keeps its instances' logs; the operator route gathers them
+  // (each record lands just after its answer).
+  auto logs = get_until(*ctl, "/troupe/logs?function=default/sleepy",
+                        [](auto& r) { return count(r.body, "START RequestId: ") >= 4; });
   ASSERT_EQ(logs.status, 200) << logs.body;
   EXPECT_EQ(count(logs.body, "\"Host\":\"host-a\""), 1u) << logs.body;
   EXPECT_EQ(count(logs.body, "\"Host\":\"host-b\""), 1u) << logs.body;

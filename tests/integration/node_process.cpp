@@ -193,6 +193,18 @@ std::string create_body(const std::string& name, const std::string& runtime,
          net::base64_encode(zip) + "\"}}";
 }
 
+net::http_response get_until(node_process& node, const std::string& path,
+                             const std::function<bool(const net::http_response&)>& done,
+                             std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto r = node.client().request("GET", path);
+    if (done(r) || std::chrono::steady_clock::now() >= deadline)
+      return r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 fs::path example_zip(const std::string& name) {
   return fs::path{TROUPE_EXAMPLES_DIR} / (name + ".zip");
 }

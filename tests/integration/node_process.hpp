@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <sys/types.h>
@@ -61,6 +62,13 @@ private:
 /// its settings would otherwise run on); its exit status and what it printed
 /// (standard output and error).
 std::pair<int, std::string> run(const std::string& cmd);
+
+/// GETs `path` from the node's ingress until `done` holds of the answer or
+/// `timeout` has passed, and returns the last answer: for what a node records
+/// just after it answers, as a function's log record.
+net::http_response get_until(node_process& node, const std::string& path,
+                             const std::function<bool(const net::http_response&)>& done,
+                             std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 /// The bytes of a file.
 std::string read_file(const std::filesystem::path& p);

@@ -429,15 +429,9 @@ TEST_F(NodeTest, LogTypeTailGivesTheInvocationsOwnLogAsLambdaPrintsIt) {
   // the operator route reads it (the JSON string escapes its newlines). A
   // record is appended just after its answer goes out, so the latest may
   // take a moment to show.
-  net::http_response kept;
-  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);;) {
-    kept = node.client().request("GET", "/troupe/logs?function=talker&max-bytes=1048576");
-    ASSERT_EQ(kept.status, 200) << kept.body;
-    if (kept.body.find("\\nout 5\\n") != std::string::npos ||
-        std::chrono::steady_clock::now() >= deadline)
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  auto kept = get_until(node, "/troupe/logs?function=talker&max-bytes=1048576",
+                        [](auto& r) { return r.body.find("\\nout 5\\n") != std::string::npos; });
+  ASSERT_EQ(kept.status, 200) << kept.body;
   EXPECT_NE(kept.body.find(R"({"Function":"default/talker","Hosts":[{"Host":")"), std::string::npos)
       << kept.body.substr(0, 200);
   at = 0;
