@@ -4,8 +4,10 @@
 #include "actors/clock.hpp"
 #include "actors/protocol/errc.hpp"
 #include "actors/registry_codec.hpp"
-#include "storage/code_store.hpp"
+#include "net/log.hpp"
+#include "storage/digest.hpp"
 #include "storage/kv_store.hpp"
+#include "storage/package_store.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
@@ -28,17 +30,27 @@ std::string random_revision() {
   return buf;
 }
 
+/// Builds the archive's package into the origin store (one package for
+/// identical trees) and points `cfg` at it; invalid_parameter if the archive
+/// is refused (nothing is stored then).
+caf::error store_code(controller_ptr self, function_config& cfg, const std::string& archive) {
+  auto built = self->state.packages->put_archive(archive, self->state.cfg.limits);
+  if (!built)
+    return make_error(errc::invalid_parameter, "Could not unzip uploaded file: " + built.error);
+  cfg.code_sha256 = storage::to_hex(storage::sha256(archive));
+  cfg.code_size = static_cast<int64_t>(archive.size());
+  cfg.package = built.digest_hex;
+  return {};
+}
+
 caf::result<function_config> create(controller_ptr self, function_config cfg,
                                     const std::string& archive) {
   auto& st = self->state;
   auto key = function_key(cfg.id());
   if (st.store->get(key))
     return make_error(errc::function_exists, "Function already exist: " + cfg.name);
-  auto pkg = st.code->put(archive);
-  if (!pkg)
-    return make_error(errc::invalid_parameter, "Could not unzip uploaded file: " + pkg.error);
-  cfg.code_sha256 = pkg.digest_hex;
-  cfg.code_size = static_cast<int64_t>(pkg.archive_bytes);
+  if (auto err = store_code(self, cfg, archive))
+    return err;
   cfg.last_modified_ms = now_ms();
   cfg.revision_id = random_revision();
   if (auto err = st.store->put(key, encode(self->system(), cfg)); !err.empty())
@@ -106,13 +118,107 @@ caf::result<function_config> remove(controller_ptr self, const std::string& qual
   return std::move(*cfg);
 }
 
-/// A package's archive for a host that lacks it (read whole: archives are
-/// bounded by code.max-archive-mb).
-caf::result<std::string> fetch(controller_ptr self, const std::string& sha256_hex) {
-  auto archive = self->state.code->archive(sha256_hex);
-  if (!archive)
-    return make_error(errc::function_not_found, "no code package " + sha256_hex);
-  return std::move(*archive);
+std::string holding_key(const std::string& package, const std::string& host) {
+  return "ph/" + package + "/" + host;
+}
+
+/// Where `host` may read `package`: the other hosts holding it, whole ones
+/// first (only those whose agent is known), then the origin. The asking
+/// host counts as holding part of it from now on (until its next report):
+/// hosts asking after it in a burst read from it as it fills.
+package_sources sources(controller_ptr self, const std::string& package, const std::string& host) {
+  auto& st = self->state;
+  package_sources out;
+  out.origin = st.cfg.origin;
+  auto& hosts = st.held[package];
+  hosts.emplace(host, false);
+  for (bool whole : {true, false})
+    for (const auto& [h, complete] : hosts)
+      if (complete == whole && h != host)
+        if (auto agent = st.holders.find(h); agent != st.holders.end() && agent->second) {
+          out.peers.push_back(agent->second);
+          out.peer_ids.push_back(h);
+        }
+  return out;
+}
+
+/// A host's report of every package it holds: replaces its earlier one, in
+/// memory and in the registry.
+void holdings(controller_ptr self, const std::string& host, package_actor agent,
+              const std::vector<std::string>& whole, const std::vector<std::string>& part) {
+  auto& st = self->state;
+  st.holders[host] = std::move(agent);
+  std::map<std::string, bool> now;
+  for (const auto& p : part)
+    now[p] = false;
+  for (const auto& p : whole)
+    now[p] = true;
+  std::vector<storage::kv_store::change> changes;
+  for (auto& [package, hosts] : st.held) {
+    auto h = hosts.find(host);
+    if (h != hosts.end() && now.count(package) == 0) {
+      changes.push_back({holding_key(package, host), std::nullopt});
+      hosts.erase(h);
+    }
+  }
+  for (const auto& [package, complete] : now) {
+    auto& known = st.held[package];
+    auto h = known.find(host);
+    if (h == known.end() || h->second != complete)
+      changes.push_back({holding_key(package, host), std::string(complete ? "1" : "0")});
+    known[host] = complete;
+  }
+  if (changes.empty())
+    return;
+  if (auto err = st.store->write(changes); !err.empty())
+    net::log::warn("holdings_write", "cannot record the packages of host " + host + ": " + err)
+        .field("host", host);
+}
+
+/// Functions registered before packages existed get theirs, built from the
+/// archive the node kept (a function whose archive is gone is logged: its
+/// launches fail until its code is deployed again).
+void build_legacy_packages(caf::actor_system& sys, storage::kv_store& store,
+                           storage::package_store& packages, const controller_settings& settings) {
+  std::vector<std::pair<std::string, function_config>> stale;
+  for (const char* prefix : {"fn/", "fv/"})
+    store.scan(prefix, [&](std::string_view key, std::string_view value) {
+      if (auto cfg = decode_function(sys, value); cfg && cfg->package.empty())
+        stale.emplace_back(std::string{key}, std::move(*cfg));
+      return true;
+    });
+  for (auto& [key, cfg] : stale) {
+    std::string archive;
+    auto path = settings.legacy_code / (cfg.code_sha256 + ".archive");
+    if (auto in = fopen(path.c_str(), "rb")) {
+      char buf[65536];
+      for (size_t n; (n = fread(buf, 1, sizeof buf, in)) > 0;)
+        archive.append(buf, n);
+      fclose(in);
+    }
+    auto built = packages.put_archive(archive, settings.limits);
+    if (!built) {
+      net::log::error("package_missing", "function " + cfg.id() + " has no code package (" +
+                                             built.error + "): deploy its code again")
+          .field("function", cfg.id());
+      continue;
+    }
+    cfg.package = built.digest_hex;
+    if (auto err = store.put(key, encode(sys, cfg)); !err.empty())
+      throw std::runtime_error("controller: registry write failed: " + err);
+  }
+}
+
+/// The hosts' holdings as last recorded (their agents are known once they report again).
+void load_holdings(controller_ptr self) {
+  self->state.store->scan("ph/", [&](std::string_view key, std::string_view value) {
+    auto rest = key.substr(3);
+    auto slash = rest.find('/');
+    if (slash != std::string_view::npos)
+      self->state.held[std::string{rest.substr(0, slash)}][std::string{rest.substr(slash + 1)}] =
+          value == "1";
+    return true;
+  });
 }
 
 caf::error write_function(controller_ptr self, const function_config& cfg) {
@@ -164,11 +270,8 @@ caf::result<function_config> update_code(controller_ptr self, const std::string&
   auto cfg = read_revision(self, id, expected);
   if (!cfg)
     return std::move(cfg.error());
-  auto pkg = self->state.code->put(archive);
-  if (!pkg)
-    return make_error(errc::invalid_parameter, "Could not unzip uploaded file: " + pkg.error);
-  cfg->code_sha256 = pkg.digest_hex;
-  cfg->code_size = static_cast<int64_t>(pkg.archive_bytes);
+  if (auto err = store_code(self, *cfg, archive))
+    return err;
   return write_revision(self, std::move(*cfg));
 }
 
@@ -285,11 +388,12 @@ void prepare_store(caf::actor_system& sys, storage::kv_store& store,
 }
 
 controller_actor::behavior_type controller(controller_ptr self, storage::kv_store* store,
-                                           storage::code_store* code, controller_settings cfg,
-                                           scheduler_actor scheduler) {
+                                           storage::package_store* packages,
+                                           controller_settings cfg, scheduler_actor scheduler) {
   self->state.store = store;
-  self->state.code = code;
+  self->state.packages = packages;
   self->state.cfg = cfg;
+  load_holdings(self);
   self->state.scheduler = std::move(scheduler);
   self->state.started_ms = now_ms();
   for (const auto& f : list_all(self))
@@ -337,7 +441,13 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
       },
       [=](url_find_atom, const std::string& url_id) { return find_url(self, url_id); },
       [=](remove_atom, const std::string& id) { return remove(self, id); },
-      [=](fetch_atom, const std::string& sha256_hex) { return fetch(self, sha256_hex); },
+      [=](pkg_sources_atom, const std::string& package, const std::string& host) {
+        return sources(self, package, host);
+      },
+      [=](pkg_held_atom, const std::string& host, package_actor agent,
+          const std::vector<std::string>& whole, const std::vector<std::string>& part) {
+        holdings(self, host, std::move(agent), whole, part);
+      },
       [=](reserve_atom, const std::string& id, int32_t reserved) {
         return reserve(self, id, reserved);
       },
@@ -362,10 +472,11 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
 } // namespace controller_detail
 
 controller_actor spawn_controller(caf::actor_system& sys, storage::kv_store& store,
-                                  storage::code_store& code, controller_settings settings,
+                                  storage::package_store& packages, controller_settings settings,
                                   scheduler_actor scheduler) {
   controller_detail::prepare_store(sys, store, settings);
-  return sys.spawn(controller_detail::controller, &store, &code, std::move(settings),
+  controller_detail::build_legacy_packages(sys, store, packages, settings);
+  return sys.spawn(controller_detail::controller, &store, &packages, std::move(settings),
                    std::move(scheduler));
 }
 

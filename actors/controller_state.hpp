@@ -15,14 +15,18 @@
 
 namespace troupe::storage {
 class kv_store;
-class code_store;
+class package_store;
 } // namespace troupe::storage
 
 namespace troupe::controller_detail {
 
 struct controller_state {
   storage::kv_store* store = nullptr;
-  storage::code_store* code = nullptr;
+  storage::package_store* packages = nullptr; ///< the origin copy of every package
+  /// Which hosts hold which packages (true: whole), as they last reported,
+  /// by package and host; kept in the registry too ("ph/<package>/<host>").
+  std::map<std::string, std::map<std::string, bool>> held;
+  std::map<std::string, package_actor> holders; ///< each reporting host's package agent
   controller_settings cfg;
   scheduler_actor scheduler;
   std::map<std::string, node_status> nodes; ///< the other nodes, by name (from the door)

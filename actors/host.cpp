@@ -12,8 +12,8 @@
 #include "net/log.hpp"
 #include "net/metrics.hpp"
 #include "runtime/cgroup.hpp"
-#include "storage/code_store.hpp"
 #include "storage/log_store.hpp"
+#include "storage/package_store.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -38,6 +38,7 @@ struct running {
   std::string tenant;
   int32_t slots = 0;
   int64_t started_ms = 0; ///< wall clock, when the launch came
+  std::string package;    ///< pinned while the instance runs ("" before it is prepared)
 };
 
 /// The host's full interface: the node's view plus its own launch pacing tick.
@@ -62,9 +63,7 @@ struct host_state {
   std::deque<std::function<void()>> paced;      ///< starts waiting for a token
   bool pacing = false;                          ///< a token_atom is on its way
   scheduler_actor scheduler;
-  controller_actor controller; ///< where missing code packages come from
-  /// Packages on their way from the controller, and what waits for each.
-  std::map<std::string, std::vector<std::function<void(const std::string& error)>>> fetching;
+  controller_actor controller;
   int32_t free_slots = 0;
   bool draining = false; ///< takes no launches, and its instances end once idle
   std::map<std::pair<std::string, int32_t>, pool_actor> pools; ///< by (runtime family, memory MB)
@@ -155,8 +154,12 @@ void publish(host_ptr self) {
   st.instances_starting->set(static_cast<double>(st.starting.size()));
 }
 
-/// Gives the reserved slots back, here and at the scheduler.
-void give_back(host_ptr self, const std::string& instance_id, int32_t slots) {
+/// Gives the reserved slots back, here and at the scheduler, and the
+/// package pin the instance held (if it got that far).
+void give_back(host_ptr self, const std::string& instance_id, int32_t slots,
+               const std::string& package = {}) {
+  if (!package.empty())
+    self->state.cfg.packages->unpin(package);
   self->state.starting.erase(instance_id);
   self->state.orphaned.erase(instance_id);
   self->state.free_slots += slots;
@@ -165,20 +168,21 @@ void give_back(host_ptr self, const std::string& instance_id, int32_t slots) {
 }
 
 void start_in(host_ptr self, sandbox_lease lease, std::string id, function_config cfg,
-              router_actor router, instance_promise rp, int attempt);
+              std::string code_dir, router_actor router, instance_promise rp, int attempt);
 
-/// Takes a sandbox from the pool; a start failure retries once with a fresh one.
-void acquire_and_start(host_ptr self, std::string id, function_config cfg, router_actor router,
-                       instance_promise rp, int attempt) {
+/// Takes a sandbox from the pool; a start failure retries once with a fresh
+/// one. `code_dir` is the prepared (pinned) package's directory.
+void acquire_and_start(host_ptr self, std::string id, function_config cfg, std::string code_dir,
+                       router_actor router, instance_promise rp, int attempt) {
   auto family = template_family(cfg);
   self->request(pool_for(self, family, cfg.memory_mb), std::chrono::seconds(15),
                 acquire_atom::value)
       .then(
           [=](sandbox_lease lease) mutable {
-            start_in(self, std::move(lease), id, cfg, router, rp, attempt);
+            start_in(self, std::move(lease), id, cfg, code_dir, router, rp, attempt);
           },
           [=](caf::error& err) mutable {
-            give_back(self, id, policy::slots_for(cfg.memory_mb));
+            give_back(self, id, policy::slots_for(cfg.memory_mb), cfg.package);
             rp.deliver(std::move(err));
           });
 }
@@ -193,8 +197,12 @@ void run_instance(host_ptr self, sandbox_lease lease, const std::string& id,
   self->monitor(inst);
   auto launched = st.starting.find(id);
   st.instances[inst.address()] =
-      running{id, cfg.id(), cfg.tenant, policy::slots_for(cfg.memory_mb),
-              launched != st.starting.end() ? launched->second.started_ms : now_ms()};
+      running{id,
+              cfg.id(),
+              cfg.tenant,
+              policy::slots_for(cfg.memory_mb),
+              launched != st.starting.end() ? launched->second.started_ms : now_ms(),
+              cfg.package};
   st.starting.erase(id);
   publish(self);
   self->send(st.scheduler, state_atom::value, id, std::string{"ready"});
@@ -204,10 +212,9 @@ void run_instance(host_ptr self, sandbox_lease lease, const std::string& id,
 }
 
 void start_in(host_ptr self, sandbox_lease lease, std::string id, function_config cfg,
-              router_actor router, instance_promise rp, int attempt) {
+              std::string code_dir, router_actor router, instance_promise rp, int attempt) {
   auto& st = self->state;
-  spec_inputs in{st.cfg.code->dir(cfg.code_sha256).string(), st.cfg.region,
-                 lease.box->runtime_api_address()};
+  spec_inputs in{code_dir, st.cfg.region, lease.box->runtime_api_address()};
   in.instance_id = id;
   in.now_ms = now_ms();
   self->send(st.scheduler, state_atom::value, id, std::string{"starting"});
@@ -220,45 +227,9 @@ void start_in(host_ptr self, sandbox_lease lease, std::string id, function_confi
           },
           [=](caf::error& err) mutable {
             if (attempt == 0)
-              return acquire_and_start(self, id, cfg, router, rp, 1);
-            give_back(self, id, policy::slots_for(cfg.memory_mb));
+              return acquire_and_start(self, id, cfg, code_dir, router, rp, 1);
+            give_back(self, id, policy::slots_for(cfg.memory_mb), cfg.package);
             rp.deliver(std::move(err));
-          });
-}
-
-void code_arrived(host_ptr self, const std::string& sha256_hex, const std::string& error) {
-  auto waiting = std::move(self->state.fetching[sha256_hex]);
-  self->state.fetching.erase(sha256_hex);
-  for (auto& then : waiting)
-    then(error);
-}
-
-/// Calls `then` once the package is on this node (error empty), fetching it
-/// from the controller if need be; one fetch per package however many wait.
-void with_code(host_ptr self, const std::string& sha256_hex,
-               std::function<void(const std::string& error)> then) {
-  auto& st = self->state;
-  if (st.cfg.code->contains(sha256_hex))
-    return then({});
-  if (!st.controller)
-    return then("missing, with no controller to fetch it from");
-  auto& waiting = st.fetching[sha256_hex];
-  waiting.push_back(std::move(then));
-  if (waiting.size() > 1)
-    return; // already on its way
-  self->request(st.controller, std::chrono::seconds(30), fetch_atom::value, sha256_hex)
-      .then(
-          [=](const std::string& archive) {
-            // Content-addressed: the digest of what arrived must be the one asked for.
-            auto pkg = self->state.cfg.code->put(archive);
-            std::string error = !pkg ? pkg.error
-                                : pkg.digest_hex != sha256_hex
-                                    ? "the controller sent a package of digest " + pkg.digest_hex
-                                    : "";
-            code_arrived(self, sha256_hex, error);
-          },
-          [=](caf::error& err) {
-            code_arrived(self, sha256_hex, "fetch failed: " + error_message(err));
           });
 }
 
@@ -275,19 +246,22 @@ caf::result<instance_actor> launch(host_ptr self, std::string id, function_confi
     return make_error(errc::no_capacity, "host " + st.cfg.id + " has no room for " + cfg.name);
   }
   st.free_slots -= slots;
-  st.starting[id] = running{id, cfg.id(), cfg.tenant, slots, now_ms()};
+  st.starting[id] = running{id, cfg.id(), cfg.tenant, slots, now_ms(), {}};
   publish(self);
   auto rp = self->make_response_promise<instance_actor>();
-  auto sha = cfg.code_sha256;
   paced(self, [=]() mutable {
-    with_code(self, sha, [=](const std::string& error) mutable {
-      if (!error.empty()) {
-        give_back(self, id, slots);
-        rp.deliver(make_error(errc::sandbox_failed, "code package of " + cfg.name + ": " + error));
-        return;
-      }
-      acquire_and_start(self, id, cfg, router, rp, 0);
-    });
+    // Lazy where the FUSE view runs: only the index must be here to start.
+    self->request(self->state.cfg.package_agent, std::chrono::seconds(60), prepare_atom::value,
+                  cfg.package)
+        .then(
+            [=](std::string& code_dir) mutable {
+              acquire_and_start(self, id, cfg, std::move(code_dir), router, rp, 0);
+            },
+            [=](caf::error& err) mutable {
+              give_back(self, id, slots);
+              rp.deliver(make_error(errc::sandbox_failed,
+                                    "code package of " + cfg.name + ": " + error_message(err)));
+            });
   });
   return rp;
 }
@@ -297,14 +271,14 @@ void instance_down(host_ptr self, const caf::down_msg& dm) {
   auto it = st.instances.find(dm.source);
   if (it == st.instances.end())
     return;
-  give_back(self, it->second.instance_id, it->second.slots);
+  give_back(self, it->second.instance_id, it->second.slots, it->second.package);
   st.instances.erase(it);
 }
 
 /// What the host registers with: its settings, its packages and how it is now.
 host_info info_of(const host_settings& cfg, int32_t free_slots, bool draining) {
   return {cfg.id,     cfg.zone,     cfg.memory_mb / policy::slot_mb,
-          free_slots, cfg.cpus,     cfg.code->list(),
+          free_slots, cfg.cpus,     cfg.packages->list(),
           draining,   cfg.endpoint, {}};
 }
 
@@ -314,6 +288,7 @@ void join(host_ptr self, scheduler_actor scheduler, controller_actor controller)
   auto& st = self->state;
   st.scheduler = std::move(scheduler);
   st.controller = std::move(controller);
+  self->send(st.cfg.package_agent, join_atom::value, st.controller);
   auto info = info_of(st.cfg, st.free_slots, st.draining);
   auto report = [&](const running& r, const char* state) {
     info.running.push_back(placement{r.instance_id, r.function, st.cfg.id, state, now_ms(), r.slots,
@@ -403,6 +378,8 @@ host_impl::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor 
   st.cfg = std::move(cfg);
   st.scheduler = std::move(scheduler);
   st.controller = std::move(controller);
+  if (st.controller)
+    self->send(st.cfg.package_agent, join_atom::value, st.controller);
   for (size_t i = 0; i < std::max<size_t>(1, st.cfg.template_makers); ++i) {
     st.makers.push_back(spawn_template_maker(self->system()));
     self->link_to(st.makers.back());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/package_agent.hpp"
 #include "actors/protocol/controller.hpp"
 #include "actors/protocol/host.hpp"
 #include "actors/protocol/scheduler.hpp"
@@ -10,7 +11,7 @@
 #include <vector>
 
 namespace troupe::storage {
-class code_store;
+class package_store;
 class log_store;
 } // namespace troupe::storage
 namespace troupe::net {
@@ -46,8 +47,9 @@ struct host_settings {
   std::string run_dir; ///< what sandbox roots are mounted over (in their own namespaces)
   std::string region;
   std::string endpoint; ///< host:port of its direct connections, once published ("": none)
-  storage::code_store* code = nullptr;
-  storage::log_store* logs = nullptr; ///< its instances' invocation logs, by function
+  storage::package_store* packages = nullptr; ///< the node's packages (listed, unpinned here)
+  package_agent_actor package_agent;          ///< makes them usable here (prepare)
+  storage::log_store* logs = nullptr;         ///< its instances' invocation logs, by function
   net::io_runtime* io = nullptr;
 };
 
@@ -61,8 +63,8 @@ using host_node_actor =
 
 /// Spawns the host. With a scheduler (the controller on the same node), it is
 /// registered (host_up) before this returns, so placements requested after
-/// this call see it; without, it waits for `join`. A host fetches the code
-/// packages it lacks from `controller`.
+/// this call see it; without, it waits for `join`. A host reads the code
+/// packages it lacks through its package agent, which it hands `controller`.
 host_node_actor spawn_host(caf::actor_system& sys, host_settings settings,
                            scheduler_actor scheduler = {}, controller_actor controller = {});
 

@@ -130,7 +130,13 @@ node_config::node_config() {
       "host:port serving Prometheus metrics at /metrics (port 0 picks one; unset: none)");
   opt_group{custom_options_, "code"}
       .add(max_archive_mb, "max-archive-mb", "largest accepted archive")
-      .add(max_unpacked_mb, "max-unpacked-mb", "largest unpacked package");
+      .add(max_unpacked_mb, "max-unpacked-mb", "largest unpacked package")
+      .add(code_cache_mb, "cache-mb",
+           "code packages a host keeps, at most (least recently used ones that no instance "
+           "runs are evicted; a node with the controller role keeps every package)")
+      .add(code_extract, "extract",
+           "extract packages to disk instead of reading them through the FUSE view (the "
+           "automatic fallback where /dev/fuse is missing)");
   // Measured with troupe-bench on 2 cores (see README). Warm invoke: sharing,
   // stealing and stealing without moderate polling are within noise at p50
   // (400-650 us, dominated by the two HTTP hops and the process switches).

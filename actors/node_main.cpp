@@ -15,9 +15,9 @@
 #include "net/log.hpp"
 #include "net/metrics.hpp"
 #include "net/tenants_file.hpp"
-#include "storage/code_store.hpp"
 #include "storage/kv_store.hpp"
 #include "storage/log_store.hpp"
+#include "storage/package_store.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
@@ -30,6 +30,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sys/resource.h>
 #include <thread>
 
@@ -101,8 +102,9 @@ event_queue_settings event_queue_settings_of(const node_config& cfg) {
   return e;
 }
 
-host_settings host_settings_of(const node_config& cfg, storage::code_store& code,
-                               storage::log_store& logs, net::io_runtime& io) {
+host_settings host_settings_of(const node_config& cfg, storage::package_store& packages,
+                               const package_service& service, storage::log_store& logs,
+                               net::io_runtime& io) {
   auto data = fs::absolute(cfg.data_dir);
   host_settings h;
   h.id = cfg.host_id;
@@ -125,7 +127,8 @@ host_settings host_settings_of(const node_config& cfg, storage::code_store& code
   h.runtimes_dir = cfg.runtimes_dir;
   h.run_dir = (data / "run").string();
   h.region = cfg.region;
-  h.code = &code;
+  h.packages = &packages;
+  h.package_agent = service.agent();
   h.logs = &logs;
   h.io = &io;
   return h;
@@ -250,13 +253,25 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
     net::log::error("registry_unreadable", "cannot open the registry: " + error);
     return 1;
   }
-  storage::code_store code{fs::path{cfg.data_dir} / "code",
-                           storage::archive_limits{uint64_t(cfg.max_archive_mb) << 20,
-                                                   uint64_t(cfg.max_unpacked_mb) << 20, 20'000}};
+  auto data = fs::absolute(cfg.data_dir);
+  // The controller's node keeps the origin copy of every package; a host's
+  // copies are a cache, bounded.
+  bool origin = cfg.has_role("controller");
+  storage::package_store packages{data / "packages",
+                                  origin ? 0 : uint64_t(cfg.code_cache_mb) << 20};
   storage::log_store logs{fs::path{cfg.data_dir} / "logs", uint64_t(cfg.function_log_kb) << 10};
   net::io_runtime host_io{1};
   net::io_runtime http_io{cfg.ingress_io_threads};
   caf::actor_system sys{cfg};
+  std::optional<package_service> package_svc;
+  if (origin || cfg.has_role("host")) {
+    package_settings ps;
+    ps.host_id = cfg.has_role("host") ? cfg.host_id : "";
+    ps.mount = data / "packages-mnt";
+    ps.trees = data / "packages-tree";
+    ps.fuse = !cfg.code_extract;
+    package_svc.emplace(sys, packages, std::move(ps));
+  }
   controller_actor controller;
   scheduler_actor scheduler;
   if (cfg.has_role("controller")) {
@@ -267,14 +282,19 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
                           {}};
     ss.breaker.consecutive_failures = cfg.breaker_failures;
     ss.breaker.cool_down_ms = to_ms(cfg.breaker_cool_down);
-    controller_settings cs{cfg.tenant_instances, cfg.unreserved_min, {}};
+    controller_settings cs;
+    cs.tenant_instances = cfg.tenant_instances;
+    cs.unreserved_min = cfg.unreserved_min;
+    cs.limits = {uint64_t(cfg.max_archive_mb) << 20, uint64_t(cfg.max_unpacked_mb) << 20, 20'000};
+    cs.origin = package_svc->agent();
+    cs.legacy_code = data / "code";
     if (!read_tenants_file(cfg, cs.bootstrap_keys, error)) {
       net::log::error("bad_tenants_file", error);
       return 2;
     }
     scheduler = spawn_scheduler(sys, *store, ss);
     try {
-      controller = spawn_controller(sys, *store, code, std::move(cs), scheduler);
+      controller = spawn_controller(sys, *store, packages, std::move(cs), scheduler);
     } catch (const std::exception& e) {
       net::log::error("controller_failed", e.what());
       caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
@@ -283,7 +303,8 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   }
   host_node_actor host;
   if (cfg.has_role("host"))
-    host = spawn_host(sys, host_settings_of(cfg, code, logs, host_io), scheduler, controller);
+    host = spawn_host(sys, host_settings_of(cfg, packages, *package_svc, logs, host_io), scheduler,
+                      controller);
   cluster_actor door;
   caf::actor joiner;
   peer_connector_actor connector;
@@ -402,6 +423,8 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   stop_actors();
   if (admin)
     caf::anon_send_exit(admin, caf::exit_reason::user_shutdown);
+  if (package_svc)
+    package_svc->stop(); // no code read waits on a fetch, and the FUSE view is gone
   sys.await_all_actors_done();
   http_io.stop();
   host_io.stop();

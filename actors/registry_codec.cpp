@@ -16,12 +16,28 @@ namespace {
 /// 3 (functions only): their reserved concurrency; version 2 is still read.
 /// 4 (functions): their EventInvokeConfig; 3 (events): the same, per event.
 /// 5 (functions): their version, and $LATEST's last published version.
+/// 6 (functions): their code package; version 5 is read with none (the
+/// controller builds it from the archive that node kept, at start).
 constexpr char format_version = 2;
-constexpr char function_version = 5;
+constexpr char function_version = 6;
 constexpr char alias_version = 1;
 constexpr char url_version = 1;
 constexpr char event_version = 3;
 constexpr char access_key_version = 1;
+
+/// A function configuration as version 5 wrote it: without its package.
+struct function_config_v5 {
+  function_config x;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, function_config_v5& v) {
+  auto& x = v.x;
+  return f(caf::meta::type_name("function_config"), x.name, x.runtime, x.handler, x.description,
+           x.memory_mb, x.timeout_s, x.environment, x.code_sha256, x.code_size, x.last_modified_ms,
+           x.revision_id, x.tenant, x.reserved_concurrency, x.async_max_retries, x.async_max_age_s,
+           x.version, x.last_version);
+}
 
 /// A function configuration as version 4 wrote it: always $LATEST, none published.
 struct function_config_v4 {
@@ -157,6 +173,8 @@ std::optional<function_config> decode_function(caf::actor_system& sys, std::stri
   if (auto old = decode_record<function_config_v3>(sys, bytes, 3))
     return std::move(old->x);
   if (auto old = decode_record<function_config_v4>(sys, bytes, 4))
+    return std::move(old->x);
+  if (auto old = decode_record<function_config_v5>(sys, bytes, 5))
     return std::move(old->x);
   return decode_record<function_config>(sys, bytes, function_version);
 }

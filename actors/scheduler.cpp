@@ -168,7 +168,7 @@ std::vector<policy::host_view> views(const scheduler_state& st, const function_c
                         h.info.free_slots,
                         it == h.instances_by_function.end() ? 0 : it->second,
                         h.info.zone,
-                        h.packages.count(cfg.code_sha256) > 0,
+                        h.packages.count(cfg.package) > 0,
                         h.launching,
                         {},
                         {}};
@@ -287,7 +287,7 @@ caf::result<placement, host_actor> place(scheduler_ptr self, const function_conf
   host.info.free_slots -= slots;
   tally(host, p, +1);
   host.launching += 1;
-  host.packages.insert(cfg.code_sha256); // it fetches the package to start the instance
+  host.packages.insert(cfg.package); // it fetches the package to start the instance
   st.instances[p.instance_id] = {p, slots};
   auto rp = self->make_response_promise<placement, host_actor>();
   persist(self, p, [self, rp, p, handle = host.handle](const std::string& error) mutable {

@@ -39,8 +39,11 @@ struct function_config {
   int32_t memory_mb = 128; ///< a multiple of 128, 128..10240
   int32_t timeout_s = 3;   ///< 1..900
   std::map<std::string, std::string> environment;
-  std::string code_sha256; ///< hex SHA-256 of the uploaded archive: the package name
+  std::string code_sha256; ///< hex SHA-256 of the uploaded archive (the API's CodeSha256)
   int64_t code_size = 0;   ///< archive bytes
+  /// The code package its instances run (storage::package_digest, hex):
+  /// identical trees share one, whatever archive they came in.
+  std::string package;
   int64_t last_modified_ms = 0;
   std::string revision_id;
   std::string tenant = "default"; ///< whose function it is

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "actors/protocol/messages.hpp"
+#include "actors/protocol/packages.hpp"
 
 #include <caf/typed_actor.hpp>
 
@@ -33,8 +34,10 @@ namespace troupe {
 /// (function_exists if the function and qualifier have one) or updates one,
 /// `url_get` reads one (or with only an id, all of a function's), `url_del`
 /// deletes one, `url_find` finds one by its url id (function_not_found if
-/// none); removing a function removes its URLs. `fetch` answers a stored package's
-/// archive by its SHA-256 (hex), for hosts that lack it; `reserve` sets a
+/// none); removing a function removes its URLs. `pkg_sources` answers where
+/// a host (named, and left out) may read a package: the hosts that reported
+/// holding it (`pkg_held`: every package a host holds, whole or in part,
+/// which replaces what it reported before) and the origin; `reserve` sets a
 /// function's reserved concurrency (-1: none), refused with invalid_parameter
 /// when the tenant's reservations would leave less than its unreserved
 /// minimum, and tells the scheduler, which holds it; `async_cfg` sets a
@@ -69,7 +72,10 @@ using controller_actor = caf::typed_actor<
     caf::replies_to<url_del_atom, std::string /*id*/, std::string /*qualifier*/>::with<url_config>,
     caf::replies_to<url_find_atom, std::string /*url id*/>::with<url_config>,
     caf::replies_to<remove_atom, std::string>::with<function_config>,
-    caf::replies_to<fetch_atom, std::string /*sha256 hex*/>::with<std::string>,
+    caf::replies_to<pkg_sources_atom, std::string /*digest hex*/,
+                    std::string /*asking host*/>::with<package_sources>,
+    caf::reacts_to<pkg_held_atom, std::string /*host*/, package_actor,
+                   std::vector<std::string> /*whole*/, std::vector<std::string> /*in part*/>,
     caf::replies_to<reserve_atom, std::string /*function*/, int32_t>::with<function_config>,
     caf::replies_to<async_cfg_atom, std::string /*function*/, int32_t, int32_t,
                     bool /*merge*/>::with<function_config>,

@@ -30,7 +30,7 @@ typename Inspector::result_type inspect(Inspector& f, function_config& x) {
   return f(caf::meta::type_name("function_config"), x.name, x.runtime, x.handler, x.description,
            x.memory_mb, x.timeout_s, x.environment, x.code_sha256, x.code_size, x.last_modified_ms,
            x.revision_id, x.tenant, x.reserved_concurrency, x.async_max_retries, x.async_max_age_s,
-           x.version, x.last_version);
+           x.version, x.last_version, x.package);
 }
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, url_config& x) {
@@ -110,6 +110,11 @@ using keys_atom = caf::atom_constant<caf::atom("keys")>;
 using instances_atom = caf::atom_constant<caf::atom("instances")>;
 using node_atom = caf::atom_constant<caf::atom("node")>;
 using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
+using pkg_index_atom = caf::atom_constant<caf::atom("pkg_index")>;
+using pkg_read_atom = caf::atom_constant<caf::atom("pkg_read")>;
+using pkg_sources_atom = caf::atom_constant<caf::atom("pkg_srcs")>;
+using pkg_held_atom = caf::atom_constant<caf::atom("pkg_held")>;
+using prepare_atom = caf::atom_constant<caf::atom("prepare")>;
 
 /// An access key: what signs a tenant's requests (AWS Signature Version 4).
 struct access_key {

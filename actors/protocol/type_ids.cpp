@@ -49,6 +49,9 @@ void register_troupe_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<scheduler_actor>("troupe::scheduler_actor");
   cfg.add_message_type<controller_actor>("troupe::controller_actor");
   cfg.add_message_type<cluster_actor>("troupe::cluster_actor");
+  cfg.add_message_type<package_actor>("troupe::package_actor");
+  cfg.add_message_type<std::vector<package_actor>>("std::vector<troupe::package_actor>");
+  cfg.add_message_type<package_sources>("troupe::package_sources");
   cfg.add_error_category(caf::atom("troupe"),
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            std::string out = "troupe::";

@@ -1,14 +1,23 @@
 #include "actors/api_mapping.hpp"
+#include "actors/controller.hpp"
 #include "actors/instance_env.hpp"
 #include "actors/node_config.hpp"
 #include "actors/protocol/errc.hpp"
 #include "actors/registry_codec.hpp"
+#include "storage/digest.hpp"
+#include "storage/kv_store.hpp"
+#include "storage/package_store.hpp"
+#include "../storage/test_support.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/binary_serializer.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/sec.hpp>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -263,6 +272,81 @@ TEST(RegistryCodec, FunctionsOfTheSecondFormatHaveNoReservedConcurrency) {
   EXPECT_EQ(now->reserved_concurrency, 7);
   EXPECT_EQ(now->async_max_retries, 1);
   EXPECT_EQ(now->async_max_age_s, 600);
+}
+
+/// `in` as version 5 wrote it: every field but the package.
+std::string function_v5(caf::actor_system& sys, const function_config& in) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys, buf};
+  auto x = in;
+  if (sink(x.name, x.runtime, x.handler, x.description, x.memory_mb, x.timeout_s, x.environment,
+           x.code_sha256, x.code_size, x.last_modified_ms, x.revision_id, x.tenant,
+           x.reserved_concurrency, x.async_max_retries, x.async_max_age_s, x.version,
+           x.last_version))
+    throw std::runtime_error("cannot encode");
+  return std::string(1, '\x05') + std::string(buf.begin(), buf.end());
+}
+
+TEST(RegistryCodec, FunctionsOfTheFifthFormatHaveNoPackageYet) {
+  node_config cfg;
+  caf::actor_system sys{cfg};
+  auto in = sample();
+  in.version = "3";
+  auto old = decode_function(sys, function_v5(sys, in));
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->version, "3");
+  EXPECT_EQ(old->code_sha256, in.code_sha256);
+  EXPECT_EQ(old->package, "");
+  in.package = std::string(64, 'c');
+  auto now = decode_function(sys, encode(sys, in));
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->package, in.package);
+}
+
+TEST(ControllerUpgrade, FunctionsRegisteredBeforePackagesGetOneBuiltFromTheirArchive) {
+  namespace fs = std::filesystem;
+  auto root = fs::temp_directory_path() / ("troupe-upgrade-" + std::to_string(getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "code");
+  node_config cfg;
+  caf::actor_system sys{cfg};
+  namespace st = storage::test;
+  auto zip = st::build_archive(st::archive_format::zip,
+                               {st::file("app.py", "def handler(e, c):\n  return 1\n")});
+  auto kept = sample();
+  kept.code_sha256 = storage::to_hex(storage::sha256(zip));
+  std::ofstream{root / "code" / (kept.code_sha256 + ".archive"), std::ios::binary} << zip;
+  auto lost = sample(); // its archive is gone: it stays without a package, and is logged
+  lost.name = "g";
+  lost.code_sha256 = std::string(64, 'b');
+  {
+    std::string error;
+    auto kv = storage::open_rocksdb_store((root / "db").string(), error);
+    ASSERT_TRUE(kv) << error;
+    ASSERT_EQ(kv->put(function_key(kept.id()), function_v5(sys, kept)), "");
+    ASSERT_EQ(kv->put(function_key(lost.id()), function_v5(sys, lost)), "");
+    storage::package_store packages{root / "packages"};
+    controller_settings cs;
+    cs.legacy_code = root / "code";
+    auto ctl = spawn_controller(sys, *kv, packages, cs, {});
+    caf::scoped_actor self{sys};
+    auto lookup = [&](const function_config& f) {
+      function_config got;
+      self->request(ctl, caf::infinite, lookup_atom::value, f.id())
+          .receive([&](function_config& x) { got = std::move(x); },
+                   [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+      return got;
+    };
+    auto upgraded = lookup(kept);
+    EXPECT_EQ(upgraded.code_sha256, kept.code_sha256); // the API's CodeSha256 is the archive's
+    ASSERT_EQ(upgraded.package.size(), 64u);
+    EXPECT_TRUE(packages.complete(upgraded.package));
+    ASSERT_NE(packages.index(upgraded.package)->find("app.py"), nullptr);
+    EXPECT_EQ(lookup(lost).package, "");
+    self->send_exit(ctl, caf::exit_reason::user_shutdown);
+    self->wait_for(ctl);
+  }
+  fs::remove_all(root);
 }
 
 TEST(RegistryCodec, EventsRoundTripAndThoseOfTheSecondFormatAreRead) {

@@ -110,7 +110,7 @@ protected:
     fn.name = name;
     fn.tenant = tenant;
     fn.memory_mb = memory_mb;
-    fn.code_sha256 = "abc";
+    fn.package = "abc";
     caf::expected<placement> out{caf::error{}};
     caf::scoped_actor self{sys_};
     self->request(scheduler_, 5s, place_atom::value, fn, avoid)

@@ -395,6 +395,8 @@ int main(int argc, char** argv) {
       density(idle);
     if (run("cluster"))
       bench::cluster_benches(only == "cluster" ? std::max(1, n) : 5);
+    if (run("packages"))
+      bench::package_benches(only == "packages" ? std::max(3, n) : 5);
     if (run("resilience"))
       bench::resilience_benches(only == "resilience" ? std::max(5, n) : 30);
   } catch (const std::exception& e) {

@@ -95,4 +95,9 @@ void resilience_benches(double overload_s);
 /// The cluster benchmarks (tests/bench/cluster_bench.cpp).
 void cluster_benches(int trials);
 
+/// Code packages: cold starts of a new function on a host that must fetch
+/// what it reads (1 MB handler, with 0 or 100 MB it never reads), and three
+/// hosts starting one new function at once (bytes from origin vs peers).
+void package_benches(int trials);
+
 } // namespace troupe::bench

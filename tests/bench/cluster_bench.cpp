@@ -16,6 +16,7 @@
 #include <csignal>
 #include <future>
 #include <limits>
+#include <map>
 #include <stdexcept>
 #include <thread>
 #include <unistd.h>
@@ -325,7 +326,118 @@ void spread_burst(local_cluster& c, int n) {
        R"(},"instances":)" + c.hosts() + "}");
 }
 
+/// The value of `series` in `node`'s metrics (0 if absent).
+double metric(const test::node_process& node, const std::string& series) {
+  net::http_client cl{"127.0.0.1", node.metrics_port(), seconds(10)};
+  auto text = "\n" + cl.request("GET", "/metrics").body;
+  auto at = text.find("\n" + series + " ");
+  return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size() + 2));
+}
+
+const std::string from_origin = R"(troupe_package_fetched_bytes_total{source="origin"})";
+const std::string from_peers = R"(troupe_package_fetched_bytes_total{source="peer"})";
+
+/// A python function whose handler module is 1 MB (Python reads it whole at
+/// import) beside `other_mb` MB of files it never opens, or, with
+/// `read_all`, reads at import; `salt` makes its package a new one.
+std::string package_zip(int other_mb, int salt, bool read_all = false) {
+  std::string handler = "SALT = " + std::to_string(salt) + "\n";
+  if (read_all)
+    handler += "import os\nREAD = sum(len(open(os.path.join(d, f), 'rb').read())\n"
+               "           for d, _, fs in os.walk('/var/task') for f in fs)\n";
+  handler += "def handler(event, context):\n  return {'salt': SALT}\n";
+  while (handler.size() < (1u << 20))
+    handler += "# padding: the handler module is one megabyte of source ....................\n";
+  std::vector<test::file_entry> files{{"handler.py", handler}};
+  for (int i = 0; i < other_mb; ++i) { // distinct bytes per file and package
+    std::string blob(1u << 20, static_cast<char>('a' + (i + salt) % 26));
+    blob.replace(0, 16, std::to_string(salt * 1000 + i));
+    files.push_back({"data/blob-" + std::to_string(i) + ".bin", std::move(blob)});
+  }
+  return test::make_zip(files);
+}
+
+/// Cold starts on a host that has never seen the function, which reads 1 MB
+/// of its package, when the package holds nothing else and when it holds
+/// 100 MB more; interleaved, so the two meet the same machine.
+void package_cold_starts(local_cluster& c, int trials) {
+  auto host = c.start_host("host-a", {"--host.warm-runtimes=python3", "--host.pool-size=2",
+                                      "--metrics.listen=127.0.0.1:0"});
+  c.await("host-a", true);
+  std::map<int, std::vector<double>> ms;
+  std::map<int, double> fetched;
+  for (int t = 0; t < trials; ++t)
+    for (int other : {0, 100}) {
+      auto name = "pkg-" + std::to_string(other) + "-" + std::to_string(t);
+      auto target = deploy(*c.ctl, name, "python3.11", "handler.handler", package_zip(other, t));
+      std::this_thread::sleep_for(milliseconds(300)); // the pool refills
+      auto before = metric(*host, from_origin);
+      net::http_client cl{"127.0.0.1", c.ctl->port(), seconds(60)};
+      auto t0 = steady_clock::now();
+      auto r = cl.request("POST", target, "{}");
+      ms[other].push_back(duration<double, std::milli>(steady_clock::now() - t0).count());
+      if (r.status != 200)
+        throw std::runtime_error(name + ": " + r.body);
+      fetched[other] += metric(*host, from_origin) - before;
+    }
+  for (int other : {0, 100})
+    emit(R"({"bench":"package_cold_start","handler_mb":1,"other_mb":)" + std::to_string(other) +
+         "," + stats_json(ms[other]) + R"(,"fetched_kb_per_start":)" +
+         num(fetched[other] / 1024 / trials) + "}");
+  auto p50 = [&](int other) {
+    auto v = ms[other];
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  emit(R"({"bench":"package_cold_start_ratio","other_mb":100,"ratio_p50":)" +
+       num(p50(100) / p50(0)) + R"(,"target":1.3})");
+  host.reset();
+  c.await("host-a", false);
+}
+
+/// Three hosts start the same new function at once (one instance each);
+/// where its bytes came from: the origin, or the other hosts.
+void package_burst(local_cluster& c, int mb) {
+  std::vector<std::unique_ptr<test::node_process>> hosts;
+  for (const auto* id : {"host-b", "host-c", "host-d"}) {
+    hosts.push_back(c.start_host(id, {"--host.warm-runtimes=python3", "--host.memory-mb=128",
+                                      "--metrics.listen=127.0.0.1:0"}));
+    c.await(id, true);
+  }
+  auto target =
+      deploy(*c.ctl, "pkg-burst", "python3.11", "handler.handler", package_zip(mb, 7, true));
+  std::this_thread::sleep_for(milliseconds(500));
+  std::vector<std::future<int>> calls;
+  for (int i = 0; i < 3; ++i)
+    calls.push_back(std::async(std::launch::async, [&] {
+      net::http_client cl{"127.0.0.1", c.ctl->port(), seconds(60)};
+      return cl.request("POST", target, "{}").status;
+    }));
+  int failed = 0;
+  for (auto& f : calls)
+    failed += f.get() == 200 ? 0 : 1;
+  double origin = 0, peers = 0;
+  std::string per_host;
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    auto o = metric(*hosts[i], from_origin), p = metric(*hosts[i], from_peers);
+    origin += o;
+    peers += p;
+    per_host += std::string(i ? "," : "") + R"({"origin_kb":)" + num(o / 1024) + R"(,"peers_kb":)" +
+                num(p / 1024) + "}";
+  }
+  emit(R"({"bench":"package_burst","hosts":3,"package_mb":)" + std::to_string(mb + 1) +
+       R"(,"failed":)" + std::to_string(failed) + R"(,"origin_kb":)" + num(origin / 1024) +
+       R"(,"peers_kb":)" + num(peers / 1024) + R"(,"origin_share":)" +
+       num(origin / std::max(1.0, origin + peers)) + R"(,"per_host":[)" + per_host + "]}");
+}
+
 } // namespace
+
+void package_benches(int trials) {
+  local_cluster c;
+  package_cold_starts(c, trials);
+  package_burst(c, 16);
+}
 
 void cluster_benches(int trials) {
   placement_rate(100'000, 1000);

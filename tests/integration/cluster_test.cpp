@@ -223,13 +223,13 @@ TEST_F(ClusterTest, HostsJoinOverTlsAndInstancesSpreadOverThem) {
   deploy_sleepy(*ctl);
   for (const auto& r : invoke_together(ctl->port(), 4, 1.0))
     EXPECT_EQ(r.status, 200) << r.body;
-  // Four instances, spread two and two; each host fetched the package itself.
+  // Four instances, spread two and two; each host holds the package once.
   auto listed = hosts(*ctl);
   EXPECT_EQ(count(listed, "\"Instances\":2"), 2u) << listed;
   for (const auto* id : {"host-a", "host-b"}) {
     size_t packages = 0;
-    for (const auto& e : std::filesystem::directory_iterator(dir.path() / id / "code"))
-      packages += e.is_directory() ? 1 : 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path() / id / "packages"))
+      packages += e.path().extension() == ".index" ? 1 : 0;
     EXPECT_EQ(packages, 1u) << id;
   }
   // Each host keeps its instances' logs; the operator route gathers them
@@ -352,6 +352,57 @@ TEST_F(ClusterTest, SilentHostIsDroppedAndJoinsAgainWhenItWakes) {
   deploy_sleepy(*ctl);
   for (const auto& r : invoke_together(ctl->port(), 1, 0))
     EXPECT_EQ(r.status, 200) << r.body;
+}
+
+/// The value of `series` (name and labels as rendered) in `node`'s metrics, or -1.
+double metric(node_process& node, const std::string& series) {
+  net::http_client cl{"127.0.0.1", node.metrics_port(), seconds(10)};
+  auto text = "\n" + cl.request("GET", "/metrics").body;
+  auto at = text.find("\n" + series + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 2));
+}
+
+const std::string from_origin = R"(troupe_package_fetched_bytes_total{source="origin"})";
+const std::string from_peers = R"(troupe_package_fetched_bytes_total{source="peer"})";
+
+TEST_F(ClusterTest, AHostReadsAPackageFromAPeerThatHoldsItAndSkipsAStalledPeer) {
+  auto ctl = start_controller();
+  auto with_metrics = [&](const std::string& id) {
+    auto args = tls(certs(), id);
+    args.push_back("--metrics.listen=127.0.0.1:0");
+    return start_host(*ctl, id, args);
+  };
+  auto a = with_metrics("host-a");
+  ASSERT_TRUE(await_hosts(*ctl, 1)) << hosts(*ctl);
+  deploy_sleepy(*ctl);
+  auto other = make_zip({{"other.py", "def handler(e, c):\n  return {'other': True}\n"}});
+  auto created = ctl->client().request("POST", functions,
+                                       create_body("other", "python3.11", "other.handler", other));
+  ASSERT_EQ(created.status, 201) << created.body;
+  for (auto name : {"sleepy", "other"})
+    ASSERT_EQ(ctl->client().request("POST", invoke_path(name), "{}").status, 200) << name;
+  EXPECT_GT(metric(*a, from_origin), 0); // the first host had nobody else to ask
+  EXPECT_EQ(metric(*a, from_peers), 0);
+
+  // host-b starts sleepy while host-a, which holds it, takes no launches.
+  auto b = with_metrics("host-b");
+  ASSERT_TRUE(await_hosts(*ctl, 2)) << hosts(*ctl);
+  ASSERT_EQ(ctl->client().request("POST", "/troupe/hosts/host-a/drain").status, 200);
+  auto r = ctl->client().request("POST", invoke_path("sleepy"), "{}");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_GT(metric(*b, from_peers), 0);
+  EXPECT_EQ(metric(*b, from_origin), 0);
+  EXPECT_GT(metric(*a, "troupe_package_served_bytes_total"), 0);
+
+  // A peer that stops answering is skipped once its read times out, and
+  // the package comes from the origin instead.
+  ::kill(a->pid(), SIGSTOP);
+  r = ctl->client().request("POST", invoke_path("other"), "{}");
+  ::kill(a->pid(), SIGCONT);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("other"), std::string::npos) << r.body;
+  EXPECT_GE(metric(*b, "troupe_package_peer_failures_total"), 1);
+  EXPECT_GT(metric(*b, from_origin), 0);
 }
 
 TEST_F(ClusterTest, HostLostDuringALaunchIsGivenUpAndTheRequestServedElsewhere) {

@@ -353,6 +353,60 @@ TEST_F(NodeTest, StopsCleanlyWithInstancesRunning) {
   EXPECT_EQ(left, 0u);
 }
 
+/// Whether this machine's mount table lists a mount at `path`.
+bool mounted_at(const std::filesystem::path& path) {
+  std::ifstream in{"/proc/self/mountinfo"};
+  auto field = " " + path.string() + " ";
+  for (std::string line; std::getline(in, line);)
+    if (line.find(field) != std::string::npos)
+      return true;
+  return false;
+}
+
+/// The entries of `dir` whose names are package digests (64 characters).
+size_t package_dirs(const std::filesystem::path& dir) {
+  size_t n = 0;
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(dir, ec))
+    n += e.path().filename().string().size() == 64 && e.is_directory() ? 1 : 0;
+  return n;
+}
+
+TEST_F(NodeTest, InstancesReadTheirCodeThroughOneFuseViewThatLeavesNoMountBehind) {
+  auto mnt = std::filesystem::absolute(data.path()) / "packages-mnt";
+  {
+    node_process node{data.path()};
+    deploy_examples(node);
+    // The same tree deployed twice is one package.
+    deploy(node, "cpp-echo-2", "provided", "bootstrap", read_file(example_zip("cpp-echo")));
+    for (auto name : {"shell-echo", "cpp-echo", "cpp-echo-2", "python-echo", "node-echo"})
+      EXPECT_EQ(node.client().request("POST", invoke_path(name), "{}").status, 200) << name;
+    ASSERT_TRUE(mounted_at(mnt));
+    EXPECT_EQ(package_dirs(mnt), 4u);
+    EXPECT_EQ(package_dirs(data.path() / "packages-tree"), 0u); // nothing extracted
+    // A crash leaves the mount; the next start clears it and mounts afresh.
+    node.kill9();
+  }
+  node_process node{data.path()};
+  auto r = node.client().request("POST", invoke_path("python-echo"), R"({"after":"restart"})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(package_dirs(mnt), 4u);
+  EXPECT_EQ(node.stop(), 0);
+  EXPECT_FALSE(mounted_at(mnt));
+}
+
+TEST_F(NodeTest, WithoutTheFuseViewPackagesAreExtractedAndRunTheSame) {
+  node_process node{data.path(), {"--code.extract"}};
+  deploy_examples(node);
+  for (auto name : {"shell-echo", "cpp-echo", "python-echo", "node-echo"}) {
+    auto r = node.client().request("POST", invoke_path(name), R"({"via":"tree"})");
+    EXPECT_EQ(r.status, 200) << name << ": " << r.body;
+    EXPECT_NE(r.body.find("tree"), std::string::npos) << name << ": " << r.body;
+  }
+  EXPECT_FALSE(mounted_at(std::filesystem::absolute(data.path()) / "packages-mnt"));
+  EXPECT_EQ(package_dirs(data.path() / "packages-tree"), 4u);
+}
+
 } // namespace
 
 namespace {

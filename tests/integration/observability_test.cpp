@@ -136,6 +136,14 @@ TEST_F(ObservabilityTest, MetricsCountInvocationsByOutcomeAndPassPromtool) {
   EXPECT_GT(sample(text, "troupe_rocksdb_reads_total"), 0);
   EXPECT_GT(sample(text, "process_resident_memory_bytes"), 0);
   EXPECT_EQ(sample(text, "troupe_async_queue_depth"), 0);
+  // The instances read their code through the node's FUSE view.
+  EXPECT_GT(sample(text, "troupe_fuse_lookups_total"), 0);
+  EXPECT_GT(sample(text, "troupe_fuse_reads_total"), 0);
+  EXPECT_GT(sample(text, "troupe_fuse_read_bytes_total"), 0);
+  EXPECT_EQ(sample(text, "troupe_fuse_read_errors_total"), 0);
+  EXPECT_GT(sample(text, "troupe_package_cache_bytes"), 0);
+  // The controller's node holds the origin: nothing was fetched.
+  EXPECT_EQ(sample(text, "troupe_package_fetched_bytes_total{source=\"origin\"}"), 0);
 
   net::http_client metrics{"127.0.0.1", node.metrics_port(), std::chrono::seconds(10)};
   auto wrong_path = metrics.request("GET", "/other");
