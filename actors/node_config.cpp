@@ -131,6 +131,7 @@ node_config::node_config() {
   opt_group{custom_options_, "code"}
       .add(max_archive_mb, "max-archive-mb", "largest accepted archive")
       .add(max_unpacked_mb, "max-unpacked-mb", "largest unpacked package")
+      .add(max_files, "max-files", "most files, directories and links in one package")
       .add(code_cache_mb, "cache-mb",
            "code packages a host keeps, at most (least recently used ones that no instance "
            "runs are evicted; a node with the controller role keeps every package)")

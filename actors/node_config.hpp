@@ -104,6 +104,7 @@ struct node_config : caf::actor_system_config {
   // [code]
   int64_t max_archive_mb = 50;
   int64_t max_unpacked_mb = 250;
+  int64_t max_files = 20'000;    ///< files, directories and links in one package
   int64_t code_cache_mb = 10240; ///< a host's package cache bound (not the origin's)
   bool code_extract = false;     ///< no FUSE view: packages are extracted instead
 

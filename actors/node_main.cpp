@@ -285,7 +285,8 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
     controller_settings cs;
     cs.tenant_instances = cfg.tenant_instances;
     cs.unreserved_min = cfg.unreserved_min;
-    cs.limits = {uint64_t(cfg.max_archive_mb) << 20, uint64_t(cfg.max_unpacked_mb) << 20, 20'000};
+    cs.limits = {uint64_t(cfg.max_archive_mb) << 20, uint64_t(cfg.max_unpacked_mb) << 20,
+                 uint64_t(cfg.max_files)};
     cs.origin = package_svc->agent();
     cs.legacy_code = data / "code";
     if (!read_tenants_file(cfg, cs.bootstrap_keys, error)) {

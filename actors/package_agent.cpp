@@ -110,6 +110,9 @@ struct metrics_set {
   net::metrics::counter* peer_failures;
 };
 
+/// Tries of one chunk (a failed or corrupt answer counts): peers, then the origin.
+constexpr int fetch_attempts = 4;
+
 metrics_set make_metrics() {
   auto& reg = net::metrics::registry::node();
   const char* fetched = "Code package bytes this node fetched, by where from";
@@ -144,7 +147,7 @@ struct package_service::impl {
   bool stopped = false;
 
   impl(caf::actor_system& y, storage::package_store& s, package_settings c)
-      : sys(y), store(s), cfg(std::move(c)), cache(store, fetcher) {}
+      : sys(y), store(s), cfg(std::move(c)), cache(store, fetcher, fetch_attempts) {}
 };
 
 namespace {
@@ -283,13 +286,15 @@ void read_range(agent_ptr self, package_actor src, std::chrono::milliseconds tim
 /// to the origin, which holds everything.
 int pick_peer(agent_ptr self, const package_sources& s, int64_t chunk, int attempt) {
   auto& st = self->state;
-  if (attempt >= 3)
+  if (attempt >= fetch_attempts - 1)
     return -1;
   auto now = steady_ms();
   std::vector<int> usable;
   for (size_t k = 0; k < s.peers.size(); ++k) {
+    if (!s.peers[k])
+      continue;
     auto& p = st.peers[s.peers[k].address()];
-    if (s.peers[k] && p.backoff_until_ms <= now && p.in_flight < st.svc->cfg.uploads_per_peer)
+    if (p.backoff_until_ms <= now && p.in_flight < st.svc->cfg.uploads_per_peer)
       usable.push_back(static_cast<int>(k));
   }
   if (usable.empty())

@@ -1,3 +1,4 @@
+#include "../storage/test_support.hpp"
 #include "actors/api_mapping.hpp"
 #include "actors/controller.hpp"
 #include "actors/instance_env.hpp"
@@ -7,7 +8,6 @@
 #include "storage/digest.hpp"
 #include "storage/kv_store.hpp"
 #include "storage/package_store.hpp"
-#include "../storage/test_support.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/binary_serializer.hpp>

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <netinet/in.h>
 #include <sstream>
@@ -403,6 +404,41 @@ TEST_F(ClusterTest, AHostReadsAPackageFromAPeerThatHoldsItAndSkipsAStalledPeer) 
   EXPECT_NE(r.body.find("other"), std::string::npos) << r.body;
   EXPECT_GE(metric(*b, "troupe_package_peer_failures_total"), 1);
   EXPECT_GT(metric(*b, from_origin), 0);
+}
+
+TEST_F(ClusterTest, AChunkThatCannotBeHadFailsTheReadAsAnInitErrorUntilTheOriginReadsRight) {
+  auto ctl = start_controller();
+  auto args = tls(certs(), "host-a");
+  args.push_back("--metrics.listen=127.0.0.1:0");
+  auto a = start_host(*ctl, "host-a", args);
+  ASSERT_TRUE(await_hosts(*ctl, 1)) << hosts(*ctl);
+  deploy_sleepy(*ctl);
+  // The origin's copy goes bad in place, as a failing disk's would: every
+  // chunk it serves fails its digest.
+  std::filesystem::path content;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "ctl" / "packages"))
+    if (e.path().extension() == ".content")
+      content = e.path();
+  ASSERT_FALSE(content.empty());
+  auto good = read_file(content);
+  auto overwrite = [&](const std::string& bytes) {
+    std::fstream f{content, std::ios::in | std::ios::out | std::ios::binary};
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  };
+  overwrite(std::string(good.size(), 'X'));
+  auto r = ctl->client().request("POST", invoke_path("sleepy"), "{}");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(header(r, "X-Amz-Function-Error"), "Unhandled") << r.body;
+  EXPECT_NE(r.body.find("Runtime.ImportModuleError"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("Input/output error"), std::string::npos) << r.body;
+  EXPECT_GE(metric(*a, "troupe_package_corrupt_chunks_total"), 1);
+  EXPECT_GE(metric(*a, "troupe_fuse_read_errors_total"), 1);
+  // Nothing bad was kept: once the origin reads right, the next cold start runs.
+  overwrite(good);
+  r = ctl->client().request("POST", invoke_path("sleepy"), R"({"again":1})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(header(r, "X-Amz-Function-Error"), "") << r.body;
+  EXPECT_NE(r.body.find("again"), std::string::npos) << r.body;
 }
 
 TEST_F(ClusterTest, HostLostDuringALaunchIsGivenUpAndTheRequestServedElsewhere) {

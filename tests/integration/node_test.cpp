@@ -395,6 +395,21 @@ TEST_F(NodeTest, InstancesReadTheirCodeThroughOneFuseViewThatLeavesNoMountBehind
   EXPECT_FALSE(mounted_at(mnt));
 }
 
+TEST_F(NodeTest, PackageLimitsComeFromConfigurationAndRefuseBeforeStoring) {
+  node_process node{data.path(), {"--code.max-files=2", "--code.max-unpacked-mb=1"}};
+  auto three = make_zip({{"a.py", "x = 1\n"}, {"b.py", "x = 2\n"}, {"c.py", "x = 3\n"}});
+  auto r = node.client().request("POST", functions, create_body("many", "python3", "a.h", three));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("more than 2 entries"), std::string::npos) << r.body;
+  auto big = make_zip({{"a.py", std::string(2u << 20, '#')}});
+  r = node.client().request("POST", functions, create_body("big", "python3", "a.h", big));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(package_dirs(data.path() / "packages-mnt"), 0u); // nothing was stored
+  r = node.client().request("POST", functions,
+                            create_body("two", "python3", "a.h", make_zip({{"a.py", "x = 1\n"}})));
+  EXPECT_EQ(r.status, 201) << r.body;
+}
+
 TEST_F(NodeTest, WithoutTheFuseViewPackagesAreExtractedAndRunTheSame) {
   node_process node{data.path(), {"--code.extract"}};
   deploy_examples(node);
