@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
@@ -30,6 +31,17 @@ temp_dir::temp_dir() {
 }
 
 temp_dir::~temp_dir() {
+  // A node killed with SIGKILL leaves its FUSE view mounted here: detach
+  // every mount under the directory first, or nothing under it can go.
+  std::ifstream mounts{"/proc/self/mountinfo"};
+  auto prefix = path_.string() + "/";
+  for (std::string line; std::getline(mounts, line);) {
+    std::istringstream fields{line};
+    std::string id, parent, dev, root, point;
+    fields >> id >> parent >> dev >> root >> point;
+    if (point.compare(0, prefix.size(), prefix) == 0)
+      umount2(point.c_str(), MNT_DETACH);
+  }
   std::error_code ec;
   fs::remove_all(path_, ec);
 }
