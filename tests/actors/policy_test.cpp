@@ -212,3 +212,65 @@ TEST(TenantAdmission, NoLimitsAdmitEverything) {
   for (int i = 0; i < 10000; ++i)
     ASSERT_EQ(a.admit("t", 0), refusal::none);
 }
+
+#include "actors/policy/egress.hpp"
+
+namespace {
+
+std::vector<troupe::policy::egress_rule> rules_of(std::vector<std::string> texts) {
+  std::vector<troupe::policy::egress_rule> out;
+  for (const auto& t : texts) {
+    std::string error;
+    auto r = troupe::policy::parse_egress_rule(t, &error);
+    EXPECT_TRUE(r) << error;
+    if (r)
+      out.push_back(*r);
+  }
+  return out;
+}
+
+bool allowed(const std::vector<troupe::policy::egress_rule>& rules, std::string host,
+             std::string address, uint16_t port) {
+  return troupe::policy::egress_allowed(rules, {std::move(host), std::move(address), port});
+}
+
+} // namespace
+
+TEST(EgressRules, ParseIntoANormalFormAndRefuseWhatTheyCannotMean) {
+  using troupe::policy::parse_egress_rule;
+  std::string error;
+  EXPECT_EQ(parse_egress_rule("10.1.2.3/8", &error)->text, "10.0.0.0/8:*");
+  EXPECT_EQ(parse_egress_rule("192.0.2.7:443", &error)->text, "192.0.2.7/32:443");
+  EXPECT_EQ(parse_egress_rule("API.Example.com:8000-8999", &error)->text,
+            "api.example.com:8000-8999");
+  EXPECT_EQ(parse_egress_rule("*.example.com:*", &error)->text, "*.example.com:*");
+  EXPECT_EQ(parse_egress_rule("[2001:db8::1/32]:443", &error)->text, "[2001:db8::/32]:443");
+  EXPECT_EQ(parse_egress_rule("[::1]", &error)->text, "[::1/128]:*");
+  for (const char* bad : {"", "example.com", "example.com:0", "example.com:70000", "a..b:80",
+                          "-a.com:80", "10.0.0.0/33", "10.0.0.0/8:9-1", "2001:db8::1",
+                          "[2001:db8::1", "[10.0.0.1]:80", "*.:80", "ex ample.com:80"}) {
+    error.clear();
+    EXPECT_FALSE(parse_egress_rule(bad, &error)) << bad;
+    EXPECT_NE(error.find("egress rule '" + std::string{bad} + "'"), std::string::npos) << error;
+  }
+}
+
+TEST(EgressRules, DenyByDefaultAndAllowOnlyWhatARuleNames) {
+  EXPECT_FALSE(allowed({}, "example.com", "93.184.216.34", 443));
+  auto rules = rules_of({"10.0.0.0/8", "192.0.2.7:443", "*.example.com:443", "api.test:8000-8999",
+                         "[2001:db8::/32]:443"});
+  EXPECT_TRUE(allowed(rules, "", "10.200.3.4", 5432)); // inside the network, any port
+  EXPECT_FALSE(allowed(rules, "", "11.0.0.1", 5432));  // outside it
+  EXPECT_TRUE(allowed(rules, "", "192.0.2.7", 443));   // that address and port only
+  EXPECT_FALSE(allowed(rules, "", "192.0.2.7", 80));
+  EXPECT_TRUE(allowed(rules, "www.EXAMPLE.com", "198.51.100.1", 443)); // by the name asked for
+  EXPECT_TRUE(allowed(rules, "a.b.example.com", "198.51.100.1", 443));
+  EXPECT_FALSE(allowed(rules, "example.com", "198.51.100.1", 443)); // *.d is not d itself
+  EXPECT_FALSE(allowed(rules, "badexample.com", "198.51.100.1", 443));
+  EXPECT_FALSE(allowed(rules, "www.example.com", "198.51.100.1", 80));
+  EXPECT_TRUE(allowed(rules, "api.test", "203.0.113.9", 8500));
+  EXPECT_FALSE(allowed(rules, "api.test", "203.0.113.9", 9000));
+  EXPECT_TRUE(allowed(rules, "", "2001:db8:1::5", 443));
+  EXPECT_FALSE(allowed(rules, "", "2001:db9::5", 443));
+  EXPECT_FALSE(allowed(rules, "", "not-an-address", 443)); // an address rule needs an address
+}
