@@ -4,6 +4,7 @@
 #include "actors/admin_console.hpp"
 
 #include "actors/clock.hpp"
+#include "actors/policy/egress.hpp"
 #include "net/base64.hpp"
 #include "net/json_writer.hpp"
 
@@ -587,6 +588,68 @@ bool key(const call& c, const words_t& w) {
   return usage_error(*find_command("key"), c.err);
 }
 
+/// egress [TENANT [allow RULE... | revoke RULE... | clear]]
+bool egress(const call& c, const words_t& w) {
+  auto render = [&](simdjson::dom::element d) {
+    std::vector<words_t> rows;
+    auto add = [&](simdjson::dom::element t) {
+      auto rules = array_of(t, "Rules");
+      if (rules.empty())
+        rows.push_back({text_of(t, "Tenant"), "(none: every connection is refused)"});
+      for (auto r : rules) {
+        std::string_view text;
+        rows.push_back({text_of(t, "Tenant"), r.get(text) ? "" : std::string{text}});
+      }
+    };
+    if (w.size() == 1)
+      for (auto t : array_of(d, "Tenants"))
+        add(t);
+    else
+      add(d);
+    print_table(c.out, {"TENANT", "ALLOWED"}, rows);
+  };
+  if (w.size() == 1)
+    return c.show("GET", "/troupe/egress", render);
+  auto path = "/troupe/egress/" + w[1];
+  if (w.size() == 2)
+    return c.show("GET", path, render);
+  std::vector<std::string> rules;
+  if (w[2] == "allow" || w[2] == "revoke") {
+    if (w.size() < 4)
+      return usage_error(*find_command("egress"), c.err);
+    auto now = c.ask("GET", path);
+    if (!now)
+      return false;
+    document d{now->body};
+    for (auto r : d.ok ? array_of(d.root, "Rules") : std::vector<simdjson::dom::element>{}) {
+      std::string_view text;
+      if (!r.get(text))
+        rules.emplace_back(text);
+    }
+    for (size_t i = 3; i < w.size(); ++i) {
+      std::string error;
+      auto rule = policy::parse_egress_rule(w[i], &error);
+      if (!rule) {
+        c.err << "error: " << error << "\n";
+        return false;
+      }
+      auto at = std::find(rules.begin(), rules.end(), rule->text);
+      if (w[2] == "allow" && at == rules.end())
+        rules.push_back(rule->text);
+      if (w[2] == "revoke" && at != rules.end())
+        rules.erase(at);
+    }
+  } else if (w[2] != "clear" || w.size() != 3) {
+    return usage_error(*find_command("egress"), c.err);
+  }
+  net::json_writer body;
+  body.begin_object().key("Rules").begin_array();
+  for (const auto& r : rules)
+    body.value(r);
+  body.end_array().end_object();
+  return c.show("PUT", path, render, body.take());
+}
+
 /// deploy NAME DIR|ZIP [--runtime R] [--handler H] [--memory MB] [--timeout S]
 bool deploy(const call& c, const words_t& w) {
   std::map<std::string, std::string> flags{{"--runtime", "provided"},
@@ -715,6 +778,12 @@ const std::vector<entry>& table() {
        3,
        logs},
       {{"tenants", "tenants", "tenants and their access keys", ""}, 1, 1, tenants},
+      {{"egress", "egress [TENANT [allow RULE... | revoke RULE... | clear]]",
+        "where a tenant's functions may connect (CIDR, [IPv6]:PORTS, HOST:PORTS; none: nowhere)",
+        ""},
+       1,
+       100,
+       egress},
       {{"watch", "watch [SECONDS]", "status, hosts and queues, refreshed until Ctrl-C", ""},
        1,
        2,

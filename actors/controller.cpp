@@ -2,9 +2,11 @@
 #include "actors/controller_state.hpp"
 
 #include "actors/clock.hpp"
+#include "actors/policy/egress.hpp"
 #include "actors/protocol/errc.hpp"
 #include "actors/registry_codec.hpp"
 #include "net/log.hpp"
+#include "net/tenants_file.hpp"
 #include "storage/digest.hpp"
 #include "storage/kv_store.hpp"
 #include "storage/package_store.hpp"
@@ -116,6 +118,60 @@ caf::result<function_config> remove(controller_ptr self, const std::string& qual
     tell_reservation(self, *cfg, -1);
   // The package stays: another function may share it (packages are collected later).
   return std::move(*cfg);
+}
+
+/// The most rules one tenant may have.
+constexpr size_t max_egress_rules = 1000;
+
+caf::result<egress_config> get_egress(controller_ptr self, const std::string& tenant) {
+  auto bytes = self->state.store->get(egress_key(tenant));
+  if (!bytes)
+    return egress_config{tenant, {}, 0};
+  auto cfg = decode_egress(self->system(), *bytes);
+  if (!cfg)
+    return make_error(errc::storage_failed, "the egress rules of " + tenant + " are unreadable");
+  return std::move(*cfg);
+}
+
+std::vector<egress_config> list_egress(controller_ptr self) {
+  std::vector<egress_config> out;
+  self->state.store->scan("eg/", [&](std::string_view, std::string_view value) {
+    if (auto cfg = decode_egress(self->system(), value); cfg && !cfg->rules.empty())
+      out.push_back(std::move(*cfg));
+    return true;
+  });
+  return out;
+}
+
+/// Replaces a tenant's egress rules with `next`'s, checked and normalized
+/// (duplicates dropped, order kept); no rules: the record goes.
+caf::result<egress_config> put_egress(controller_ptr self, egress_config next) {
+  if (!net::valid_tenant_name(next.tenant))
+    return make_error(errc::invalid_parameter, "a tenant's name is 1 to 64 of [A-Za-z0-9_-]");
+  if (next.rules.size() > max_egress_rules)
+    return make_error(errc::invalid_parameter,
+                      "a tenant has at most " + std::to_string(max_egress_rules) + " egress rules");
+  std::vector<std::string> rules;
+  for (const auto& text : next.rules) {
+    std::string error;
+    auto rule = policy::parse_egress_rule(text, &error);
+    if (!rule)
+      return make_error(errc::invalid_parameter, error);
+    if (std::find(rules.begin(), rules.end(), rule->text) == rules.end())
+      rules.push_back(rule->text);
+  }
+  next.rules = std::move(rules);
+  next.updated_ms = now_ms();
+  auto key = egress_key(next.tenant);
+  auto err = next.rules.empty() ? self->state.store->erase(key)
+                                : self->state.store->put(key, encode(self->system(), next));
+  if (!err.empty())
+    return make_error(errc::storage_failed, "registry write failed: " + err);
+  net::log::info("egress_rules", "egress rules of tenant " + next.tenant +
+                                     " set: " + std::to_string(next.rules.size()) + " rules")
+      .field("tenant", next.tenant)
+      .field("rules", static_cast<int64_t>(next.rules.size()));
+  return next;
 }
 
 std::string holding_key(const std::string& package, const std::string& host) {
@@ -460,6 +516,9 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
         n.since_ms = now_ms();
         n.joins += up ? 1 : 0;
       },
+      [=](egress_atom, const std::string& tenant) { return get_egress(self, tenant); },
+      [=](egress_atom) { return list_egress(self); },
+      [=](egress_put_atom, egress_config& next) { return put_egress(self, std::move(next)); },
       [=](nodes_atom) {
         std::vector<node_status> out{{"controller", "up", self->state.started_ms, 1}};
         for (const auto& [_, n] : self->state.nodes)

@@ -416,6 +416,62 @@ void route_tenant(ingress_ptr self, std::string_view rest, const net::http_reque
           });
 }
 
+/// An egress_config as the API shows it.
+void write_egress(net::json_writer& w, const egress_config& cfg) {
+  w.begin_object().field("Tenant", cfg.tenant).key("Rules").begin_array();
+  for (const auto& r : cfg.rules)
+    w.value(r);
+  w.end_array().field("UpdatedMs", cfg.updated_ms).end_object();
+}
+
+/// GET /troupe/egress: every tenant's egress rules (those that have some).
+void list_egress(ingress_ptr self, responder respond) {
+  if (!(respond = via_control_plane(self, std::move(respond))))
+    return;
+  self->request(self->state.controller, std::chrono::seconds(10), egress_atom::value)
+      .then(
+          [=](std::vector<egress_config>& all) {
+            net::json_writer w;
+            w.begin_object().key("Tenants").begin_array();
+            for (const auto& cfg : all)
+              write_egress(w, cfg);
+            w.end_array().end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
+/// GET /troupe/egress/{tenant}: its rules; PUT with {"Rules": [...]}
+/// replaces them (for new connections at once; [] removes them all).
+void route_egress(ingress_ptr self, std::string_view rest, const net::http_request& req,
+                  responder respond) {
+  std::string tenant{rest};
+  if (!net::valid_tenant_name(tenant))
+    return respond(
+        net::error_response(net::invalid_parameter("a tenant's name is 1 to 64 of [A-Za-z0-9_-]")));
+  if (req.method != "GET" && req.method != "PUT")
+    return respond(method_not_allowed(req));
+  egress_config next{tenant, {}, 0};
+  if (req.method == "PUT")
+    if (auto err = net::parse_egress_rules(req.body, next.rules))
+      return respond(net::error_response(*err));
+  if (!(respond = via_control_plane(self, std::move(respond))))
+    return;
+  auto answer = [=](egress_config& cfg) {
+    net::json_writer w;
+    write_egress(w, cfg);
+    respond(net::json_response(200, w.take()));
+  };
+  auto failed = [=](caf::error& err) { reply_error(respond, err); };
+  if (req.method == "GET")
+    self->request(self->state.controller, std::chrono::seconds(10), egress_atom::value, tenant)
+        .then(answer, failed);
+  else
+    self->request(self->state.controller, std::chrono::seconds(10), egress_put_atom::value,
+                  std::move(next))
+        .then(answer, failed);
+}
+
 } // namespace
 
 void route_operations(ingress_ptr self, std::string_view rest, const net::http_request& req,
@@ -447,6 +503,10 @@ void route_operations(ingress_ptr self, std::string_view rest, const net::http_r
     return only_get([&] { list_tenants(self, std::move(respond)); });
   if (rest.substr(0, 8) == "tenants/")
     return route_tenant(self, rest.substr(8), req, std::move(respond));
+  if (rest == "egress")
+    return only_get([&] { list_egress(self, std::move(respond)); });
+  if (rest.substr(0, 7) == "egress/")
+    return route_egress(self, rest.substr(7), req, std::move(respond));
   respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));
 }
 

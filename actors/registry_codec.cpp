@@ -24,6 +24,7 @@ constexpr char alias_version = 1;
 constexpr char url_version = 1;
 constexpr char event_version = 3;
 constexpr char access_key_version = 1;
+constexpr char egress_version = 1;
 
 /// A function configuration as version 5 wrote it: without its package.
 struct function_config_v5 {
@@ -163,6 +164,14 @@ std::optional<alias_config> decode_alias(caf::actor_system& sys, std::string_vie
 
 std::optional<access_key> decode_access_key(caf::actor_system& sys, std::string_view bytes) {
   return decode_record<access_key>(sys, bytes, access_key_version);
+}
+
+std::string encode(caf::actor_system& sys, const egress_config& x) {
+  return encode_record(sys, x, egress_version);
+}
+
+std::optional<egress_config> decode_egress(caf::actor_system& sys, std::string_view bytes) {
+  return decode_record<egress_config>(sys, bytes, egress_version);
 }
 
 std::optional<function_config> decode_function(caf::actor_system& sys, std::string_view bytes) {

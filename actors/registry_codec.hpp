@@ -48,6 +48,9 @@ inline std::string url_index_prefix(std::string_view id) {
 inline std::string access_key_key(std::string_view id) {
   return "ak/" + std::string{id};
 }
+inline std::string egress_key(std::string_view tenant) {
+  return "eg/" + std::string{tenant};
+}
 inline std::string placement_key(std::string_view instance_id) {
   return "pl/" + std::string{instance_id};
 }
@@ -65,12 +68,14 @@ std::string encode(caf::actor_system& sys, const function_config& x);
 std::string encode(caf::actor_system& sys, const placement& x);
 std::string encode(caf::actor_system& sys, const async_event& x);
 std::string encode(caf::actor_system& sys, const access_key& x);
+std::string encode(caf::actor_system& sys, const egress_config& x);
 std::string encode(caf::actor_system& sys, const alias_config& x);
 std::string encode(caf::actor_system& sys, const url_config& x);
 std::optional<function_config> decode_function(caf::actor_system& sys, std::string_view bytes);
 std::optional<placement> decode_placement(caf::actor_system& sys, std::string_view bytes);
 std::optional<async_event> decode_event(caf::actor_system& sys, std::string_view bytes);
 std::optional<access_key> decode_access_key(caf::actor_system& sys, std::string_view bytes);
+std::optional<egress_config> decode_egress(caf::actor_system& sys, std::string_view bytes);
 std::optional<alias_config> decode_alias(caf::actor_system& sys, std::string_view bytes);
 std::optional<url_config> decode_url(caf::actor_system& sys, std::string_view bytes);
 

@@ -561,6 +561,30 @@ std::optional<api_error> parse_put_concurrency(std::string_view body, int32_t& r
   return std::nullopt;
 }
 
+std::optional<api_error> parse_egress_rules(std::string_view body,
+                                            std::vector<std::string>& rules) {
+  bool seen = false;
+  if (auto err = each_field(body, [&](std::string_view key, od::value v) {
+        if (key != "Rules")
+          return std::optional{invalid_parameter("unknown field " + std::string{key})};
+        seen = true;
+        od::array items;
+        if (v.get_array().get(items))
+          return std::optional{invalid_parameter("Rules must be an array of strings")};
+        for (auto item : items) {
+          std::string_view text;
+          if (item.get_string().get(text))
+            return std::optional{invalid_parameter("Rules must be an array of strings")};
+          rules.emplace_back(text);
+        }
+        return std::optional<api_error>{};
+      }))
+    return err;
+  if (!seen)
+    return invalid_parameter("Rules is required (an empty array removes every rule)");
+  return std::nullopt;
+}
+
 std::optional<api_error> parse_event_invoke_config(std::string_view body, int32_t& max_retries,
                                                    int32_t& max_age_s) {
   max_retries = max_age_s = -1;

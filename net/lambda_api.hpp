@@ -127,6 +127,11 @@ std::optional<api_error> parse_update_code(std::string_view body, update_code_re
 /// N a whole number from 0. Returns the error to answer, or nullopt.
 std::optional<api_error> parse_put_concurrency(std::string_view body, int32_t& reserved);
 
+/// A PUT /troupe/egress/{tenant} body: {"Rules": ["10.0.0.0/8", ...]}, the
+/// rules as strings (their meaning is checked where they are kept). The
+/// error, or nullopt.
+std::optional<api_error> parse_egress_rules(std::string_view body, std::vector<std::string>& rules);
+
 /// A Put- or UpdateFunctionEventInvokeConfig body: MaximumRetryAttempts
 /// (0..2) and MaximumEventAgeInSeconds (60..21600), each -1 when absent.
 /// Destinations are refused (not supported). The error, or nullopt.

@@ -44,7 +44,10 @@ namespace troupe {
 /// function's EventInvokeConfig (max retries, max event age in s; -1 clears
 /// one, or with `merge` keeps it). `node` records that a node joined the
 /// cluster (true) or its connection went (false); `nodes` lists them, the
-/// controller's own node first.
+/// controller's own node first. `egress` answers a tenant's egress rules
+/// (none set: no rules), or without a tenant every tenant's that has some;
+/// `egress_put` replaces a tenant's rules, each checked and normalized
+/// (invalid_parameter naming a rule that means nothing).
 using controller_actor = caf::typed_actor<
     caf::replies_to<create_atom, function_config, std::string /*archive*/>::with<function_config>,
     caf::replies_to<lookup_atom, std::string>::with<function_config>,
@@ -80,6 +83,9 @@ using controller_actor = caf::typed_actor<
     caf::replies_to<async_cfg_atom, std::string /*function*/, int32_t, int32_t,
                     bool /*merge*/>::with<function_config>,
     caf::reacts_to<node_atom, std::string /*name*/, bool /*up*/>,
-    caf::replies_to<nodes_atom>::with<std::vector<node_status>>>;
+    caf::replies_to<nodes_atom>::with<std::vector<node_status>>,
+    caf::replies_to<egress_atom, std::string /*tenant*/>::with<egress_config>,
+    caf::replies_to<egress_atom>::with<std::vector<egress_config>>,
+    caf::replies_to<egress_put_atom, egress_config>::with<egress_config>>;
 
 } // namespace troupe

@@ -115,6 +115,8 @@ using pkg_read_atom = caf::atom_constant<caf::atom("pkg_read")>;
 using pkg_sources_atom = caf::atom_constant<caf::atom("pkg_srcs")>;
 using pkg_held_atom = caf::atom_constant<caf::atom("pkg_held")>;
 using prepare_atom = caf::atom_constant<caf::atom("prepare")>;
+using egress_atom = caf::atom_constant<caf::atom("egress")>;
+using egress_put_atom = caf::atom_constant<caf::atom("egress_put")>;
 
 /// An access key: what signs a tenant's requests (AWS Signature Version 4).
 struct access_key {
@@ -128,6 +130,18 @@ struct access_key {
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, access_key& x) {
   return f(caf::meta::type_name("access_key"), x.id, x.secret, x.tenant, x.operator_access,
            x.created_ms);
+}
+
+/// A tenant's egress rules: the destinations its functions may connect to
+/// (policy::egress_rule texts, normalized); none: every connection is refused.
+struct egress_config {
+  std::string tenant;
+  std::vector<std::string> rules;
+  int64_t updated_ms = 0; ///< 0: never set
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, egress_config& x) {
+  return f(caf::meta::type_name("egress_config"), x.tenant, x.rules, x.updated_ms);
 }
 
 /// One synchronous invocation on its way to an instance. Never stored (an

@@ -21,6 +21,8 @@ void register_troupe_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<function_config>>("std::vector<troupe::function_config>");
   cfg.add_message_type<invocation>("troupe::invocation");
   cfg.add_message_type<access_key>("troupe::access_key");
+  cfg.add_message_type<egress_config>("troupe::egress_config");
+  cfg.add_message_type<std::vector<egress_config>>("std::vector<troupe::egress_config>");
   cfg.add_message_type<std::vector<access_key>>("std::vector<troupe::access_key>");
   cfg.add_message_type<alias_config>("troupe::alias_config");
   cfg.add_message_type<url_config>("troupe::url_config");

@@ -230,6 +230,31 @@ TEST_F(AdminTest, FailuresSayWhatWentWrongAndExitNonZero) {
   EXPECT_EQ(admin("hosts").status, 0);
 }
 
+TEST_F(AdminTest, EgressRulesAreAllowedRevokedAndClearedPerTenant) {
+  EXPECT_NE(ok("egress acme").find("acme    (none: every connection is refused)"),
+            std::string::npos);
+  auto allowed = ok("egress acme allow 10.1.0.0/16 API.example.com:443 '[::1]:8000-8100'");
+  EXPECT_NE(allowed.find("acme    10.1.0.0/16:*"), std::string::npos) << allowed;
+  EXPECT_NE(allowed.find("acme    api.example.com:443"), std::string::npos) << allowed;
+  EXPECT_NE(allowed.find("acme    [::1/128]:8000-8100"), std::string::npos) << allowed;
+  ok("egress beta allow '*.internal.test:*'");
+  auto all = ok("egress");
+  EXPECT_NE(all.find("beta    *.internal.test:*"), std::string::npos) << all;
+  // A rule is revoked as written or in its normal form.
+  auto revoked = ok("egress acme revoke 10.1.0.0/16 api.example.com:443");
+  EXPECT_EQ(revoked.find("10.1.0.0/16"), std::string::npos) << revoked;
+  EXPECT_EQ(revoked.find("api.example.com"), std::string::npos) << revoked;
+  EXPECT_NE(revoked.find("[::1/128]:8000-8100"), std::string::npos) << revoked;
+  auto bad = admin("egress acme allow example.com");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("a host name needs its ports"), std::string::npos) << bad.err;
+  EXPECT_EQ(admin("egress acme forbid x").status, 1);
+  ok("egress beta clear");
+  all = ok("egress");
+  EXPECT_EQ(all.find("beta"), std::string::npos) << all;
+  EXPECT_NE(all.find("acme"), std::string::npos) << all;
+}
+
 TEST_F(AdminTest, TheAdminTokenIsRequired) {
   auto other = files.path() / "other";
   write(other, "not-the-right-token-at-all\n");

@@ -395,6 +395,41 @@ TEST_F(NodeTest, InstancesReadTheirCodeThroughOneFuseViewThatLeavesNoMountBehind
   EXPECT_FALSE(mounted_at(mnt));
 }
 
+TEST_F(NodeTest, EgressRulesAreKeptPerTenantNormalizedAndCheckedWhenSet) {
+  {
+    node_process node{data.path()};
+    auto& cl = node.client();
+    auto r = cl.request("GET", "/troupe/egress/acme");
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body, R"({"Tenant":"acme","Rules":[],"UpdatedMs":0})");
+    r = cl.request("PUT", "/troupe/egress/acme",
+                   R"({"Rules":["10.9.8.7/8","Db.Example.com:5432","10.0.0.0/8:*"]})");
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find(R"("Rules":["10.0.0.0/8:*","db.example.com:5432"])"), std::string::npos)
+        << r.body;
+    r = cl.request("PUT", "/troupe/egress/acme", R"({"Rules":["10.0.0.0/8","nowhere"]})");
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("egress rule 'nowhere'"), std::string::npos) << r.body;
+    for (const char* body :
+         {"", "[]", R"({"Rules":"10.0.0.0/8"})", R"({"Rules":[1]})", R"({"Allow":[]})", "{}"})
+      EXPECT_EQ(cl.request("PUT", "/troupe/egress/acme", body).status, 400) << body;
+    EXPECT_EQ(cl.request("PUT", "/troupe/egress/bad..name", R"({"Rules":[]})").status, 400);
+    EXPECT_EQ(cl.request("POST", "/troupe/egress/acme", R"({"Rules":[]})").status, 405);
+    EXPECT_EQ(cl.request("PUT", "/troupe/egress/beta", R"({"Rules":["*.b.test:*"]})").status, 200);
+  }
+  node_process node{data.path()}; // kept in the registry
+  auto r = node.client().request("GET", "/troupe/egress");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find(R"({"Tenant":"acme","Rules":["10.0.0.0/8:*","db.example.com:5432"])"),
+            std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find(R"("Tenant":"beta","Rules":["*.b.test:*"])"), std::string::npos) << r.body;
+  r = node.client().request("PUT", "/troupe/egress/beta", R"({"Rules":[]})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = node.client().request("GET", "/troupe/egress");
+  EXPECT_EQ(r.body.find("beta"), std::string::npos) << r.body;
+}
+
 TEST_F(NodeTest, PackageLimitsComeFromConfigurationAndRefuseBeforeStoring) {
   node_process node{data.path(), {"--code.max-files=2", "--code.max-unpacked-mb=1"}};
   auto three = make_zip({{"a.py", "x = 1\n"}, {"b.py", "x = 2\n"}, {"c.py", "x = 3\n"}});
