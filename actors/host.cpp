@@ -73,6 +73,8 @@ struct host_state {
   log_reader_actor log_reader; ///< none without a log store
   size_t next_claimer = 0;
   std::map<caf::actor_addr, running> instances;
+  /// Each instance's egress proxy, while it lives.
+  std::map<caf::actor_addr, std::unique_ptr<net::egress_proxy>> proxies;
   /// Launches under way, by instance id, and those of them the scheduler
   /// called orphans meanwhile (drained as soon as they run).
   std::map<std::string, running> starting;
@@ -138,7 +140,7 @@ pool_actor pool_for(host_ptr self, const std::string& family, int32_t memory_mb)
       st.cfg.init_path,    st.cfg.run_dir + "/" + family + "-" + std::to_string(memory_mb),
       st.cfg.runtimes_dir, st.cfg.tmp_mb,
       st.cfg.pids_max,     st.cfg.uid_base,
-      st.cfg.uid_count};
+      st.cfg.uid_count,    uint16_t(st.cfg.gateway ? 3128 : 0)};
   policy::pool_bounds bounds{int32_t(st.cfg.pool_min), int32_t(st.cfg.pool_max), 1.0};
   auto p = spawn_pool(self->system(), template_for(family, memory_mb, in), bounds, st.makers,
                       st.pacer, family);
@@ -191,10 +193,14 @@ void run_instance(host_ptr self, sandbox_lease lease, const std::string& id,
                   const function_config& cfg, router_actor router, instance_promise rp) {
   auto& st = self->state;
   net::arn_scope scope{st.cfg.region};
+  int proxy_fd = lease.box->release_proxy_fd();
   auto inst =
       spawn_instance(self->system(), std::move(lease.box), cfg,
                      scope.function_arn(cfg.tenant, cfg.name), router, *st.cfg.io, st.cfg.logs);
   self->monitor(inst);
+  if (proxy_fd >= 0)
+    st.proxies[inst.address()] = std::make_unique<net::egress_proxy>(
+        *st.cfg.io, proxy_fd, gateway_opener(self->system(), st.cfg.gateway, cfg.tenant));
   auto launched = st.starting.find(id);
   st.instances[inst.address()] =
       running{id,
@@ -215,6 +221,7 @@ void start_in(host_ptr self, sandbox_lease lease, std::string id, function_confi
               std::string code_dir, router_actor router, instance_promise rp, int attempt) {
   auto& st = self->state;
   spec_inputs in{code_dir, st.cfg.region, lease.box->runtime_api_address()};
+  in.proxy = lease.box->proxy_address();
   in.instance_id = id;
   in.now_ms = now_ms();
   self->send(st.scheduler, state_atom::value, id, std::string{"starting"});
@@ -273,6 +280,7 @@ void instance_down(host_ptr self, const caf::down_msg& dm) {
     return;
   give_back(self, it->second.instance_id, it->second.slots, it->second.package);
   st.instances.erase(it);
+  st.proxies.erase(dm.source);
 }
 
 /// What the host registers with: its settings, its packages and how it is now.

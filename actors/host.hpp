@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/egress.hpp"
 #include "actors/package_agent.hpp"
 #include "actors/protocol/controller.hpp"
 #include "actors/protocol/host.hpp"
@@ -51,6 +52,9 @@ struct host_settings {
   package_agent_actor package_agent;          ///< makes them usable here (prepare)
   storage::log_store* logs = nullptr;         ///< its instances' invocation logs, by function
   net::io_runtime* io = nullptr;
+  /// Where instances' outbound connections go (none: instances reach nothing
+  /// but their own loopback).
+  gateway_actor gateway;
 };
 
 /// The host as its own node holds it: it also takes the control plane's actors

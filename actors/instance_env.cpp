@@ -54,6 +54,12 @@ std::vector<env_pair> reserved_env(const net::function_config& cfg, const spec_i
                          {"AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/" + cfg.name},
                          {"AWS_LAMBDA_LOG_STREAM_NAME", log_stream_name(cfg, in)},
                          {"AWS_LAMBDA_RUNTIME_API", in.runtime_api}});
+  if (!in.proxy.empty()) // the only way out; the sandbox's own loopback stays direct
+    for (const char* name : {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"})
+      env.emplace_back(name, "http://" + in.proxy);
+  if (!in.proxy.empty())
+    for (const char* name : {"NO_PROXY", "no_proxy"})
+      env.emplace_back(name, "localhost,127.0.0.1");
   return env;
 }
 
@@ -87,6 +93,7 @@ runtime::sandbox_options template_for(const std::string& family, int32_t memory_
   opts.memory_bytes = static_cast<uint64_t>(memory_mb) << 20;
   opts.pids_max = in.pids_max;
   opts.cpu_weight = cpu_weight_for(memory_mb);
+  opts.proxy_port = in.proxy_port;
   if (family == "python3") {
     opts.runtime_dir = in.runtimes_dir + "/python3";
     opts.prestart_argv = {"/usr/bin/python3", "-u", "/var/runtime/bootstrap.py"};

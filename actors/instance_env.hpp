@@ -19,6 +19,7 @@ struct template_inputs {
   uint32_t pids_max = 1024; ///< processes and threads of one instance
   uint32_t uid_base = 0;    ///< each sandbox runs as its own uid from here ...
   uint32_t uid_count = 0;   ///< ... (0: all as nobody)
+  uint16_t proxy_port = 0;  ///< the egress proxy's port inside (0: no way out)
 };
 
 /// The runtime families a template can pre-start, in the order hosts warm them.
@@ -49,6 +50,7 @@ struct spec_inputs {
   std::string runtime_api;   ///< "127.0.0.1:9001" as seen inside
   std::string instance_id{}; ///< names its log stream
   int64_t now_ms = 0;        ///< when it starts (Unix epoch ms): dates its log stream
+  std::string proxy{};       ///< "127.0.0.1:3128" of its egress proxy inside ("": none)
 };
 
 /// Lambda's AWS_LAMBDA_LOG_STREAM_NAME: "2024/05/01/[$LATEST]<instance id>".

@@ -207,11 +207,12 @@ std::string node_config::cluster_problem() const {
   if (roles_given.empty())
     return "node.roles is empty: name one or more of ingress, controller, host";
   for (const auto& r : roles_given) {
-    if (r == "gateway")
-      return "node.roles: the gateway role (tenant network access) does not exist yet";
-    if (r != "ingress" && r != "controller" && r != "host" && r != "all")
-      return "node.roles: unknown role '" + r + "' (known: ingress, controller, host)";
+    if (r != "ingress" && r != "controller" && r != "host" && r != "gateway" && r != "all")
+      return "node.roles: unknown role '" + r + "' (known: ingress, controller, host, gateway)";
   }
+  if (has_role("gateway") && !has_role("host"))
+    return "node.roles: the gateway role runs on a host's node for now (host,gateway); gateway "
+           "nodes of their own come later";
   for (const auto* endpoint : {&cluster_listen, &cluster_controller}) {
     std::string host, error;
     uint16_t port = 0;

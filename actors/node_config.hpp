@@ -16,7 +16,7 @@ namespace troupe {
 /// under ./troupe-data.
 struct node_config : caf::actor_system_config {
   // [node]
-  std::string roles = "ingress,controller,host"; ///< comma-separated
+  std::string roles = "ingress,controller,host,gateway"; ///< comma-separated
   std::string data_dir = "troupe-data";
   std::string region = "local";
   // [ingress]

@@ -261,6 +261,7 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
                                   origin ? 0 : uint64_t(cfg.code_cache_mb) << 20};
   storage::log_store logs{fs::path{cfg.data_dir} / "logs", uint64_t(cfg.function_log_kb) << 10};
   net::io_runtime host_io{1};
+  net::io_runtime gateway_io{1}; // the gateway's sockets: off the host's own io thread
   net::io_runtime http_io{cfg.ingress_io_threads};
   caf::actor_system sys{cfg};
   std::optional<package_service> package_svc;
@@ -302,20 +303,26 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
       return 1;
     }
   }
+  gateway_actor gateway;
+  if (cfg.has_role("gateway"))
+    gateway = spawn_gateway(sys, gateway_io, controller);
   host_node_actor host;
-  if (cfg.has_role("host"))
-    host = spawn_host(sys, host_settings_of(cfg, packages, *package_svc, logs, host_io), scheduler,
-                      controller);
+  if (cfg.has_role("host")) {
+    auto hs = host_settings_of(cfg, packages, *package_svc, logs, host_io);
+    hs.gateway = gateway;
+    host = spawn_host(sys, std::move(hs), scheduler, controller);
+  }
   cluster_actor door;
   caf::actor joiner;
   peer_connector_actor connector;
   ingress_actor ingress;
   event_queue_actor events;
   auto stop_actors = [&] {
-    for (auto hdl : {joiner, caf::actor_cast<caf::actor>(door), caf::actor_cast<caf::actor>(events),
-                     caf::actor_cast<caf::actor>(ingress), caf::actor_cast<caf::actor>(connector),
-                     caf::actor_cast<caf::actor>(host), caf::actor_cast<caf::actor>(scheduler),
-                     caf::actor_cast<caf::actor>(controller)})
+    for (auto hdl :
+         {joiner, caf::actor_cast<caf::actor>(door), caf::actor_cast<caf::actor>(events),
+          caf::actor_cast<caf::actor>(ingress), caf::actor_cast<caf::actor>(connector),
+          caf::actor_cast<caf::actor>(host), caf::actor_cast<caf::actor>(gateway),
+          caf::actor_cast<caf::actor>(scheduler), caf::actor_cast<caf::actor>(controller)})
       if (hdl)
         caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
   };
@@ -429,6 +436,7 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   sys.await_all_actors_done();
   http_io.stop();
   host_io.stop();
+  gateway_io.stop();
   if (metrics_io)
     metrics_io->stop();
   return cfg.has_role("ingress") && !ingress ? 1 : 0;

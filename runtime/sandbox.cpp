@@ -227,6 +227,8 @@ struct sandbox::impl {
   int pidfd = -1;
   int sock = -1;      ///< host end of the control socket, until the claim (-1 after)
   int listen_fd = -1; ///< Runtime API listener until released
+  uint16_t proxy_port = 0;
+  int proxy_fd = -1;  ///< egress proxy listener until released
   int output_fd = -1; ///< the runtime's output pipe (read end) until released
   bool uid_leased = false;
   uint32_t cpu_weight = 0; ///< the instance's, written at the claim
@@ -275,6 +277,7 @@ std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options& opts, std::stri
   sb->impl_ = std::make_unique<impl>();
   impl& im = *sb->impl_;
   im.port = opts.runtime_api_port;
+  im.proxy_port = opts.proxy_port;
   if (access(opts.init_path.c_str(), X_OK) < 0) {
     error = errno_text("sandbox init " + opts.init_path);
     return nullptr;
@@ -311,7 +314,7 @@ std::unique_ptr<sandbox> sandbox::prepare(const sandbox_options& opts, std::stri
     return nullptr;
   }
   // The destructor kills, reaps and cleans up after any failure from here on.
-  im.listen_fd = listen_in_netns(im.pidfd, im.port, error);
+  im.listen_fd = listen_in_netns(im.pidfd, im.port, error, im.proxy_port, &im.proxy_fd);
   if (im.listen_fd < 0)
     return nullptr;
   // Unique on this host while this node runs; stale ones name a dead pid.
@@ -375,6 +378,14 @@ int sandbox::release_runtime_api_fd() {
   return fd;
 }
 
+int sandbox::release_proxy_fd() {
+  return std::exchange(impl_->proxy_fd, -1);
+}
+
+std::string sandbox::proxy_address() const {
+  return impl_->proxy_port == 0 ? "" : "127.0.0.1:" + std::to_string(impl_->proxy_port);
+}
+
 int sandbox::release_output_fd() {
   return std::exchange(impl_->output_fd, -1);
 }
@@ -422,6 +433,7 @@ sandbox::~sandbox() {
     leases().give_back(uid_); // nothing runs as it any more
   close_fd(impl_->sock);
   close_fd(impl_->listen_fd);
+  close_fd(impl_->proxy_fd);
   close_fd(impl_->output_fd);
   close_fd(impl_->pidfd);
 }

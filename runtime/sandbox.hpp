@@ -21,6 +21,8 @@ struct sandbox_options {
   std::string run_dir;   ///< host directory each init mounts its root over, in its own namespace
                          ///< (created if missing)
   uint16_t runtime_api_port = 9001; ///< port of the Runtime API inside each sandbox
+  /// Port of the egress proxy inside each sandbox (its only way out; 0: none).
+  uint16_t proxy_port = 0;
 
   std::string runtime_dir; ///< host path mounted read-only at /var/runtime ("" = none)
   /// The runtime process pre-started in the template, e.g. an interpreter with
@@ -93,6 +95,10 @@ public:
 
   /// Takes the listening socket of the Runtime API (caller owns it afterwards).
   int release_runtime_api_fd();
+  /// Takes the listening socket of the egress proxy (-1 without one).
+  int release_proxy_fd();
+  /// "127.0.0.1:<port>" of the egress proxy inside ("" without one).
+  std::string proxy_address() const;
   /// Takes the read end (non-blocking) of the runtime's stdout and stderr,
   /// after a start with capture_output (caller owns it; -1 if none). Every
   /// process of the tree writes there; EOF once they are all gone. Whoever

@@ -75,13 +75,16 @@ int tcp_listener(uint16_t port, std::string& error) {
 /// Joins the network namespace of the process behind `pidfd` on a short-lived
 /// thread (namespaces are per thread), brings lo up and listens there. The
 /// socket stays in that namespace after the thread is gone.
-int listen_in_netns(int pidfd, uint16_t port, std::string& error) {
+int listen_in_netns(int pidfd, uint16_t port, std::string& error, uint16_t second_port,
+                    int* second_fd) {
   int fd = -1;
   std::thread([&] {
     if (setns(pidfd, CLONE_NEWNET) < 0)
       error = errno_text("join the sandbox's network namespace");
     else if (loopback_up(error))
       fd = tcp_listener(port, error);
+    if (fd >= 0 && second_port != 0 && (*second_fd = tcp_listener(second_port, error)) < 0)
+      close_fd(fd);
   }).join();
   return fd;
 }

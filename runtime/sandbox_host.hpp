@@ -22,8 +22,10 @@ void close_fd(int& fd);
 /// Joins the network namespace of the process behind `pidfd` on a short-lived
 /// thread (namespaces are per thread), brings lo up and listens on
 /// 127.0.0.1:`port` there. The socket stays in that namespace after the
-/// thread is gone. -1 and `error` on failure.
-int listen_in_netns(int pidfd, uint16_t port, std::string& error);
+/// thread is gone. -1 and `error` on failure. With `second_port`, also
+/// listens there (into `*second_fd`) on the same visit.
+int listen_in_netns(int pidfd, uint16_t port, std::string& error, uint16_t second_port = 0,
+                    int* second_fd = nullptr);
 
 /// Sends `frame` with `fds` (at most two) attached to its first bytes.
 std::string send_frame(int sock, const std::string& frame, const std::vector<int>& fds);

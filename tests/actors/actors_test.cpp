@@ -380,9 +380,10 @@ TEST(NodeConfig, RolesAndDefaults) {
   node_config cfg;
   EXPECT_TRUE(cfg.has_role("ingress"));
   EXPECT_TRUE(cfg.has_role("host"));
-  EXPECT_FALSE(cfg.has_role("gateway"));
+  EXPECT_TRUE(cfg.has_role("gateway"));
   const char* argv[] = {"troupe-node", "--node.roles=host", "--ingress.port=9999"};
   ASSERT_FALSE(cfg.parse(3, const_cast<char**>(argv)));
   EXPECT_FALSE(cfg.has_role("ingress"));
+  EXPECT_FALSE(cfg.has_role("gateway"));
   EXPECT_EQ(cfg.ingress_port, 9999);
 }
