@@ -63,7 +63,6 @@ struct host_state {
   std::deque<std::function<void()>> paced;      ///< starts waiting for a token
   bool pacing = false;                          ///< a token_atom is on its way
   scheduler_actor scheduler;
-  controller_actor controller;
   int32_t free_slots = 0;
   bool draining = false; ///< takes no launches, and its instances end once idle
   std::map<std::pair<std::string, int32_t>, pool_actor> pools; ///< by (runtime family, memory MB)
@@ -295,8 +294,7 @@ host_info info_of(const host_settings& cfg, int32_t free_slots, bool draining) {
 void join(host_ptr self, scheduler_actor scheduler, controller_actor controller) {
   auto& st = self->state;
   st.scheduler = std::move(scheduler);
-  st.controller = std::move(controller);
-  self->send(st.cfg.package_agent, join_atom::value, st.controller);
+  self->send(st.cfg.package_agent, join_atom::value, std::move(controller));
   auto info = info_of(st.cfg, st.free_slots, st.draining);
   auto report = [&](const running& r, const char* state) {
     info.running.push_back(placement{r.instance_id, r.function, st.cfg.id, state, now_ms(), r.slots,
@@ -385,9 +383,8 @@ host_impl::behavior_type host(host_ptr self, host_settings cfg, scheduler_actor 
   st.launches.emplace(cfg.launch_rate, std::max(1.0, cfg.launch_burst));
   st.cfg = std::move(cfg);
   st.scheduler = std::move(scheduler);
-  st.controller = std::move(controller);
-  if (st.controller)
-    self->send(st.cfg.package_agent, join_atom::value, st.controller);
+  if (controller) // the package agent reads what this host lacks through it
+    self->send(st.cfg.package_agent, join_atom::value, std::move(controller));
   for (size_t i = 0; i < std::max<size_t>(1, st.cfg.template_makers); ++i) {
     st.makers.push_back(spawn_template_maker(self->system()));
     self->link_to(st.makers.back());

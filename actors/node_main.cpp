@@ -261,7 +261,7 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
                                   origin ? 0 : uint64_t(cfg.code_cache_mb) << 20};
   storage::log_store logs{fs::path{cfg.data_dir} / "logs", uint64_t(cfg.function_log_kb) << 10};
   net::io_runtime host_io{1};
-  net::io_runtime gateway_io{1}; // the gateway's sockets: off the host's own io thread
+  std::optional<net::io_runtime> gateway_io; // the gateway's sockets: off the host's io thread
   net::io_runtime http_io{cfg.ingress_io_threads};
   caf::actor_system sys{cfg};
   std::optional<package_service> package_svc;
@@ -305,7 +305,7 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   }
   gateway_actor gateway;
   if (cfg.has_role("gateway"))
-    gateway = spawn_gateway(sys, gateway_io, controller);
+    gateway = spawn_gateway(sys, gateway_io.emplace(1), controller);
   host_node_actor host;
   if (cfg.has_role("host")) {
     auto hs = host_settings_of(cfg, packages, *package_svc, logs, host_io);
@@ -436,7 +436,8 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   sys.await_all_actors_done();
   http_io.stop();
   host_io.stop();
-  gateway_io.stop();
+  if (gateway_io)
+    gateway_io->stop();
   if (metrics_io)
     metrics_io->stop();
   return cfg.has_role("ingress") && !ingress ? 1 : 0;

@@ -15,7 +15,6 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -136,8 +135,6 @@ struct package_service::impl {
   std::unique_ptr<storage::package_fs> view; ///< none: packages are extracted
   agent_impl agent;
   metrics_set metrics = make_metrics();
-  std::atomic<uint64_t> bytes_from_origin{0}, bytes_from_peers{0}, bytes_served{0},
-      peer_failures{0};
   /// What the metrics' scrape-time refresh reads; cleared by stop().
   struct guard {
     std::mutex mu;
@@ -214,6 +211,23 @@ void report(agent_ptr self) {
              caf::actor_cast<package_actor>(self), std::move(complete), std::move(partial));
 }
 
+/// The answer to a question for the package's sources (`got`, or nullptr
+/// and why not): what waits for them runs now.
+void sources_known(agent_ptr self, const std::string& digest, std::string error,
+                   package_sources* got) {
+  auto& e = self->state.sources[digest];
+  e.asking = false;
+  e.error = std::move(error);
+  if (got) {
+    e.sources = std::move(*got);
+    e.fetched_ms = steady_ms();
+  }
+  auto waiting = std::move(e.waiting);
+  e.waiting.clear();
+  for (auto& f : waiting)
+    f();
+}
+
 /// Runs `then` once a fresh enough list of the package's sources is known
 /// (or asking for one failed: then the list is what it was, maybe empty).
 void with_sources(agent_ptr self, const std::string& digest, std::function<void()> then) {
@@ -224,32 +238,17 @@ void with_sources(agent_ptr self, const std::string& digest, std::function<void(
   e.waiting.push_back(std::move(then));
   if (e.asking)
     return;
-  if (!st.controller) {
-    e.error = "no controller to fetch packages from (the node has not joined the cluster)";
-    auto waiting = std::move(e.waiting);
-    e.waiting.clear();
-    for (auto& f : waiting)
-      f();
-    return;
-  }
+  if (!st.controller)
+    return sources_known(
+        self, digest, "no controller to fetch packages from (the node has not joined the cluster)",
+        nullptr);
   e.asking = true;
-  auto done = [=](std::string error, package_sources* got) {
-    auto& e = self->state.sources[digest];
-    e.asking = false;
-    e.error = std::move(error);
-    if (got) {
-      e.sources = std::move(*got);
-      e.fetched_ms = steady_ms();
-    }
-    auto waiting = std::move(e.waiting);
-    e.waiting.clear();
-    for (auto& f : waiting)
-      f();
-  };
   self->request(st.controller, std::chrono::seconds(5), pkg_sources_atom::value, digest,
                 st.svc->cfg.host_id)
-      .then([=](package_sources& s) { done({}, &s); },
-            [=](caf::error& err) { done("sources: " + error_message(err), nullptr); });
+      .then([=](package_sources& s) { sources_known(self, digest, {}, &s); },
+            [=](caf::error& err) {
+              sources_known(self, digest, "sources: " + error_message(err), nullptr);
+            });
 }
 
 /// Reads content bytes [offset, offset + length) from `src`, in as many
@@ -303,9 +302,6 @@ int pick_peer(agent_ptr self, const package_sources& s, int64_t chunk, int attem
   return usable[(spread + static_cast<uint64_t>(attempt)) % usable.size()];
 }
 
-caf::result<std::string> serve_read(agent_ptr self, const std::string& digest, uint64_t offset,
-                                    uint32_t length);
-
 /// A chunk came from the origin (or did not): the peers' reads waiting for it get it now.
 void pass_on(agent_ptr self, const std::string& digest, int64_t chunk) {
   auto it = self->state.relaying.find({digest, chunk});
@@ -321,7 +317,6 @@ void pass_on(agent_ptr self, const std::string& digest, int64_t chunk) {
                      "chunk " + std::to_string(chunk) + " of package " + digest + " did not come"));
       continue;
     }
-    self->state.svc->bytes_served += w.length;
     self->state.svc->metrics.served->add(static_cast<double>(w.length));
     w.rp.deliver(std::move(*bytes));
   }
@@ -365,17 +360,14 @@ void fetch_from_source(agent_ptr self, uint64_t id, const std::string& digest, i
           if (error.empty()) {
             p.failures = 0;
           } else if (!not_held) { // a peer still filling its copy lacks chunks: not its failure
-
             ++p.failures;
             p.backoff_until_ms =
                 steady_ms() + std::min<int64_t>(30'000, int64_t{250} << std::min(p.failures, 7));
-            svc->peer_failures += 1;
             svc->metrics.peer_failures->add();
           }
         }
         if (error.empty()) {
           auto n = acc->size();
-          (k < 0 ? svc->bytes_from_origin : svc->bytes_from_peers) += n;
           (k < 0 ? svc->metrics.from_origin : svc->metrics.from_peers)->add(static_cast<double>(n));
           svc->fetcher.finish(id, std::move(*acc), {}); // stored (or found corrupt) by now
         } else {
@@ -483,7 +475,6 @@ caf::result<std::string> serve_read(agent_ptr self, const std::string& digest, u
   if (!bytes)
     return make_error(errc::function_not_found,
                       "not all of that range of package " + digest + " is on this node");
-  svc->bytes_served += n;
   svc->metrics.served->add(static_cast<double>(n));
   return std::move(*bytes);
 }
@@ -579,21 +570,6 @@ package_service::~package_service() {
 
 package_agent_actor package_service::agent() const {
   return impl_->agent;
-}
-
-bool package_service::mounted() const {
-  return impl_->view != nullptr;
-}
-
-package_counters package_service::counters() const {
-  auto c = impl_->cache.stats();
-  return {impl_->bytes_from_origin.load(),
-          impl_->bytes_from_peers.load(),
-          impl_->bytes_served.load(),
-          impl_->peer_failures.load(),
-          c.chunks_fetched,
-          c.corrupt_chunks,
-          c.reads_waiting};
 }
 
 void package_service::stop() {

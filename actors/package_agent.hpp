@@ -39,17 +39,6 @@ struct package_settings {
   int uploads_per_peer = 4; ///< this host's chunk fetches in flight to one peer, at most
 };
 
-/// What a node's packages did since it started (monotonic counters).
-struct package_counters {
-  uint64_t bytes_from_origin = 0;
-  uint64_t bytes_from_peers = 0;
-  uint64_t bytes_served = 0; ///< content bytes this node answered to others
-  uint64_t peer_failures = 0;
-  uint64_t chunks_fetched = 0;
-  uint64_t corrupt_chunks = 0;
-  uint64_t reads_waiting = 0;
-};
-
 /// A node's code packages at work: the store (the origin copy on the
 /// controller's node, a size-bound cache on a host), the cache that fills
 /// it chunk by chunk from peers and the origin, the FUSE view over it, and
@@ -64,9 +53,6 @@ public:
   package_service& operator=(const package_service&) = delete;
 
   package_agent_actor agent() const;
-  /// True when instances read their code through the FUSE view.
-  bool mounted() const;
-  package_counters counters() const;
   void stop();
 
   struct impl;

@@ -155,15 +155,6 @@ private:
   bool reading_ = false, writing_ = false, closing_ = false, closed_ = false, active_ = false;
 };
 
-bool parse_port(std::string_view s, uint16_t& port) {
-  unsigned v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || end != s.data() + s.size() || v == 0 || v > 65535)
-    return false;
-  port = static_cast<uint16_t>(v);
-  return true;
-}
-
 /// "host:port", "[v6]:port" or, with a default port, "host".
 bool split_authority(std::string_view a, uint16_t default_port, std::string& host, uint16_t& port) {
   if (!a.empty() && a.front() == '[') {
@@ -209,6 +200,15 @@ std::string refusal(int status, const std::string& message) {
 }
 
 } // namespace
+
+bool parse_port(std::string_view s, uint16_t& port) {
+  unsigned v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size() || v == 0 || v > 65535)
+    return false;
+  port = static_cast<uint16_t>(v);
+  return true;
+}
 
 std::string parse_proxy_head(std::string_view head, proxy_target& out) {
   auto eol = head.find("\r\n");
@@ -298,13 +298,6 @@ void resolve(io_runtime& io, const std::string& host,
         out.push_back(a);
     done(std::move(out), {});
   });
-}
-
-std::shared_ptr<stream_pump> stream_pump::adopt(io_runtime& io, int fd) {
-  tcp::socket sock{asio_context(io)};
-  error_code ec;
-  sock.assign(tcp::v4(), fd, ec);
-  return std::make_shared<pump_impl>(std::move(sock));
 }
 
 // ---- the proxy --------------------------------------------------------------
@@ -424,7 +417,7 @@ struct egress_proxy::impl : std::enable_shared_from_this<egress_proxy::impl> {
     };
     ev.acked = [with_pump](std::size_t n) { with_pump([&](stream_pump& p) { p.acknowledge(n); }); };
     ev.closed = [with_pump](std::string reason) {
-      with_pump([&](stream_pump& p) { p.close(reason.empty() ? "" : reason); });
+      with_pump([&](stream_pump& p) { p.close(reason); });
     };
     c->path = opener(t.host, t.port, std::move(ev));
     if (!c->path)

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace troupe::net {
@@ -30,8 +31,6 @@ public:
     std::function<void(std::size_t n)> on_written;
     std::function<void(std::string reason)> on_closed;
   };
-  /// Takes over connected socket `fd`.
-  static std::shared_ptr<stream_pump> adopt(io_runtime& io, int fd);
   /// Connects to `address` (IPv4 or IPv6 text) and `port`; `done` gets the
   /// pump, or nullptr and why not, within `timeout_ms`.
   static void connect(io_runtime& io, const std::string& address, uint16_t port, int timeout_ms,
@@ -101,6 +100,9 @@ struct proxy_target {
   bool tunnel = false; ///< CONNECT: nothing is sent on but the client's bytes
   std::string first;   ///< for a plain request: its head in origin form
 };
+
+/// A destination port in decimal, 1 to 65535 (and nothing else in `s`).
+bool parse_port(std::string_view s, uint16_t& port);
 
 /// Parses the head (through the blank line) of a proxy request; "" and
 /// `out` set, or why it is refused.

@@ -1,5 +1,7 @@
 #include "actors/policy/egress.hpp"
 
+#include "net/egress_proxy.hpp"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -10,14 +12,7 @@ namespace troupe::policy {
 
 namespace {
 
-bool parse_port(std::string_view s, uint16_t& out) {
-  unsigned v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || end != s.data() + s.size() || v == 0 || v > 65535)
-    return false;
-  out = static_cast<uint16_t>(v);
-  return true;
-}
+using net::parse_port;
 
 /// "*", "443" or "8000-8999".
 bool parse_ports(std::string_view s, egress_rule& r) {
