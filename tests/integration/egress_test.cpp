@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <string>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <thread>
 #include <unistd.h>
 
@@ -19,7 +20,8 @@ using namespace troupe::test;
 namespace {
 
 /// A destination server on 127.0.0.2 (outside every sandbox, whose own
-/// 127.0.0.0/8 is its loopback): answers each HTTP request with `body`.
+/// 127.0.0.0/8 is its loopback): answers each HTTP request with `body`, one
+/// connection at a time, each bounded by a 10 s socket timeout.
 class test_server {
 public:
   explicit test_server(std::string body) : body_(std::move(body)) {
@@ -49,26 +51,27 @@ private:
       int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0)
         return;
-      std::thread([this, c] {
-        std::string got;
-        char buf[4096];
-        while (got.find("\r\n\r\n") == std::string::npos) {
-          auto n = ::read(c, buf, sizeof buf);
-          if (n <= 0)
-            break;
-          got.append(buf, size_t(n));
-        }
-        auto reply = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_.size()) +
-                     "\r\nConnection: close\r\n\r\n" + body_;
-        for (size_t at = 0; at < reply.size();) {
-          auto n = ::write(c, reply.data() + at, reply.size() - at);
-          if (n <= 0)
-            break;
-          at += size_t(n);
-        }
-        ++served_;
-        ::close(c);
-      }).detach();
+      timeval limit{10, 0};
+      setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+      setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+      std::string got;
+      char buf[4096];
+      while (got.find("\r\n\r\n") == std::string::npos) {
+        auto n = ::read(c, buf, sizeof buf);
+        if (n <= 0)
+          break;
+        got.append(buf, size_t(n));
+      }
+      auto reply = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_.size()) +
+                   "\r\nConnection: close\r\n\r\n" + body_;
+      for (size_t at = 0; at < reply.size();) {
+        auto n = ::write(c, reply.data() + at, reply.size() - at);
+        if (n <= 0)
+          break;
+        at += size_t(n);
+      }
+      ++served_;
+      ::close(c);
     }
   }
 
