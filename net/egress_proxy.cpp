@@ -189,11 +189,15 @@ std::string refusal(int status, const std::string& message) {
   w.begin_object()
       .field("Type", status == 403   ? "EgressDenied"
                      : status == 400 ? "BadRequest"
+                     : status == 429 ? "EgressLimitExceeded"
                                      : "EgressFailed")
       .field("Message", message)
       .end_object();
   auto body = w.take();
-  const char* reason = status == 403 ? "Forbidden" : status == 400 ? "Bad Request" : "Bad Gateway";
+  const char* reason = status == 403   ? "Forbidden"
+                       : status == 400 ? "Bad Request"
+                       : status == 429 ? "Too Many Requests"
+                                       : "Bad Gateway";
   return "HTTP/1.1 " + std::to_string(status) + " " + reason +
          "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
          std::to_string(body.size()) + "\r\n\r\n" + body;
@@ -308,8 +312,14 @@ struct egress_proxy::impl : std::enable_shared_from_this<egress_proxy::impl> {
     tcp::socket sock;
     std::string head;
     std::unique_ptr<egress_path> path;
-    std::shared_ptr<stream_pump> pump;
-    std::mutex mu; ///< guards pump (events come on other threads)
+    std::mutex mu;                     ///< guards what follows (events come on other threads)
+    std::shared_ptr<stream_pump> pump; ///< set once started
+    /// What came from the path before the pump started (the destination may
+    /// speak first), and whether it ended meanwhile: passed on, in order,
+    /// when it starts.
+    std::vector<std::string> early;
+    bool ended_early = false;
+    std::string end_reason;
     explicit conn(tcp::socket s) : sock(std::move(s)) {}
   };
 
@@ -376,31 +386,20 @@ struct egress_proxy::impl : std::enable_shared_from_this<egress_proxy::impl> {
 
   void open(const std::shared_ptr<conn>& c, proxy_target t, std::string extra) {
     auto self = shared_from_this();
-    auto with_pump = [c](auto&& fn) {
-      std::shared_ptr<stream_pump> p;
-      {
-        std::lock_guard<std::mutex> lock(c->mu);
-        p = c->pump;
-      }
-      if (p)
-        fn(*p);
+    auto pump_of = [c] {
+      std::lock_guard<std::mutex> lock(c->mu);
+      return c->pump;
     };
     egress_path::events ev;
     auto where = t.host + ":" + std::to_string(t.port);
     ev.opened = [self, c, t, extra, where](std::string error) mutable {
       asio::post(asio_context(self->io), [=]() mutable {
         if (!error.empty())
-          return self->refuse(
-              c, refusal(error.compare(0, 7, "refused") == 0 ? 403 : 502, where + ": " + error));
-        if (!t.tunnel)
-          c->path->send(t.first);
-        if (!extra.empty())
-          c->path->send(extra);
+          return self->refuse(c, refusal(error.compare(0, 7, "refused") == 0  ? 403
+                                         : error.compare(0, 6, "limit:") == 0 ? 429
+                                                                              : 502,
+                                         where + ": " + error));
         auto pump = std::make_shared<pump_impl>(std::move(c->sock));
-        {
-          std::lock_guard<std::mutex> lock(c->mu);
-          c->pump = pump;
-        }
         stream_pump::callbacks cb;
         cb.on_data = [c](std::string b) { c->path->send(std::move(b)); };
         cb.on_written = [c](std::size_t n) { c->path->acknowledge(n); };
@@ -408,16 +407,49 @@ struct egress_proxy::impl : std::enable_shared_from_this<egress_proxy::impl> {
           c->path->close();
           self->forget(c);
         };
-        pump->start(std::move(cb), t.tunnel ? "HTTP/1.1 200 Connection established\r\n\r\n" : "",
-                    self->idle_ms);
+        {
+          // Started, and handed what came early, before any event sees it:
+          // every write is posted to its strand after the tunnel's answer.
+          std::lock_guard<std::mutex> lock(c->mu);
+          pump->start(std::move(cb), t.tunnel ? "HTTP/1.1 200 Connection established\r\n\r\n" : "",
+                      self->idle_ms);
+          for (auto& b : c->early)
+            pump->write(std::move(b));
+          c->early.clear();
+          if (c->ended_early)
+            pump->close(c->end_reason);
+          c->pump = pump;
+        }
+        if (!t.tunnel)
+          c->path->send(t.first);
+        if (!extra.empty())
+          c->path->send(extra);
       });
     };
-    ev.data = [with_pump](std::string b) {
-      with_pump([&](stream_pump& p) { p.write(std::move(b)); });
+    ev.data = [c](std::string b) {
+      std::shared_ptr<stream_pump> p;
+      {
+        std::lock_guard<std::mutex> lock(c->mu);
+        if (!(p = c->pump))
+          return c->early.push_back(std::move(b));
+      }
+      p->write(std::move(b));
     };
-    ev.acked = [with_pump](std::size_t n) { with_pump([&](stream_pump& p) { p.acknowledge(n); }); };
-    ev.closed = [with_pump](std::string reason) {
-      with_pump([&](stream_pump& p) { p.close(reason); });
+    ev.acked = [pump_of](std::size_t n) { // only for bytes sent once it started
+      if (auto p = pump_of())
+        p->acknowledge(n);
+    };
+    ev.closed = [c](std::string reason) {
+      std::shared_ptr<stream_pump> p;
+      {
+        std::lock_guard<std::mutex> lock(c->mu);
+        if (!(p = c->pump)) {
+          c->ended_early = true;
+          c->end_reason = std::move(reason);
+          return;
+        }
+      }
+      p->close(reason);
     };
     c->path = opener(t.host, t.port, std::move(ev));
     if (!c->path)

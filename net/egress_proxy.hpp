@@ -71,9 +71,10 @@ using egress_opener = std::function<std::unique_ptr<egress_path>(
 /// `listen_fd` (a socket inside the sandbox's network namespace) it takes
 /// `CONNECT host:port` (answered 200 once the path is open) and plain
 /// requests in absolute form (`GET http://host/...`, passed on in origin
-/// form), and carries each stream over a path from `opener`. A refused or
-/// failed destination is answered with 403 or 502 and a JSON body naming it;
-/// a malformed request with 400. Stops (closing every connection) when
+/// form), and carries each stream over a path from `opener`. A path that
+/// does not open is answered with a JSON body naming the destination: 403
+/// when its error starts with "refused", 429 with "limit:", else 502; a
+/// malformed request with 400. Stops (closing every connection) when
 /// destroyed.
 class egress_proxy {
 public:
