@@ -145,7 +145,7 @@ std::vector<egress_config> list_egress(controller_ptr self) {
 
 /// Replaces a tenant's egress rules with `next`'s, checked and normalized
 /// (duplicates dropped, order kept); no rules: the record goes.
-caf::result<egress_config> put_egress(controller_ptr self, egress_config next) {
+caf::expected<egress_config> put_egress(controller_ptr self, egress_config next) {
   if (!net::valid_tenant_name(next.tenant))
     return make_error(errc::invalid_parameter, "a tenant's name is 1 to 64 of [A-Za-z0-9_-]");
   if (next.rules.size() > max_egress_rules)
@@ -172,6 +172,48 @@ caf::result<egress_config> put_egress(controller_ptr self, egress_config next) {
       .field("tenant", next.tenant)
       .field("rules", static_cast<int64_t>(next.rules.size()));
   return next;
+}
+
+/// How long a rules change waits for the gateways to take it.
+constexpr auto gateway_push_timeout = std::chrono::seconds(2);
+
+/// Sets a tenant's rules and answers once every registered gateway has them
+/// (or the timeout passed: a gateway that does not answer gets them when it
+/// registers again).
+caf::result<egress_config> set_egress(controller_ptr self, egress_config next) {
+  auto cfg = put_egress(self, std::move(next));
+  if (!cfg)
+    return std::move(cfg.error());
+  if (self->state.gateways.empty())
+    return std::move(*cfg);
+  auto rp = self->make_response_promise<egress_config>();
+  auto waiting = std::make_shared<size_t>(self->state.gateways.size());
+  auto answer = [rp, waiting, cfg = *cfg]() mutable {
+    if (--*waiting == 0)
+      rp.deliver(cfg);
+  };
+  for (const auto& [_, g] : self->state.gateways)
+    self->request(g.gateway, gateway_push_timeout, egress_atom::value, *cfg)
+        .then([answer](bool) mutable { answer(); }, [answer](caf::error&) mutable { answer(); });
+  return rp;
+}
+
+caf::result<std::vector<egress_config>> gateway_up(controller_ptr self, gateway_entry g) {
+  if (!g.gateway || g.id.empty())
+    return make_error(errc::invalid_parameter, "a gateway registers with a name and its actor");
+  self->monitor(g.gateway);
+  net::log::info("gateway_up", "gateway " + g.id + " registered" +
+                                   (g.endpoint.empty() ? "" : " (at " + g.endpoint + ")"))
+      .field("gateway", g.id);
+  auto id = g.id;
+  self->state.gateways[id] = std::move(g);
+  std::vector<egress_config> all;
+  self->state.store->scan("eg/", [&](std::string_view, std::string_view value) {
+    if (auto cfg = decode_egress(self->system(), value))
+      all.push_back(std::move(*cfg));
+    return true;
+  });
+  return all;
 }
 
 std::string holding_key(const std::string& package, const std::string& host) {
@@ -455,6 +497,18 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
   for (const auto& f : list_all(self))
     if (f.reserved_concurrency >= 0)
       tell_reservation(self, f, f.reserved_concurrency);
+  // A gateway that goes (with its node or its connection) leaves the list
+  // hosts spread connections over; it registers again when it comes back.
+  self->set_down_handler([=](caf::down_msg& down) {
+    auto& gws = self->state.gateways;
+    for (auto it = gws.begin(); it != gws.end(); ++it)
+      if (it->second.gateway.address() == down.source) {
+        net::log::warn("gateway_down", "gateway " + it->first + " is gone")
+            .field("gateway", it->first);
+        gws.erase(it);
+        return;
+      }
+  });
   return {
       [=](create_atom, function_config cfg, const std::string& archive) {
         return create(self, std::move(cfg), archive);
@@ -518,7 +572,14 @@ controller_actor::behavior_type controller(controller_ptr self, storage::kv_stor
       },
       [=](egress_atom, const std::string& tenant) { return get_egress(self, tenant); },
       [=](egress_atom) { return list_egress(self); },
-      [=](egress_put_atom, egress_config& next) { return put_egress(self, std::move(next)); },
+      [=](egress_put_atom, egress_config& next) { return set_egress(self, std::move(next)); },
+      [=](gateway_up_atom, gateway_entry& g) { return gateway_up(self, std::move(g)); },
+      [=](gateways_atom) {
+        std::vector<gateway_entry> out;
+        for (const auto& [_, g] : self->state.gateways)
+          out.push_back(g);
+        return out;
+      },
       [=](nodes_atom) {
         std::vector<node_status> out{{"controller", "up", self->state.started_ms, 1}};
         for (const auto& [_, n] : self->state.nodes)

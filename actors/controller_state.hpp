@@ -30,6 +30,7 @@ struct controller_state {
   controller_settings cfg;
   scheduler_actor scheduler;
   std::map<std::string, node_status> nodes; ///< the other nodes, by name (from the door)
+  std::map<std::string, gateway_entry> gateways; ///< the registered gateways, by name
   int64_t started_ms = 0;
   static inline const char* name = "troupe.controller";
 };

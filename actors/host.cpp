@@ -139,7 +139,7 @@ pool_actor pool_for(host_ptr self, const std::string& family, int32_t memory_mb)
       st.cfg.init_path,    st.cfg.run_dir + "/" + family + "-" + std::to_string(memory_mb),
       st.cfg.runtimes_dir, st.cfg.tmp_mb,
       st.cfg.pids_max,     st.cfg.uid_base,
-      st.cfg.uid_count,    uint16_t(st.cfg.gateway ? 3128 : 0)};
+      st.cfg.uid_count,    uint16_t(st.cfg.egress ? 3128 : 0)};
   policy::pool_bounds bounds{int32_t(st.cfg.pool_min), int32_t(st.cfg.pool_max), 1.0};
   auto p = spawn_pool(self->system(), template_for(family, memory_mb, in), bounds, st.makers,
                       st.pacer, family);
@@ -199,7 +199,8 @@ void run_instance(host_ptr self, sandbox_lease lease, const std::string& id,
   self->monitor(inst);
   if (proxy_fd >= 0)
     st.proxies[inst.address()] = std::make_unique<net::egress_proxy>(
-        *st.cfg.io, proxy_fd, gateway_opener(self->system(), st.cfg.gateway, cfg.tenant));
+        *st.cfg.io, proxy_fd,
+        gateway_opener(self->system(), st.cfg.egress, cfg.tenant, st.cfg.egress_open_timeout_ms));
   auto launched = st.starting.find(id);
   st.instances[inst.address()] =
       running{id,
@@ -294,6 +295,8 @@ host_info info_of(const host_settings& cfg, int32_t free_slots, bool draining) {
 void join(host_ptr self, scheduler_actor scheduler, controller_actor controller) {
   auto& st = self->state;
   st.scheduler = std::move(scheduler);
+  if (st.cfg.egress)
+    self->send(st.cfg.egress, join_atom::value, st.scheduler, controller);
   self->send(st.cfg.package_agent, join_atom::value, std::move(controller));
   auto info = info_of(st.cfg, st.free_slots, st.draining);
   auto report = [&](const running& r, const char* state) {

@@ -52,9 +52,10 @@ struct host_settings {
   package_agent_actor package_agent;          ///< makes them usable here (prepare)
   storage::log_store* logs = nullptr;         ///< its instances' invocation logs, by function
   net::io_runtime* io = nullptr;
-  /// Where instances' outbound connections go (none: instances reach nothing
-  /// but their own loopback).
-  gateway_actor gateway;
+  /// Picks the gateways instances' outbound connections go through (none:
+  /// instances reach nothing but their own loopback); told of every join.
+  egress_balancer_actor egress;
+  int egress_open_timeout_ms = 8000; ///< for a gateway to open a connection, before the next
 };
 
 /// The host as its own node holds it: it also takes the control plane's actors

@@ -441,6 +441,23 @@ void list_egress(ingress_ptr self, responder respond) {
           [=](caf::error& err) { reply_error(respond, err); });
 }
 
+/// GET /troupe/gateways: the vpc_gateways registered with the controller.
+void list_gateways(ingress_ptr self, responder respond) {
+  if (!(respond = via_control_plane(self, std::move(respond))))
+    return;
+  self->request(self->state.controller, std::chrono::seconds(10), gateways_atom::value)
+      .then(
+          [=](std::vector<gateway_entry>& all) {
+            net::json_writer w;
+            w.begin_object().key("Gateways").begin_array();
+            for (const auto& g : all)
+              w.begin_object().field("Id", g.id).field("Endpoint", g.endpoint).end_object();
+            w.end_array().end_object();
+            respond(net::json_response(200, w.take()));
+          },
+          [=](caf::error& err) { reply_error(respond, err); });
+}
+
 /// GET /troupe/egress/{tenant}: its rules; PUT with {"Rules": [...]}
 /// replaces them (for new connections at once; [] removes them all).
 void route_egress(ingress_ptr self, std::string_view rest, const net::http_request& req,
@@ -505,6 +522,8 @@ void route_operations(ingress_ptr self, std::string_view rest, const net::http_r
     return route_tenant(self, rest.substr(8), req, std::move(respond));
   if (rest == "egress")
     return only_get([&] { list_egress(self, std::move(respond)); });
+  if (rest == "gateways")
+    return only_get([&] { list_gateways(self, std::move(respond)); });
   if (rest.substr(0, 7) == "egress/")
     return route_egress(self, rest.substr(7), req, std::move(respond));
   respond(net::error_response(net::not_found("unknown route " + std::string{req.path()})));

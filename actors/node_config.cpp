@@ -138,6 +138,15 @@ node_config::node_config() {
       .add(code_extract, "extract",
            "extract packages to disk instead of reading them through the FUSE view (the "
            "automatic fallback where /dev/fuse is missing)");
+  opt_group{custom_options_, "gateway"}
+      .add(gateway_id, "id", "name of this node's vpc_gateway (default: gw- and host.id)")
+      .add(gateway_connect_timeout, "connect-timeout",
+           "for a gateway to connect to a destination; a host moves a connection to another "
+           "gateway when one has not answered 3 s after this")
+      .add(gateway_idle_timeout, "idle-timeout",
+           "an outbound connection without a byte either way this long is closed")
+      .add(gateway_tenant_connections, "tenant-connections",
+           "most outbound connections one tenant has open through one gateway at once");
   // Measured with troupe-bench on 2 cores (see README). Warm invoke: sharing,
   // stealing and stealing without moderate polling are within noise at p50
   // (400-650 us, dominated by the two HTTP hops and the process switches).
@@ -210,9 +219,6 @@ std::string node_config::cluster_problem() const {
     if (r != "ingress" && r != "controller" && r != "host" && r != "gateway" && r != "all")
       return "node.roles: unknown role '" + r + "' (known: ingress, controller, host, gateway)";
   }
-  if (has_role("gateway") && !has_role("host"))
-    return "node.roles: the gateway role runs on a host's node for now (host,gateway); gateway "
-           "nodes of their own come later";
   for (const auto* endpoint : {&cluster_listen, &cluster_controller}) {
     std::string host, error;
     uint16_t port = 0;
@@ -241,18 +247,22 @@ std::string node_config::cluster_problem() const {
   if (!controller && cluster_controller.empty())
     return "a node without the controller role needs cluster.controller=host:port";
   bool host = has_role("host");
-  if (!controller && !host && !cluster_listen.empty())
-    return "cluster.listen is for the controller's node and for hosts";
-  if (!controller && host) {
+  if (!controller && !host && !has_role("gateway") && !cluster_listen.empty())
+    return "cluster.listen is for the controller's node, hosts and gateways";
+  if (gateway_connect_timeout <= caf::timespan{0} || gateway_idle_timeout <= caf::timespan{0})
+    return "gateway.connect-timeout and gateway.idle-timeout must be above 0";
+  if (gateway_tenant_connections < 1 || gateway_tenant_connections > 1'000'000)
+    return "gateway.tenant-connections must be from 1 to 1000000";
+  if (!controller && host && cluster_listen.empty())
+    return "a host joining a cluster needs cluster.listen=address:port, where ingress nodes "
+           "connect to it directly";
+  if (!controller && (host || has_role("gateway")) && !cluster_listen.empty()) {
     std::string address, error;
     uint16_t port = 0;
-    if (cluster_listen.empty())
-      return "a host joining a cluster needs cluster.listen=address:port, where ingress nodes "
-             "connect to it directly";
     parse_endpoint(cluster_listen, address, port, error);
     if (address.empty() || address == "0.0.0.0" || address == "::" || address == "[::]")
-      return "cluster.listen of a host is told to ingress nodes: name an address they reach, "
-             "not '" +
+      return "cluster.listen of a host or gateway is told to other nodes, which connect to it "
+             "directly: name an address they reach, not '" +
              address + "'";
   }
   if (!net::log::parse_level(log_level))

@@ -107,6 +107,11 @@ struct node_config : caf::actor_system_config {
   int64_t max_files = 20'000;    ///< files, directories and links in one package
   int64_t code_cache_mb = 10240; ///< a host's package cache bound (not the origin's)
   bool code_extract = false;     ///< no FUSE view: packages are extracted instead
+  // [gateway]
+  std::string gateway_id; ///< its name ("": "gw-" and host.id)
+  caf::timespan gateway_connect_timeout = std::chrono::seconds(5);
+  caf::timespan gateway_idle_timeout = std::chrono::minutes(5);
+  int64_t gateway_tenant_connections = 1024;
 
   node_config();
 

@@ -303,26 +303,37 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
       return 1;
     }
   }
+  bool joins = !cfg.cluster_controller.empty();
+  peer_connector_actor connector; // direct connections to hosts and gateways
+  if (joins && (cfg.has_role("ingress") || cfg.has_role("host")))
+    connector = spawn_peer_connector(sys, !cfg.cluster_plaintext);
   gateway_actor gateway;
-  if (cfg.has_role("gateway"))
-    gateway = spawn_gateway(sys, gateway_io.emplace(1), controller);
+  if (cfg.has_role("gateway")) {
+    gateway_settings gs;
+    gs.id = cfg.gateway_id.empty() ? "gw-" + cfg.host_id : cfg.gateway_id;
+    gs.connect_timeout_ms = int(to_ms(cfg.gateway_connect_timeout));
+    gs.idle_ms = int(to_ms(cfg.gateway_idle_timeout));
+    gs.tenant_connections = int32_t(cfg.gateway_tenant_connections);
+    gateway = spawn_gateway(sys, gateway_io.emplace(1), std::move(gs));
+  }
   host_node_actor host;
+  egress_balancer_actor egress;
   if (cfg.has_role("host")) {
     auto hs = host_settings_of(cfg, packages, *package_svc, logs, host_io);
-    hs.gateway = gateway;
+    hs.egress = egress = spawn_egress_balancer(sys, controller, connector);
+    hs.egress_open_timeout_ms = int(to_ms(cfg.gateway_connect_timeout)) + 3000;
     host = spawn_host(sys, std::move(hs), scheduler, controller);
   }
   cluster_actor door;
   caf::actor joiner;
-  peer_connector_actor connector;
   ingress_actor ingress;
   event_queue_actor events;
   auto stop_actors = [&] {
-    for (auto hdl :
-         {joiner, caf::actor_cast<caf::actor>(door), caf::actor_cast<caf::actor>(events),
-          caf::actor_cast<caf::actor>(ingress), caf::actor_cast<caf::actor>(connector),
-          caf::actor_cast<caf::actor>(host), caf::actor_cast<caf::actor>(gateway),
-          caf::actor_cast<caf::actor>(scheduler), caf::actor_cast<caf::actor>(controller)})
+    for (auto hdl : {joiner, caf::actor_cast<caf::actor>(door), caf::actor_cast<caf::actor>(events),
+                     caf::actor_cast<caf::actor>(ingress), caf::actor_cast<caf::actor>(connector),
+                     caf::actor_cast<caf::actor>(host), caf::actor_cast<caf::actor>(egress),
+                     caf::actor_cast<caf::actor>(gateway), caf::actor_cast<caf::actor>(scheduler),
+                     caf::actor_cast<caf::actor>(controller)})
       if (hdl)
         caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
   };
@@ -332,24 +343,26 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
     // connections of ingress nodes (it tells the scheduler where).
     if (controller)
       door = spawn_cluster_door(sys, controller, scheduler);
-    auto endpoint = controller
-                        ? publish_at(sys, cfg.cluster_listen, cfg.cluster_plaintext, door, error)
-                        : publish_at(sys, cfg.cluster_listen, cfg.cluster_plaintext, host, error);
+    auto endpoint =
+        controller ? publish_at(sys, cfg.cluster_listen, cfg.cluster_plaintext, door, error)
+        : host     ? publish_at(sys, cfg.cluster_listen, cfg.cluster_plaintext, host, error)
+                   : publish_at(sys, cfg.cluster_listen, cfg.cluster_plaintext, gateway, error);
     if (endpoint.empty()) {
       net::log::error("listen_failed",
                       "cannot listen for the cluster on " + cfg.cluster_listen + ": " + error);
       stop_actors();
       return 1;
     }
-    if (!controller)
+    if (host && !controller)
       caf::anon_send(host, endpoint_atom::value, endpoint);
+    if (gateway) // where hosts connect to its node directly
+      caf::anon_send(gateway, endpoint_atom::value, endpoint);
     cluster_line = ", cluster on " + endpoint;
   }
-  bool joins = !cfg.cluster_controller.empty();
+  if (gateway && controller)
+    caf::anon_send(gateway, join_atom::value, scheduler, controller);
   std::unique_ptr<net::http_server> http;
   if (cfg.has_role("ingress")) {
-    if (joins)
-      connector = spawn_peer_connector(sys, !cfg.cluster_plaintext);
     ingress = spawn_ingress(sys, ingress_settings_of(cfg), controller, scheduler, connector);
     events = spawn_event_queue(sys, *store, event_queue_settings_of(cfg), ingress);
     caf::anon_send(ingress, join_atom::value, events);
@@ -403,12 +416,15 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
         ", metrics on http://" + address + ":" + std::to_string(metrics_http->port()) + "/metrics";
   }
   if (joins) {
-    auto name =
-        host ? cfg.host_id : "ingress " + cfg.ingress_host + ":" + std::to_string(cfg.ingress_port);
+    auto name = host ? cfg.host_id
+                : gateway
+                    ? "gateway " + (cfg.gateway_id.empty() ? "gw-" + cfg.host_id : cfg.gateway_id)
+                    : "ingress " + cfg.ingress_host + ":" + std::to_string(cfg.ingress_port);
     join_settings js{name, "", 0, !cfg.cluster_plaintext};
     parse_endpoint(cfg.cluster_controller, js.host, js.port, error); // checked at start
     std::vector<caf::actor> members;
-    for (auto m : {caf::actor_cast<caf::actor>(host), caf::actor_cast<caf::actor>(ingress)})
+    for (auto m : {caf::actor_cast<caf::actor>(host), caf::actor_cast<caf::actor>(ingress),
+                   caf::actor_cast<caf::actor>(gateway)})
       if (m)
         members.push_back(m);
     joiner = spawn_joiner(sys, std::move(js), std::move(members));

@@ -47,7 +47,12 @@ namespace troupe {
 /// controller's own node first. `egress` answers a tenant's egress rules
 /// (none set: no rules), or without a tenant every tenant's that has some;
 /// `egress_put` replaces a tenant's rules, each checked and normalized
-/// (invalid_parameter naming a rule that means nothing).
+/// (invalid_parameter naming a rule that means nothing), and answers once
+/// every registered gateway has them (or 2 s passed), so they apply to the
+/// next connection. `gateway_up` registers a gateway (replacing one of the
+/// same name) and answers every tenant's rules; the controller monitors it
+/// and pushes later changes as (egress, egress_config). `gateways` lists
+/// the registered gateways, for hosts to spread connections over.
 using controller_actor = caf::typed_actor<
     caf::replies_to<create_atom, function_config, std::string /*archive*/>::with<function_config>,
     caf::replies_to<lookup_atom, std::string>::with<function_config>,
@@ -86,6 +91,8 @@ using controller_actor = caf::typed_actor<
     caf::replies_to<nodes_atom>::with<std::vector<node_status>>,
     caf::replies_to<egress_atom, std::string /*tenant*/>::with<egress_config>,
     caf::replies_to<egress_atom>::with<std::vector<egress_config>>,
-    caf::replies_to<egress_put_atom, egress_config>::with<egress_config>>;
+    caf::replies_to<egress_put_atom, egress_config>::with<egress_config>,
+    caf::replies_to<gateway_up_atom, gateway_entry>::with<std::vector<egress_config>>,
+    caf::replies_to<gateways_atom>::with<std::vector<gateway_entry>>>;
 
 } // namespace troupe

@@ -3,6 +3,7 @@
 #include "net/function_config.hpp"
 #include "net/http_types.hpp"
 
+#include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
@@ -117,6 +118,9 @@ using pkg_held_atom = caf::atom_constant<caf::atom("pkg_held")>;
 using prepare_atom = caf::atom_constant<caf::atom("prepare")>;
 using egress_atom = caf::atom_constant<caf::atom("egress")>;
 using egress_put_atom = caf::atom_constant<caf::atom("egress_put")>;
+using gateway_up_atom = caf::atom_constant<caf::atom("gateway_up")>;
+using gateways_atom = caf::atom_constant<caf::atom("gateways")>;
+using gw_pick_atom = caf::atom_constant<caf::atom("gw_pick")>;
 
 /// An access key: what signs a tenant's requests (AWS Signature Version 4).
 struct access_key {
@@ -142,6 +146,19 @@ struct egress_config {
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, egress_config& x) {
   return f(caf::meta::type_name("egress_config"), x.tenant, x.rules, x.updated_ms);
+}
+
+/// A vpc_gateway as it registered with the controller: its name, where its
+/// node takes direct connections ("": none, messages go by the controller's
+/// node), and the actor (a gateway_actor, see actors/egress.hpp).
+struct gateway_entry {
+  std::string id;
+  std::string endpoint;
+  caf::actor gateway;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, gateway_entry& x) {
+  return f(caf::meta::type_name("gateway_entry"), x.id, x.endpoint, x.gateway);
 }
 
 /// One synchronous invocation on its way to an instance. Never stored (an

@@ -24,6 +24,8 @@ void register_troupe_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<egress_config>("troupe::egress_config");
   cfg.add_message_type<std::vector<egress_config>>("std::vector<troupe::egress_config>");
   cfg.add_message_type<std::vector<access_key>>("std::vector<troupe::access_key>");
+  cfg.add_message_type<gateway_entry>("troupe::gateway_entry");
+  cfg.add_message_type<std::vector<gateway_entry>>("std::vector<troupe::gateway_entry>");
   cfg.add_message_type<alias_config>("troupe::alias_config");
   cfg.add_message_type<url_config>("troupe::url_config");
   cfg.add_message_type<std::vector<url_config>>("std::vector<troupe::url_config>");

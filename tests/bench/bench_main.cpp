@@ -354,11 +354,11 @@ void density(int n) {
 
 } // namespace
 
-/// troupe-bench [N] [warm|cold|launch|density|cluster|resilience] [instances|function]: N
-/// requests per warm latency run (N cold starts per case when the section is cold, else
-/// 30; N trials when it is cluster, else 5; N seconds of overload when it is resilience,
-/// else 30); one section or all; idle instances for density (5000),
-/// or the one example (cpp-echo, python-echo, node-echo) for cold.
+/// troupe-bench [N] [warm|cold|launch|density|cluster|packages|egress|resilience]
+/// [instances|function]: N requests per warm latency run (N cold starts per case when the section
+/// is cold, else 30; N trials when it is cluster, else 5; N seconds of overload when it is
+/// resilience, else 30); one section or all; idle instances for density (5000), or the one example
+/// (cpp-echo, python-echo, node-echo) for cold.
 int main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 2000;
   std::string arg3 = argc > 3 ? argv[3] : "";
@@ -397,6 +397,8 @@ int main(int argc, char** argv) {
       bench::cluster_benches(only == "cluster" ? std::max(1, n) : 5);
     if (run("packages"))
       bench::package_benches(only == "packages" ? std::max(3, n) : 5);
+    if (run("egress"))
+      bench::egress_benches(only == "egress" ? std::max(3, n) : 10);
     if (run("resilience"))
       bench::resilience_benches(only == "resilience" ? std::max(5, n) : 30);
   } catch (const std::exception& e) {

@@ -100,4 +100,8 @@ void cluster_benches(int trials);
 /// hosts starting one new function at once (bytes from origin vs peers).
 void package_benches(int trials);
 
+/// The egress benchmarks (tests/bench/cluster_bench.cpp): `trials` cold
+/// instances' first outbound connections, streams, connections held.
+void egress_benches(int trials);
+
 } // namespace troupe::bench

@@ -12,12 +12,19 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
+#include <arpa/inet.h>
+#include <atomic>
 #include <chrono>
 #include <csignal>
+#include <fstream>
 #include <future>
+#include <iostream>
 #include <limits>
 #include <map>
+#include <netinet/in.h>
 #include <stdexcept>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <thread>
 #include <unistd.h>
 #include <utility>
@@ -35,7 +42,7 @@ class local_cluster {
 public:
   local_cluster() {
     auto cmd = std::string(TROUPE_SOURCE_DIR) + "/deploy/make-certs.sh " + certs() +
-               " ctl host-a host-b host-c host-d ing-1 > /dev/null";
+               " ctl host-a host-b host-c host-d ing-1 gw-1 > /dev/null";
     if (std::system(cmd.c_str()) != 0)
       throw std::runtime_error("make-certs.sh failed");
     auto args = tls("ctl");
@@ -62,6 +69,34 @@ public:
     }
     args.insert(args.end(), extra.begin(), extra.end());
     return std::make_unique<test::node_process>(dir_.path() / id, args);
+  }
+
+  /// A gateway node of its own, joining the controller.
+  std::unique_ptr<test::node_process> start_gateway(const std::string& id,
+                                                    std::vector<std::string> extra = {}) {
+    auto args = tls(id);
+    args.insert(args.end(),
+                {"--node.roles=gateway", "--gateway.id=" + id, "--cluster.listen=127.0.0.1:0",
+                 "--cluster.controller=127.0.0.1:" + std::to_string(ctl->cluster_port())});
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<test::node_process>(dir_.path() / id, args);
+  }
+
+  /// Waits (bounded) until `n` gateways are registered.
+  void await_gateways(size_t n) {
+    auto until = steady_clock::now() + seconds(20);
+    for (;;) {
+      auto body = ctl->client().request("GET", "/troupe/gateways").body;
+      size_t found = 0;
+      for (auto at = body.find("\"Id\":"); at != std::string::npos;
+           at = body.find("\"Id\":", at + 1))
+        ++found;
+      if (found == n)
+        return;
+      if (steady_clock::now() > until)
+        throw std::runtime_error("gateways never registered: " + body);
+      std::this_thread::sleep_for(milliseconds(20));
+    }
   }
 
   /// An ingress node of its own, joining the controller.
@@ -98,6 +133,7 @@ public:
   }
 
   std::unique_ptr<test::node_process> ctl;
+  const std::filesystem::path& dir() const { return dir_.path(); }
 
 private:
   std::string certs() const { return (dir_.path() / "certs").string(); }
@@ -437,6 +473,244 @@ void package_benches(int trials) {
   local_cluster c;
   package_cold_starts(c, trials);
   package_burst(c, 16);
+}
+
+/// A destination on 127.0.0.2 for the egress benchmarks: it accepts every
+/// connection and keeps it (`hold`), or, one connection at a time, reads a
+/// request (to its first newline) and writes `stream_bytes` as fast as the
+/// reader takes them, then closes.
+class destination {
+public:
+  destination(size_t stream_bytes) : bytes_(stream_bytes) {
+    fd_ = test::listen_tcp(0x7f000002, port_, 4096);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~destination() {
+    shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    for (int c : held_)
+      ::close(c);
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+  std::atomic<bool> hold{true};
+
+private:
+  void serve() {
+    std::string data(1 << 20, 'x');
+    for (;;) {
+      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0)
+        return;
+      if (hold) {
+        held_.push_back(c);
+        continue;
+      }
+      timeval limit{10, 0};
+      setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+      setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+      char ch = 0;
+      while (::read(c, &ch, 1) == 1 && ch != '\n') {
+      }
+      for (size_t sent = 0; sent < bytes_;) {
+        auto n = ::send(c, data.data(), std::min(data.size(), bytes_ - sent), MSG_NOSIGNAL);
+        if (n <= 0)
+          break;
+        sent += size_t(n);
+      }
+      ::close(c);
+    }
+  }
+
+  size_t bytes_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::vector<int> held_;
+  std::thread thread_;
+};
+
+/// The egress probe, in Python: the same code reads a stream through the
+/// sandbox's proxy and, run by the benchmark outside any sandbox, directly.
+const char* egress_probe_py = R"(import os, socket, sys, time, urllib.parse
+def tunnel(host, port):
+    p = urllib.parse.urlparse(os.environ['HTTPS_PROXY'])
+    t = time.perf_counter()
+    s = socket.create_connection((p.hostname, p.port))
+    s.sendall(('CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n' % (host, port, host, port)).encode())
+    head = b''
+    while b'\r\n\r\n' not in head:
+        chunk = s.recv(1)
+        if not chunk:
+            raise OSError('closed: %r' % head)
+        head += chunk
+    if b' 200 ' not in head.split(b'\r\n')[0]:
+        raise OSError(head.decode(errors='replace'))
+    return s, (time.perf_counter() - t) * 1e6
+def direct_connect():
+    ls = socket.socket()
+    ls.bind(('127.0.0.1', 0))
+    ls.listen(1)
+    t = time.perf_counter()
+    c = socket.create_connection(ls.getsockname())
+    us = (time.perf_counter() - t) * 1e6
+    ls.accept()[0].close()
+    c.close()
+    ls.close()
+    return us
+def read_all(s):
+    s.sendall(b'GET\n')
+    buf = bytearray(1 << 20)
+    n = 0
+    t = time.perf_counter()
+    while True:
+        k = s.recv_into(buf)
+        if k == 0:
+            break
+        n += k
+    return {'bytes': n, 'seconds': time.perf_counter() - t}
+def median(v):
+    return sorted(v)[len(v) // 2]
+def handler(e, c):
+    if e['mode'] == 'latency':
+        s, first = tunnel(e['host'], e['port'])
+        s.close()
+        warm = []
+        for _ in range(20):
+            s, us = tunnel(e['host'], e['port'])
+            s.close()
+            warm.append(us)
+        return {'first_us': first, 'warm_us': median(warm),
+                'direct_us': median([direct_connect() for _ in range(20)])}
+    if e['mode'] == 'stream':
+        return read_all(tunnel(e['host'], e['port'])[0])
+    socks, error = [], ''
+    for _ in range(e['n']):
+        try:
+            socks.append(tunnel(e['host'], e['port'])[0])
+        except OSError as x:
+            error = str(x)
+            break
+    time.sleep(e['hold_s'])
+    for s in socks:
+        s.close()
+    return {'held': len(socks), 'error': error}
+if __name__ == '__main__':
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+    print(read_all(s)['seconds'])
+)";
+
+/// A number field of a flat JSON answer (-1 if missing).
+double field(const std::string& json, const std::string& name) {
+  auto at = json.find("\"" + name + "\": ");
+  return at == std::string::npos ? -1 : std::stod(json.substr(at + name.size() + 4));
+}
+
+/// Outbound connections through a gateway node of its own (TLS between
+/// the host and the gateway, as in production): the first connection of
+/// cold instances against a direct loopback connection in the same
+/// sandbox; one stream's throughput against the same reader connected
+/// directly; how many connections one gateway node holds at once.
+void egress_benches(int trials) {
+  local_cluster c;
+  auto gw = c.start_gateway(
+      "gw-1", {"--gateway.tenant-connections=100000", "--metrics.listen=127.0.0.1:0"});
+  auto host = c.start_host("host-a", {"--host.warm-runtimes=python3", "--host.pool-size=4"});
+  c.await("host-a", true);
+  c.await_gateways(1);
+  auto r = c.ctl->client().request("PUT", "/troupe/egress/default", R"({"Rules":["127.0.0.2"]})");
+  if (r.status != 200)
+    throw std::runtime_error("egress rules: " + r.body);
+  auto zip = test::make_zip({{"probe.py", egress_probe_py}});
+  net::http_client cl{"127.0.0.1", c.ctl->port(), seconds(120)};
+  auto call = [&](const std::string& target, const std::string& event) {
+    auto a = cl.request("POST", target, event);
+    if (a.status != 200 || !test::header(a, "X-Amz-Function-Error").empty())
+      throw std::runtime_error("egress probe: " + a.body);
+    return a.body;
+  };
+  destination dest{64u << 20};
+  auto where = R"(,"host":"127.0.0.2","port":)" + std::to_string(dest.port());
+
+  // 1. The first proxied connection of each of `trials` cold instances.
+  std::vector<double> first, warm, direct;
+  for (int t = 0; t < trials; ++t) {
+    auto target =
+        deploy(*c.ctl, "egress-lat-" + std::to_string(t), "python3.11", "probe.handler", zip);
+    std::this_thread::sleep_for(milliseconds(300)); // the pool refills
+    auto out = call(target, R"({"mode":"latency")" + where + "}");
+    first.push_back(field(out, "first_us"));
+    warm.push_back(field(out, "warm_us"));
+    direct.push_back(field(out, "direct_us"));
+  }
+  auto p50 = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  emit(R"({"bench":"egress_first_connection","trials":)" + std::to_string(trials) +
+       R"(,"first_p50_us":)" + num(p50(first)) + R"(,"warm_p50_us":)" + num(p50(warm)) +
+       R"(,"direct_loopback_p50_us":)" + num(p50(direct)) + R"(,"added_first_p50_ms":)" +
+       num((p50(first) - p50(direct)) / 1000) + R"(,"target_added_ms":1})");
+
+  // 2. One 64 MB stream, proxied and direct, interleaved.
+  dest.hold = false;
+  auto target = deploy(*c.ctl, "egress-stream", "python3.11", "probe.handler", zip);
+  auto script = (c.dir() / "probe.py").string();
+  {
+    std::ofstream out{script};
+    out << egress_probe_py;
+  }
+  std::vector<double> proxied_mbs, direct_mbs;
+  for (int t = 0; t < std::max(3, trials / 2); ++t) {
+    auto out = call(target, R"({"mode":"stream")" + where + "}");
+    if (field(out, "bytes") != double(64u << 20))
+      throw std::runtime_error("egress stream: " + out);
+    proxied_mbs.push_back(64 / field(out, "seconds"));
+    auto [status, said] =
+        test::run("python3 " + script + " 127.0.0.2 " + std::to_string(dest.port()));
+    if (status != 0)
+      throw std::runtime_error("direct stream: " + said);
+    direct_mbs.push_back(64 / std::stod(said));
+  }
+  emit(R"({"bench":"egress_stream","mb":64,"proxied_p50_mb_s":)" + num(p50(proxied_mbs)) +
+       R"(,"direct_p50_mb_s":)" + num(p50(direct_mbs)) + R"(,"ratio":)" +
+       num(p50(proxied_mbs) / p50(direct_mbs)) + R"(,"target":0.5})");
+
+  // 3. Connections held at once: 8 instances opening up to 900 each.
+  dest.hold = true;
+  auto hold_target = deploy(*c.ctl, "egress-hold", "python3.11", "probe.handler", zip);
+  auto rss0 = rss_kb(gw->pid());
+  std::vector<std::future<std::string>> holders;
+  for (int i = 0; i < 8; ++i)
+    holders.push_back(std::async(std::launch::async, [&] {
+      net::http_client one{"127.0.0.1", c.ctl->port(), seconds(120)};
+      return one.request("POST", hold_target, R"({"mode":"hold","n":900,"hold_s":6)" + where + "}")
+          .body;
+    }));
+  double peak = 0;
+  long peak_rss = rss0;
+  for (auto until = steady_clock::now() + seconds(90);
+       steady_clock::now() < until && std::any_of(holders.begin(), holders.end(),
+                                                  [](auto& f) {
+                                                    return f.wait_for(milliseconds(0)) !=
+                                                           std::future_status::ready;
+                                                  });
+       std::this_thread::sleep_for(milliseconds(200))) {
+    peak = std::max(peak, metric(*gw, "troupe_egress_open_connections"));
+    peak_rss = std::max(peak_rss, rss_kb(gw->pid()));
+  }
+  int held = 0, short_of = 0;
+  for (auto& f : holders) {
+    auto out = f.get();
+    held += std::max(0, int(field(out, "held")));
+    if (out.find(R"("error": "")") == std::string::npos) {
+      ++short_of;
+      std::cerr << "egress hold: " << out << "\n";
+    }
+  }
+  emit(R"({"bench":"egress_connections_held","asked":7200,"opened":)" + std::to_string(held) +
+       R"(,"gateway_peak_open":)" + num(peak) + R"(,"gateway_kb_per_connection":)" +
+       num(peak > 0 ? (peak_rss - rss0) / peak : 0) + R"(,"instances_short":)" +
+       std::to_string(short_of) + "}");
 }
 
 void cluster_benches(int trials) {

@@ -494,10 +494,14 @@ TEST_F(ClusterTest, SettingsThatCannotFormAClusterAreRefusedAtStart) {
        "name an address they reach"},
       {" --node.roles=ingress --cluster.controller=127.0.0.1:1 --cluster.listen=127.0.0.1:0 "
        "--cluster.plaintext",
-       "cluster.listen is for the controller's node and for hosts"},
+       "cluster.listen is for the controller's node, hosts and gateways"},
       {" --cluster.listen=127.0.0.1:99999 --cluster.plaintext", "is not host:port"},
       {" --node.roles=ingres,host", "unknown role 'ingres'"},
-      {" --node.roles=gateway", "the gateway role"},
+      {" --node.roles=gateway", "needs cluster.controller=host:port"},
+      {" --node.roles=gateway --cluster.controller=127.0.0.1:1 --cluster.listen=0.0.0.0:0 "
+       "--cluster.plaintext",
+       "name an address they reach"},
+      {" --gateway.tenant-connections=0", "gateway.tenant-connections must be from 1"},
       {" --cluster.listen=127.0.0.1:0 --openssl.certificate=/nonexistent.pem "
        "--openssl.key=/nonexistent.key --openssl.cafile=/nonexistent-ca.pem",
        "openssl.certificate: cannot read /nonexistent.pem"},

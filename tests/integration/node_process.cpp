@@ -3,17 +3,20 @@
 #include "net/base64.hpp"
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
+#include <netinet/in.h>
 #include <poll.h>
 #include <random>
 #include <sstream>
 #include <stdexcept>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
 #include <tuple>
@@ -160,6 +163,22 @@ void node_process::kill9() {
   ::kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
+}
+
+int listen_tcp(uint32_t address, uint16_t& port, int backlog) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(address);
+  socklen_t len = sizeof a;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), len) < 0 || listen(fd, backlog) < 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) < 0) {
+    if (fd >= 0)
+      close(fd);
+    throw std::runtime_error("cannot listen on a TCP port");
+  }
+  port = ntohs(a.sin_port);
+  return fd;
 }
 
 std::pair<int, std::string> run(const std::string& cmd) {

@@ -58,6 +58,11 @@ private:
   std::unique_ptr<net::http_client> client_;
 };
 
+/// A TCP socket listening on `address` (IPv4, host byte order: 0x7f000002
+/// is 127.0.0.2, outside every sandbox, whose 127.0.0.0/8 is its own
+/// loopback) at a port the kernel picks, set in `port`; throws if it cannot.
+int listen_tcp(uint32_t address, uint16_t& port, int backlog = 64);
+
 /// Runs a shell command, killed after 60 s (a node that should have refused
 /// its settings would otherwise run on); its exit status and what it printed
 /// (standard output and error).
