@@ -402,6 +402,15 @@ bool nodes(const call& c, const words_t&) {
   });
 }
 
+bool gateways(const call& c, const words_t&) {
+  return c.show("GET", "/troupe/gateways", [&](auto d) {
+    std::vector<words_t> rows;
+    for (auto g : array_of(d, "Gateways"))
+      rows.push_back({text_of(g, "Id"), text_of(g, "Endpoint")});
+    print_table(c.out, {"GATEWAY", "ENDPOINT"}, rows);
+  });
+}
+
 bool instances(const call& c, const words_t& w) {
   std::string target = "/troupe/instances";
   if (w.size() > 1)
@@ -750,6 +759,10 @@ const std::vector<entry>& table() {
        3,
        concurrency},
       {{"nodes", "nodes", "the cluster's nodes: up or down, and for how long", ""}, 1, 1, nodes},
+      {{"gateways", "gateways", "the vpc_gateways instances' outbound connections go through", ""},
+       1,
+       1,
+       gateways},
       {{"instances", "instances [NAME]", "instances: host, state, age, invocations", "function"},
        1,
        2,

@@ -33,6 +33,8 @@ public:
 
   void start(callbacks cb, std::string first, int idle_ms) override {
     asio::post(strand_, [self = me(), cb = std::move(cb), first = std::move(first), idle_ms]() {
+      error_code ec;
+      self->sock_.non_blocking(true, ec); // read_ready reads what is there, never waits
       self->cb_ = std::move(cb);
       self->idle_ms_ = idle_ms;
       if (!first.empty())
@@ -94,22 +96,38 @@ private:
                       }));
   }
 
+  /// Waits until the socket is readable, then reads what is there (at most
+  /// what the window has room for) through the io thread's buffer: an idle
+  /// connection holds no read buffer of its own.
   void read_more() {
     if (closed_ || reading_ || closing_ || unacked_ >= stream_window)
       return;
     reading_ = true;
-    sock_.async_read_some(asio::buffer(buf_),
-                          asio::bind_executor(strand_, [self = me()](error_code ec, std::size_t n) {
-                            self->reading_ = false;
-                            if (ec)
-                              return self->finish(ec == asio::error::eof ? std::string{}
-                                                                         : "read: " + ec.message());
-                            self->active_ = true;
-                            self->unacked_ += n;
-                            if (self->cb_.on_data)
-                              self->cb_.on_data(std::string(self->buf_.data(), n));
-                            self->read_more();
-                          }));
+    sock_.async_wait(tcp::socket::wait_read,
+                     asio::bind_executor(strand_, [self = me()](error_code ec) {
+                       self->reading_ = false;
+                       if (self->closed_)
+                         return;
+                       if (ec)
+                         return self->finish("read: " + ec.message());
+                       self->read_ready();
+                     }));
+  }
+
+  void read_ready() {
+    thread_local std::array<char, stream_read_max> buf; // shared by the io thread's pumps
+    error_code ec;
+    auto n = sock_.read_some(
+        asio::buffer(buf.data(), std::min(buf.size(), stream_window - unacked_)), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again)
+      return read_more();
+    if (ec)
+      return finish(ec == asio::error::eof ? std::string{} : "read: " + ec.message());
+    active_ = true;
+    unacked_ += n;
+    if (cb_.on_data)
+      cb_.on_data(std::string(buf.data(), n));
+    read_more();
   }
 
   void arm_idle() {
@@ -149,7 +167,6 @@ private:
   asio::steady_timer idle_;
   callbacks cb_;
   std::deque<chunk> out_;
-  std::array<char, 64 * 1024> buf_{};
   std::size_t unacked_ = 0;
   int idle_ms_ = 0;
   bool reading_ = false, writing_ = false, closing_ = false, closed_ = false, active_ = false;

@@ -29,9 +29,9 @@ std::string num(double x) {
 }
 
 std::string deploy(test::node_process& node, const std::string& name, const std::string& runtime,
-                   const std::string& handler, const std::string& zip) {
+                   const std::string& handler, const std::string& zip, int timeout_s) {
   auto r = node.client().request("POST", "/2015-03-31/functions",
-                                 test::create_body(name, runtime, handler, zip));
+                                 test::create_body(name, runtime, handler, zip, timeout_s));
   if (r.status != 201)
     throw std::runtime_error("deploy " + name + ": " + r.body);
   return "/2015-03-31/functions/" + name + "/invocations";

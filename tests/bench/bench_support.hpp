@@ -18,7 +18,7 @@ std::string num(double x);
 
 /// CreateFunction through `node`'s ingress; the function's invoke path.
 std::string deploy(test::node_process& node, const std::string& name, const std::string& runtime,
-                   const std::string& handler, const std::string& zip);
+                   const std::string& handler, const std::string& zip, int timeout_s = 10);
 
 /// The node's children: the sandboxes' inits.
 std::vector<pid_t> children_of(pid_t pid);

@@ -133,7 +133,6 @@ public:
   }
 
   std::unique_ptr<test::node_process> ctl;
-  const std::filesystem::path& dir() const { return dir_.path(); }
 
 private:
   std::string certs() const { return (dir_.path() / "certs").string(); }
@@ -532,14 +531,18 @@ private:
 /// The egress probe, in Python: the same code reads a stream through the
 /// sandbox's proxy and, run by the benchmark outside any sandbox, directly.
 const char* egress_probe_py = R"(import os, socket, sys, time, urllib.parse
+PROXY = urllib.parse.urlparse(os.environ.get('HTTPS_PROXY', 'http://127.0.0.1:3128'))
+def connect(host, port):
+    s = socket.socket()
+    s.connect((host, port))  # a numeric address: no resolver
+    return s
 def tunnel(host, port):
-    p = urllib.parse.urlparse(os.environ['HTTPS_PROXY'])
     t = time.perf_counter()
-    s = socket.create_connection((p.hostname, p.port))
+    s = connect(PROXY.hostname, PROXY.port)
     s.sendall(('CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n' % (host, port, host, port)).encode())
     head = b''
-    while b'\r\n\r\n' not in head:
-        chunk = s.recv(1)
+    while b'\r\n\r\n' not in head:  # the destination does not speak first
+        chunk = s.recv(4096)
         if not chunk:
             raise OSError('closed: %r' % head)
         head += chunk
@@ -551,7 +554,7 @@ def direct_connect():
     ls.bind(('127.0.0.1', 0))
     ls.listen(1)
     t = time.perf_counter()
-    c = socket.create_connection(ls.getsockname())
+    c = connect(*ls.getsockname())
     us = (time.perf_counter() - t) * 1e6
     ls.accept()[0].close()
     c.close()
@@ -595,9 +598,15 @@ def handler(e, c):
         s.close()
     return {'held': len(socks), 'error': error}
 if __name__ == '__main__':
-    s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-    print(read_all(s)['seconds'])
+    print(read_all(connect(sys.argv[1], int(sys.argv[2])))['seconds'])
 )";
+
+/// `x` with two decimals, for JSON ratios.
+std::string num2(double x) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.2f", x);
+  return buf;
+}
 
 /// A number field of a flat JSON answer (-1 if missing).
 double field(const std::string& json, const std::string& name) {
@@ -605,23 +614,15 @@ double field(const std::string& json, const std::string& name) {
   return at == std::string::npos ? -1 : std::stod(json.substr(at + name.size() + 4));
 }
 
-/// Outbound connections through a gateway node of its own (TLS between
-/// the host and the gateway, as in production): the first connection of
-/// cold instances against a direct loopback connection in the same
-/// sandbox; one stream's throughput against the same reader connected
-/// directly; how many connections one gateway node holds at once.
-void egress_benches(int trials) {
-  local_cluster c;
-  auto gw = c.start_gateway(
-      "gw-1", {"--gateway.tenant-connections=100000", "--metrics.listen=127.0.0.1:0"});
-  auto host = c.start_host("host-a", {"--host.warm-runtimes=python3", "--host.pool-size=4"});
-  c.await("host-a", true);
-  c.await_gateways(1);
-  auto r = c.ctl->client().request("PUT", "/troupe/egress/default", R"({"Rules":["127.0.0.2"]})");
+/// The egress measurements through `front`'s ingress, whose gateway runs in
+/// process `gw` (serving metrics), `where` naming the setup.
+void egress_suite(test::node_process& front, test::node_process& gw, const std::string& where,
+                  int trials) {
+  auto r = front.client().request("PUT", "/troupe/egress/default", R"({"Rules":["127.0.0.2"]})");
   if (r.status != 200)
     throw std::runtime_error("egress rules: " + r.body);
   auto zip = test::make_zip({{"probe.py", egress_probe_py}});
-  net::http_client cl{"127.0.0.1", c.ctl->port(), seconds(120)};
+  net::http_client cl{"127.0.0.1", front.port(), seconds(120)};
   auto call = [&](const std::string& target, const std::string& event) {
     auto a = cl.request("POST", target, event);
     if (a.status != 200 || !test::header(a, "X-Amz-Function-Error").empty())
@@ -629,15 +630,16 @@ void egress_benches(int trials) {
     return a.body;
   };
   destination dest{64u << 20};
-  auto where = R"(,"host":"127.0.0.2","port":)" + std::to_string(dest.port());
+  auto to = R"(,"host":"127.0.0.2","port":)" + std::to_string(dest.port());
+  auto label = R"("gateway":")" + where + "\"";
 
   // 1. The first proxied connection of each of `trials` cold instances.
   std::vector<double> first, warm, direct;
   for (int t = 0; t < trials; ++t) {
     auto target =
-        deploy(*c.ctl, "egress-lat-" + std::to_string(t), "python3.11", "probe.handler", zip);
+        deploy(front, "egress-lat-" + std::to_string(t), "python3.11", "probe.handler", zip);
     std::this_thread::sleep_for(milliseconds(300)); // the pool refills
-    auto out = call(target, R"({"mode":"latency")" + where + "}");
+    auto out = call(target, R"({"mode":"latency")" + to + "}");
     first.push_back(field(out, "first_us"));
     warm.push_back(field(out, "warm_us"));
     direct.push_back(field(out, "direct_us"));
@@ -646,22 +648,23 @@ void egress_benches(int trials) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  emit(R"({"bench":"egress_first_connection","trials":)" + std::to_string(trials) +
+  emit(R"({"bench":"egress_first_connection",)" + label + R"(,"trials":)" + std::to_string(trials) +
        R"(,"first_p50_us":)" + num(p50(first)) + R"(,"warm_p50_us":)" + num(p50(warm)) +
        R"(,"direct_loopback_p50_us":)" + num(p50(direct)) + R"(,"added_first_p50_ms":)" +
        num((p50(first) - p50(direct)) / 1000) + R"(,"target_added_ms":1})");
 
   // 2. One 64 MB stream, proxied and direct, interleaved.
   dest.hold = false;
-  auto target = deploy(*c.ctl, "egress-stream", "python3.11", "probe.handler", zip);
-  auto script = (c.dir() / "probe.py").string();
+  auto target = deploy(front, "egress-stream", "python3.11", "probe.handler", zip, 60);
+  test::temp_dir scratch;
+  auto script = (scratch.path() / "probe.py").string();
   {
     std::ofstream out{script};
     out << egress_probe_py;
   }
   std::vector<double> proxied_mbs, direct_mbs;
   for (int t = 0; t < std::max(3, trials / 2); ++t) {
-    auto out = call(target, R"({"mode":"stream")" + where + "}");
+    auto out = call(target, R"({"mode":"stream")" + to + "}");
     if (field(out, "bytes") != double(64u << 20))
       throw std::runtime_error("egress stream: " + out);
     proxied_mbs.push_back(64 / field(out, "seconds"));
@@ -671,19 +674,19 @@ void egress_benches(int trials) {
       throw std::runtime_error("direct stream: " + said);
     direct_mbs.push_back(64 / std::stod(said));
   }
-  emit(R"({"bench":"egress_stream","mb":64,"proxied_p50_mb_s":)" + num(p50(proxied_mbs)) +
-       R"(,"direct_p50_mb_s":)" + num(p50(direct_mbs)) + R"(,"ratio":)" +
-       num(p50(proxied_mbs) / p50(direct_mbs)) + R"(,"target":0.5})");
+  emit(R"({"bench":"egress_stream",)" + label + R"(,"mb":64,"proxied_p50_mb_s":)" +
+       num(p50(proxied_mbs)) + R"(,"direct_p50_mb_s":)" + num(p50(direct_mbs)) + R"(,"ratio":)" +
+       num2(p50(proxied_mbs) / p50(direct_mbs)) + R"(,"target":0.5})");
 
   // 3. Connections held at once: 8 instances opening up to 900 each.
   dest.hold = true;
-  auto hold_target = deploy(*c.ctl, "egress-hold", "python3.11", "probe.handler", zip);
-  auto rss0 = rss_kb(gw->pid());
+  auto hold_target = deploy(front, "egress-hold", "python3.11", "probe.handler", zip, 60);
+  auto rss0 = rss_kb(gw.pid());
   std::vector<std::future<std::string>> holders;
   for (int i = 0; i < 8; ++i)
     holders.push_back(std::async(std::launch::async, [&] {
-      net::http_client one{"127.0.0.1", c.ctl->port(), seconds(120)};
-      return one.request("POST", hold_target, R"({"mode":"hold","n":900,"hold_s":6)" + where + "}")
+      net::http_client one{"127.0.0.1", front.port(), seconds(120)};
+      return one.request("POST", hold_target, R"({"mode":"hold","n":900,"hold_s":5)" + to + "}")
           .body;
     }));
   double peak = 0;
@@ -695,8 +698,8 @@ void egress_benches(int trials) {
                                                            std::future_status::ready;
                                                   });
        std::this_thread::sleep_for(milliseconds(200))) {
-    peak = std::max(peak, metric(*gw, "troupe_egress_open_connections"));
-    peak_rss = std::max(peak_rss, rss_kb(gw->pid()));
+    peak = std::max(peak, metric(gw, "troupe_egress_open_connections"));
+    peak_rss = std::max(peak_rss, rss_kb(gw.pid()));
   }
   int held = 0, short_of = 0;
   for (auto& f : holders) {
@@ -707,10 +710,33 @@ void egress_benches(int trials) {
       std::cerr << "egress hold: " << out << "\n";
     }
   }
-  emit(R"({"bench":"egress_connections_held","asked":7200,"opened":)" + std::to_string(held) +
-       R"(,"gateway_peak_open":)" + num(peak) + R"(,"gateway_kb_per_connection":)" +
-       num(peak > 0 ? (peak_rss - rss0) / peak : 0) + R"(,"instances_short":)" +
-       std::to_string(short_of) + "}");
+  emit(R"({"bench":"egress_connections_held",)" + label + R"(,"asked":7200,"opened":)" +
+       std::to_string(held) + R"(,"gateway_peak_open":)" + num(peak) +
+       R"(,"gateway_node_kb_per_connection":)" + num(peak > 0 ? (peak_rss - rss0) / peak : 0) +
+       R"(,"instances_short":)" + std::to_string(short_of) + "}");
+}
+
+/// Outbound connections through a gateway node of its own (TLS between
+/// the host and the gateway, as in production), then through the gateway
+/// beside the host on an all-in-one node: the first connection of cold
+/// instances against a direct loopback connection in the same sandbox; one
+/// stream's throughput against the same reader connected directly; how
+/// many connections one gateway holds at once.
+void egress_benches(int trials) {
+  {
+    local_cluster c;
+    auto gw = c.start_gateway(
+        "gw-1", {"--gateway.tenant-connections=100000", "--metrics.listen=127.0.0.1:0"});
+    auto host = c.start_host("host-a", {"--host.warm-runtimes=python3", "--host.pool-size=4"});
+    c.await("host-a", true);
+    c.await_gateways(1);
+    egress_suite(*c.ctl, *gw, "own_node", trials);
+  }
+  test::temp_dir dir;
+  test::node_process node{dir.path(),
+                          {"--host.warm-runtimes=python3", "--host.pool-size=4",
+                           "--gateway.tenant-connections=100000", "--metrics.listen=127.0.0.1:0"}};
+  egress_suite(node, node, "host_node", trials);
 }
 
 void cluster_benches(int trials) {

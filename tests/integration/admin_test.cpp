@@ -186,6 +186,8 @@ TEST_F(AdminTest, EveryCommandWorksThroughDashCAndJson) {
   EXPECT_NE(ok("undrain host-1").find("host-1: serving"), std::string::npos);
   auto nodes = ok("nodes");
   EXPECT_NE(nodes.find("controller  up"), std::string::npos) << nodes;
+  auto gateways = ok("gateways");
+  EXPECT_NE(gateways.find("gw-host-1"), std::string::npos) << gateways;
   auto status = ok("status");
   EXPECT_NE(status.find("hosts        1 (0 draining"), std::string::npos) << status;
   EXPECT_NE(ok("dlq").find("(none)"), std::string::npos);
