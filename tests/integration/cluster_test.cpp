@@ -389,6 +389,16 @@ TEST_F(ClusterTest, AHostReadsAPackageFromAPeerThatHoldsItAndSkipsAStalledPeer) 
   auto b = with_metrics("host-b");
   ASSERT_TRUE(await_hosts(*ctl, 2)) << hosts(*ctl);
   ASSERT_EQ(ctl->client().request("POST", "/troupe/hosts/host-a/drain").status, 200);
+  // Its idle instances end: until then one may still take the request.
+  auto until = steady_clock::now() + seconds(10);
+  auto drained = [&] {
+    auto listed = hosts(*ctl);
+    return listed.find("\"Instances\":0,\"Draining\":true", listed.find("\"host-a\"")) !=
+           std::string::npos;
+  };
+  while (!drained() && steady_clock::now() < until)
+    std::this_thread::sleep_for(milliseconds(20));
+  ASSERT_TRUE(drained()) << hosts(*ctl);
   auto r = ctl->client().request("POST", invoke_path("sleepy"), "{}");
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_GT(metric(*b, from_peers), 0);
