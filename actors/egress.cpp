@@ -560,11 +560,15 @@ uint64_t connection_id() {
 
 gateway_actor spawn_gateway(caf::actor_system& sys, net::io_runtime& io,
                             gateway_settings settings) {
+  for (const char* outcome : {"opened", "refused", "limited", "failed"})
+    connections(outcome); // every series from the start, at 0
+  open_connections();
   return sys.spawn(gateway, &io, std::move(settings));
 }
 
 egress_balancer_actor spawn_egress_balancer(caf::actor_system& sys, controller_actor controller,
                                             peer_connector_actor connector) {
+  failovers();
   return sys.spawn(balancer, std::move(controller), std::move(connector));
 }
 
