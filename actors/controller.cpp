@@ -207,13 +207,7 @@ caf::result<std::vector<egress_config>> gateway_up(controller_ptr self, gateway_
       .field("gateway", g.id);
   auto id = g.id;
   self->state.gateways[id] = std::move(g);
-  std::vector<egress_config> all;
-  self->state.store->scan("eg/", [&](std::string_view, std::string_view value) {
-    if (auto cfg = decode_egress(self->system(), value))
-      all.push_back(std::move(*cfg));
-    return true;
-  });
-  return all;
+  return list_egress(self); // a tenant left out has no rules
 }
 
 std::string holding_key(const std::string& package, const std::string& host) {

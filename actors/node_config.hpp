@@ -122,6 +122,8 @@ struct node_config : caf::actor_system_config {
   /// addresses that are not host:port, roles and addresses that do not fit
   /// together, TLS without its files.
   std::string cluster_problem() const;
+  /// The name of this node's gateway: gateway.id, else "gw-" and host.id.
+  std::string gateway_name() const { return gateway_id.empty() ? "gw-" + host_id : gateway_id; }
   /// warm_runtimes as a list.
   std::vector<std::string> warm_runtime_list() const;
   /// dedicated_tenants as a set.

@@ -310,7 +310,7 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
   gateway_actor gateway;
   if (cfg.has_role("gateway")) {
     gateway_settings gs;
-    gs.id = cfg.gateway_id.empty() ? "gw-" + cfg.host_id : cfg.gateway_id;
+    gs.id = cfg.gateway_name();
     gs.connect_timeout_ms = int(to_ms(cfg.gateway_connect_timeout));
     gs.idle_ms = int(to_ms(cfg.gateway_idle_timeout));
     gs.tenant_connections = int32_t(cfg.gateway_tenant_connections);
@@ -416,10 +416,9 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
         ", metrics on http://" + address + ":" + std::to_string(metrics_http->port()) + "/metrics";
   }
   if (joins) {
-    auto name = host ? cfg.host_id
-                : gateway
-                    ? "gateway " + (cfg.gateway_id.empty() ? "gw-" + cfg.host_id : cfg.gateway_id)
-                    : "ingress " + cfg.ingress_host + ":" + std::to_string(cfg.ingress_port);
+    auto name = host      ? cfg.host_id
+                : gateway ? "gateway " + cfg.gateway_name()
+                          : "ingress " + cfg.ingress_host + ":" + std::to_string(cfg.ingress_port);
     join_settings js{name, "", 0, !cfg.cluster_plaintext};
     parse_endpoint(cfg.cluster_controller, js.host, js.port, error); // checked at start
     std::vector<caf::actor> members;
