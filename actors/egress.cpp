@@ -445,17 +445,16 @@ egress_balancer_actor::behavior_type balancer(balancer_ptr self, controller_acto
   return {
       [=](gw_pick_atom, std::vector<std::string>& tried) -> caf::result<caf::actor, std::string> {
         auto& st = self->state;
-        if (st.gateways.empty() && st.controller) {
-          // None known (yet: this node just started, say): it waits for a
-          // list read after it came.
-          auto rp = self->make_response_promise<caf::actor, std::string>();
-          st.waiting.push_back({rp, std::move(tried), st.polls_sent + 1});
-          poll(self);
-          return rp;
-        }
         if (auto* s = choose(self, tried))
           return {s->entry.gateway, s->entry.id};
-        return none_left(self);
+        if (!st.controller)
+          return none_left(self);
+        // None it knows will do (it has just started, or its gateways just
+        // failed): it waits for a list read after it came, which may name more.
+        auto rp = self->make_response_promise<caf::actor, std::string>();
+        st.waiting.push_back({rp, std::move(tried), st.polls_sent + 1});
+        poll(self);
+        return rp;
       },
       [=](outcome_atom, const std::string& id, int32_t outcome) {
         auto it = self->state.gateways.find(id);

@@ -65,7 +65,8 @@ gateway_actor spawn_gateway(caf::actor_system& sys, net::io_runtime& io, gateway
 /// breaker for each. `pick` answers the gateway a new connection should
 /// use, leaving out those named in `tried`: of the gateways whose breaker
 /// lets a call through, the one with the fewest of this host's connections
-/// (ties taken in turn); unavailable if none. Whoever picked reports the
+/// (ties taken in turn); if none, it answers after reading the list afresh
+/// (unavailable if still none). Whoever picked reports the
 /// attempt's `outcome` (0 worked, 1 the gateway failed, 2 neither: it was
 /// full) and, when the connection through it ends, `gw_close`. A gateway
 /// that goes is forgotten at once.
