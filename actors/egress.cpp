@@ -161,17 +161,19 @@ struct gateway_core {
   }
 };
 
-std::vector<policy::egress_rule> parse_rules(const std::vector<std::string>& texts) {
-  std::vector<policy::egress_rule> rules;
+/// A tenant's rules, parsed once and shared by its connections.
+using tenant_rules = std::shared_ptr<const std::vector<policy::egress_rule>>;
+
+tenant_rules parse_rules(const std::vector<std::string>& texts) {
+  auto rules = std::make_shared<std::vector<policy::egress_rule>>();
   for (const auto& text : texts)
     if (auto r = policy::parse_egress_rule(text, nullptr))
-      rules.push_back(*r);
+      rules->push_back(*r);
   return rules;
 }
 
-std::map<std::string, std::vector<policy::egress_rule>>
-rules_by_tenant(const std::vector<egress_config>& all) {
-  std::map<std::string, std::vector<policy::egress_rule>> out;
+std::map<std::string, tenant_rules> rules_by_tenant(const std::vector<egress_config>& all) {
+  std::map<std::string, tenant_rules> out;
   for (const auto& cfg : all)
     out[cfg.tenant] = parse_rules(cfg.rules);
   return out;
@@ -182,8 +184,8 @@ struct gateway_state {
   std::string endpoint;
   controller_actor controller;
   scheduler_actor scheduler;
-  bool registered = false; ///< has read every tenant's rules once
-  std::map<std::string, std::vector<policy::egress_rule>> rules; ///< by tenant
+  bool registered = false;                   ///< has read every tenant's rules once
+  std::map<std::string, tenant_rules> rules; ///< by tenant (none: no rules)
   static inline const char* name = "troupe.vpc_gateway";
 };
 
@@ -249,11 +251,11 @@ gateway_actor::behavior_type gateway(gateway_ptr self, net::io_runtime* io, gate
         }
         self->monitor(peer);
         auto it = st.rules.find(tenant);
-        auto rules = it == st.rules.end() ? std::vector<policy::egress_rule>{} : it->second;
+        auto rules = it == st.rules.end() ? parse_rules({}) : it->second;
         net::resolve(core->io, host, [=](std::vector<std::string> addrs, std::string e) {
           if (addrs.empty())
             return core->refuse(id, peer, e, "failed");
-          core->connect(core, id, peer, rules, tenant, host, port, addrs);
+          core->connect(core, id, peer, *rules, tenant, host, port, addrs);
         });
       },
       [=](gw_data_atom, uint64_t id, std::string& bytes) {
