@@ -87,11 +87,7 @@ public:
     auto until = steady_clock::now() + seconds(20);
     for (;;) {
       auto body = ctl->client().request("GET", "/troupe/gateways").body;
-      size_t found = 0;
-      for (auto at = body.find("\"Id\":"); at != std::string::npos;
-           at = body.find("\"Id\":", at + 1))
-        ++found;
-      if (found == n)
+      if (test::count(body, "\"Id\":") == n)
         return;
       if (steady_clock::now() > until)
         throw std::runtime_error("gateways never registered: " + body);
@@ -361,14 +357,6 @@ void spread_burst(local_cluster& c, int n) {
        R"(},"instances":)" + c.hosts() + "}");
 }
 
-/// The value of `series` in `node`'s metrics (0 if absent).
-double metric(const test::node_process& node, const std::string& series) {
-  net::http_client cl{"127.0.0.1", node.metrics_port(), seconds(10)};
-  auto text = "\n" + cl.request("GET", "/metrics").body;
-  auto at = text.find("\n" + series + " ");
-  return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size() + 2));
-}
-
 const std::string from_origin = R"(troupe_package_fetched_bytes_total{source="origin"})";
 const std::string from_peers = R"(troupe_package_fetched_bytes_total{source="peer"})";
 
@@ -406,14 +394,14 @@ void package_cold_starts(local_cluster& c, int trials) {
       auto name = "pkg-" + std::to_string(other) + "-" + std::to_string(t);
       auto target = deploy(*c.ctl, name, "python3.11", "handler.handler", package_zip(other, t));
       std::this_thread::sleep_for(milliseconds(300)); // the pool refills
-      auto before = metric(*host, from_origin);
+      auto before = test::metric(*host, from_origin);
       net::http_client cl{"127.0.0.1", c.ctl->port(), seconds(60)};
       auto t0 = steady_clock::now();
       auto r = cl.request("POST", target, "{}");
       ms[other].push_back(duration<double, std::milli>(steady_clock::now() - t0).count());
       if (r.status != 200)
         throw std::runtime_error(name + ": " + r.body);
-      fetched[other] += metric(*host, from_origin) - before;
+      fetched[other] += test::metric(*host, from_origin) - before;
     }
   for (int other : {0, 100})
     emit(R"({"bench":"package_cold_start","handler_mb":1,"other_mb":)" + std::to_string(other) +
@@ -454,7 +442,7 @@ void package_burst(local_cluster& c, int mb) {
   double origin = 0, peers = 0;
   std::string per_host;
   for (size_t i = 0; i < hosts.size(); ++i) {
-    auto o = metric(*hosts[i], from_origin), p = metric(*hosts[i], from_peers);
+    auto o = test::metric(*hosts[i], from_origin), p = test::metric(*hosts[i], from_peers);
     origin += o;
     peers += p;
     per_host += std::string(i ? "," : "") + R"({"origin_kb":)" + num(o / 1024) + R"(,"peers_kb":)" +
@@ -698,7 +686,7 @@ void egress_suite(test::node_process& front, test::node_process& gw, const std::
                                                            std::future_status::ready;
                                                   });
        std::this_thread::sleep_for(milliseconds(200))) {
-    peak = std::max(peak, metric(gw, "troupe_egress_open_connections"));
+    peak = std::max(peak, test::metric(gw, "troupe_egress_open_connections"));
     peak_rss = std::max(peak_rss, rss_kb(gw.pid()));
   }
   int held = 0, short_of = 0;

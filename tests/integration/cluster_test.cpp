@@ -104,13 +104,6 @@ protected:
     return r.body;
   }
 
-  static size_t count(const std::string& text, const std::string& what) {
-    size_t n = 0;
-    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
-      ++n;
-    return n;
-  }
-
   /// Waits (bounded) until the controller lists exactly `n` hosts.
   static bool await_hosts(node_process& ctl, size_t n, seconds limit = seconds(20)) {
     auto until = steady_clock::now() + limit;
@@ -353,14 +346,6 @@ TEST_F(ClusterTest, SilentHostIsDroppedAndJoinsAgainWhenItWakes) {
   deploy_sleepy(*ctl);
   for (const auto& r : invoke_together(ctl->port(), 1, 0))
     EXPECT_EQ(r.status, 200) << r.body;
-}
-
-/// The value of `series` (name and labels as rendered) in `node`'s metrics, or -1.
-double metric(node_process& node, const std::string& series) {
-  net::http_client cl{"127.0.0.1", node.metrics_port(), seconds(10)};
-  auto text = "\n" + cl.request("GET", "/metrics").body;
-  auto at = text.find("\n" + series + " ");
-  return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 2));
 }
 
 const std::string from_origin = R"(troupe_package_fetched_bytes_total{source="origin"})";

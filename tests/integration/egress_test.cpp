@@ -309,14 +309,6 @@ TEST_F(EgressTest, NoDirectSocketLeavesTheSandbox) {
 
 namespace {
 
-/// How many of a streams answer's entries carry `what`.
-size_t count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
-    ++n;
-  return n;
-}
-
 std::string streams_event(const slow_server& s, int n) {
   return R"({"streams":)" + std::to_string(n) + R"(,"host":"127.0.0.2","port":)" +
          std::to_string(s.port()) + "}";
@@ -404,13 +396,6 @@ protected:
       net::http_client cl{"127.0.0.1", port, std::chrono::seconds(60)};
       return cl.request("POST", invoke_path("fetch"), event);
     });
-  }
-
-  static double metric(node_process& node, const std::string& series) {
-    net::http_client cl{"127.0.0.1", node.metrics_port(), std::chrono::seconds(10)};
-    auto text = "\n" + cl.request("GET", "/metrics").body;
-    auto at = text.find("\n" + series + " ");
-    return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size() + 2));
   }
 };
 

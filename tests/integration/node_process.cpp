@@ -165,6 +165,20 @@ void node_process::kill9() {
   pid_ = -1;
 }
 
+double metric(const node_process& node, const std::string& series) {
+  net::http_client cl{"127.0.0.1", node.metrics_port(), std::chrono::seconds(10)};
+  auto text = "\n" + cl.request("GET", "/metrics").body;
+  auto at = text.find("\n" + series + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 2));
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
 int listen_tcp(uint32_t address, uint16_t& port, int backlog) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};

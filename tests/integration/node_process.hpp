@@ -58,6 +58,13 @@ private:
   std::unique_ptr<net::http_client> client_;
 };
 
+/// The value of `series` (name and labels as rendered) in `node`'s
+/// /metrics (it must serve them), or -1 if it has no such series.
+double metric(const node_process& node, const std::string& series);
+
+/// How many times `what` occurs in `text`.
+size_t count(const std::string& text, const std::string& what);
+
 /// A TCP socket listening on `address` (IPv4, host byte order: 0x7f000002
 /// is 127.0.0.2, outside every sandbox, whose 127.0.0.0/8 is its own
 /// loopback) at a port the kernel picks, set in `port`; throws if it cannot.
