@@ -389,6 +389,21 @@ protected:
     return false;
   }
 
+  /// Pairs of connections, until the host's list of gateways (read every
+  /// second) has both: each has opened one (bounded).
+  void await_host_uses_both() {
+    slow_server quick{1024, 10};
+    const std::string opened = R"(troupe_egress_connections_total{outcome="opened"})";
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);;) {
+      auto warm = invoke_async(streams_event(quick, 2)).get();
+      ASSERT_EQ(count(warm.body, R"("bytes": 1024)"), 2u) << warm.body;
+      if ((metric(*gw[0], opened) > 0 && metric(*gw[1], opened) > 0) ||
+          std::chrono::steady_clock::now() > until)
+        return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+
   /// Invokes `fetch` with `event` on a thread of its own (it streams for a while).
   std::future<net::http_response> invoke_async(std::string event) {
     auto port = ctl->port();
@@ -400,6 +415,7 @@ protected:
 };
 
 TEST_F(GatewayNodesTest, AHostSpreadsConnectionsAndAKilledGatewayBreaksOnlyItsOwn) {
+  await_host_uses_both();
   slow_server slow{2u << 20, 4000};
   auto running = invoke_async(streams_event(slow, 4));
   ASSERT_TRUE(slow.await_requests(4, std::chrono::seconds(30)));
@@ -418,8 +434,7 @@ TEST_F(GatewayNodesTest, AConnectionMovesToAnotherGatewayWhenOneDoesNotAnswer) {
   slow_server slow{64 * 1024, 100};
   // Warm first, so that the connections below start at once (before the
   // stalled node is cut off, 1 s on, by the missed heartbeats).
-  auto warm = invoke_async(streams_event(slow, 2)).get();
-  ASSERT_EQ(count(warm.body, R"("bytes": 65536)"), 2u) << warm.body;
+  await_host_uses_both();
   ASSERT_EQ(kill(gw[1]->pid(), SIGSTOP), 0);
   // Two at once: one is sent to the stalled gateway first, and moves on.
   auto r = invoke_async(streams_event(slow, 2)).get();
