@@ -65,6 +65,9 @@ private:
       if (c < 0)
         return;
       read_request_head(c);
+      // Counted before the answer goes out: a caller that has the answer
+      // must see its request counted.
+      ++served_;
       auto reply = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_.size()) +
                    "\r\nConnection: close\r\n\r\n" + body_;
       for (size_t at = 0; at < reply.size();) {
@@ -73,7 +76,6 @@ private:
           break;
         at += size_t(n);
       }
-      ++served_;
       ::close(c);
     }
   }
