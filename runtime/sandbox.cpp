@@ -16,6 +16,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <linux/close_range.h>
 #include <mutex>
 #include <poll.h>
 #include <sched.h>
@@ -28,6 +29,7 @@
 #include <thread>
 #include <unistd.h>
 #include <utility>
+#include <vector>
 
 namespace troupe::runtime {
 
@@ -50,6 +52,57 @@ std::atomic<unsigned> sandbox_counter{0};
 
 // ---- cloning the init ---------------------------------------------------
 
+/// Low descriptor numbers kept (on /dev/null) for handing a new init its
+/// socket. A clone that copies the node's descriptor table, which the child
+/// then closes, costs time in proportion to every socket, pidfd and file the
+/// node holds: with a few thousand instances that was the largest part of
+/// making a template. A child that shares the table instead (CLONE_FILES)
+/// and unshares only the numbers up to its slot (close_range with
+/// CLOSE_RANGE_UNSHARE) copies a few dozen, however busy the node.
+class fd_slots {
+public:
+  static fd_slots& get() {
+    static fd_slots slots;
+    return slots;
+  }
+  /// A slot now holding a duplicate of `fd`, or -1 if none is free (the
+  /// caller falls back to a copied table).
+  int take(int fd) {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!free_.empty()) {
+      int slot = free_.back();
+      free_.pop_back();
+      if (dup3(fd, slot, O_CLOEXEC) == slot)
+        return slot;
+    }
+    return -1;
+  }
+  /// Puts /dev/null back in the slot (dropping the socket it held).
+  void give_back(int slot) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (dup3(null_, slot, O_CLOEXEC) == slot)
+      free_.push_back(slot);
+  }
+
+private:
+  /// Taken at the first template, while the node's lowest numbers are still
+  /// free; a slot that came out high would make its clones copy more, so
+  /// those are not kept.
+  fd_slots() {
+    null_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    for (int i = 0; null_ >= 0 && i < 8; ++i) {
+      int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd > 2 && fd < 256)
+        free_.push_back(fd);
+      else if (fd >= 0)
+        ::close(fd);
+    }
+  }
+  std::mutex mu_;
+  int null_ = -1;
+  std::vector<int> free_;
+};
+
 /// Everything the cloned child touches, prepared before clone: the child shares
 /// the parent's memory (CLONE_VM) and may only make async-signal-safe calls.
 struct child_args {
@@ -57,11 +110,20 @@ struct child_args {
   const char* envp[1];
   int sock;
   std::string exec_failed; ///< "exec <init>: errno ", completed by the child
+  int slot = -1; ///< sock's duplicate in a low slot: the child shares the table until it unshares
 };
 
 int child_main(void* p) {
   auto* a = static_cast<child_args*>(p);
-  bool ok = a->sock == 3 ? fcntl(3, F_SETFD, 0) == 0 : dup2(a->sock, 3) == 3;
+  int from = a->sock;
+  bool ok = true;
+  if (a->slot >= 0) {
+    // The table is still the node's: nothing may change in it before this
+    // gives the child a copy of the slots and below, and nothing above.
+    from = a->slot;
+    ok = syscall(SYS_close_range, unsigned(a->slot) + 1, ~0u, CLOSE_RANGE_UNSHARE) == 0;
+  }
+  ok = ok && (from == 3 ? fcntl(3, F_SETFD, 0) == 0 : dup2(from, 3) == 3);
   if (ok) {
     syscall(SYS_close_range, 4u, ~0u, 0u);
     execve(a->argv[0], const_cast<char* const*>(a->argv), const_cast<char* const*>(a->envp));
@@ -70,7 +132,7 @@ int child_main(void* p) {
   std::size_t n = 0;
   for (int e = errno; n == 0 || e > 0; e /= 10)
     digits[sizeof digits - ++n] = static_cast<char>('0' + e % 10);
-  int out = ok ? 3 : a->sock;
+  int out = ok ? 3 : from;
   (void)!write(out, a->exec_failed.data(), a->exec_failed.size());
   (void)!write(out, digits + sizeof digits - n, n);
   _exit(127);
@@ -82,13 +144,17 @@ int child_main(void* p) {
 pid_t clone_child(child_args& args, int& pidfd) {
   std::unique_ptr<char[]> stack(new char[child_stack_size]);
   auto top = reinterpret_cast<std::uintptr_t>(stack.get() + child_stack_size) & ~std::uintptr_t{15};
+  args.slot = fd_slots::get().take(args.sock);
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  int flags = child_namespaces | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
+  int flags = child_namespaces | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD |
+              (args.slot >= 0 ? CLONE_FILES : 0);
   pid_t pid = ::clone(child_main, reinterpret_cast<void*>(top), flags, &args, &pidfd);
   int e = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (args.slot >= 0) // the child has its own table by now (or is gone)
+    fd_slots::get().give_back(args.slot);
   errno = e;
   return pid;
 }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -15,6 +16,7 @@
 #include <set>
 #include <sstream>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -261,6 +263,50 @@ TEST_F(SandboxTest, DestructionKillsAndLeavesNothingOnTheHost) {
   EXPECT_EQ(entries(opts_.run_dir), 0u);
   EXPECT_FALSE(alive(idle_pid));
   EXPECT_FALSE(alive(busy_pid));
+}
+
+// The init starts with the standard fds and its control socket only, however
+// many descriptors the host holds (templates are cloned sharing the host's
+// table and take just a few low numbers of it); the host's own stay as they
+// were, also with several templates made at once.
+TEST_F(SandboxTest, AnInitGetsNoneOfTheHostsDescriptorsAndLeavesThemAsTheyWere) {
+  auto marker = dir_ + "/marker";
+  write_file(marker, "x");
+  std::vector<int> held;
+  for (int i = 0; i < 300; ++i) { // not close-on-exec: only the clone's own care keeps them out
+    int fd = ::open(marker.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    held.push_back(fd);
+  }
+  struct stat want {};
+  ASSERT_EQ(::stat(marker.c_str(), &want), 0);
+  std::vector<std::future<std::unique_ptr<sandbox>>> made;
+  for (int i = 0; i < 3; ++i)
+    made.push_back(std::async(std::launch::async, [this] { return prepare(); }));
+  std::vector<std::unique_ptr<sandbox>> boxes;
+  for (auto& f : made)
+    boxes.push_back(f.get());
+  for (const auto& sb : boxes) {
+    ASSERT_TRUE(sb);
+    auto dir = "/proc/" + std::to_string(sb->pid()) + "/fd";
+    std::error_code ec;
+    std::size_t n = 0;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      ++n;
+      EXPECT_NE(fs::read_symlink(e.path(), ec), fs::path(marker)) << e.path();
+    }
+    ASSERT_FALSE(ec) << dir << ": " << ec.message();
+    EXPECT_LT(n, 12u) << "the init of pid " << sb->pid() << " holds " << n << " descriptors";
+  }
+  for (int fd : held) {
+    struct stat got {};
+    ASSERT_EQ(::fstat(fd, &got), 0) << fd;
+    EXPECT_EQ(got.st_ino, want.st_ino) << fd;
+    ::close(fd);
+  }
+  ASSERT_TRUE(boxes[0]);
+  auto o = run(shell("cat /var/task/hello.txt"));
+  EXPECT_EQ(o.output, "hello from the task\n");
 }
 
 TEST_F(SandboxTest, NoCallbackAfterDestruction) {
