@@ -215,6 +215,9 @@ struct package_fs::impl {
   std::mutex stop_mutex;
   bool stopped = false;
   std::atomic<uint64_t> lookups{0}, reads{0}, bytes_read{0}, read_errors{0};
+  /// The kernel keeps files open without asking (FUSE_CAP_NO_OPEN_SUPPORT):
+  /// set at init, read by the open that tells it so.
+  std::atomic<bool> no_open{false};
 
   std::string start();
   void stop();
@@ -274,9 +277,17 @@ std::shared_ptr<const package_tree> load_package(impl& state, const std::string&
   return state.table.install(state.table.slot_of(name), make_tree(name, std::move(index)));
 }
 
-void on_init(void*, fuse_conn_info* conn) {
+void on_init(void* userdata, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
     conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  // Opening a file needs nothing from us (the mount is read-only, a
+  // directory opens through opendir): where the kernel can, it stops
+  // sending opens after the first is answered ENOSYS, and keeps the page
+  // cache. Every cold start's exec of its code then costs no round trip.
+  if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) {
+    conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+    static_cast<impl*>(userdata)->no_open = true;
+  }
   conn->max_background = max_background;
   conn->congestion_threshold = max_background * 3 / 4;
 }
@@ -326,6 +337,8 @@ void on_readlink(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void on_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (self(req).no_open)
+    return void(fuse_reply_err(req, ENOSYS)); // and no more opens come
   auto [tree, node] = self(req).table.resolve(ino);
   if (!tree)
     return void(fuse_reply_err(req, ENOENT));
