@@ -4,9 +4,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace troupe::storage {
@@ -88,11 +86,6 @@ void log_store::append(const std::string& function_id, std::string record) {
 
 void log_store::write_loop() {
   pthread_setname_np(pthread_self(), "troupe.logs"); // as perf and top show it
-  // Writing logs can wait; serving cannot. In a burst of cold starts the
-  // writer creates a file per new function, which on a journal-less ext4
-  // took 5% of the machine's CPU (the launch benchmark's 500 at once): at
-  // nice 10 it gets about a tenth of a busy core and catches up after.
-  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
   std::unique_lock lock{mu_};
   for (;;) {
     wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
