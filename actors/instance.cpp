@@ -2,6 +2,7 @@
 
 #include "actors/clock.hpp"
 #include "actors/protocol/errc.hpp"
+#include "net/detail/io_runtime_impl.hpp"
 #include "net/json_writer.hpp"
 #include "net/metrics.hpp"
 #include "runtime/invocation_log.hpp"
@@ -9,6 +10,8 @@
 #include "runtime/runtime_api.hpp"
 #include "runtime/sandbox.hpp"
 #include "storage/log_store.hpp"
+
+#include <boost/asio/steady_timer.hpp>
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -81,6 +84,10 @@ struct instance_state {
   std::shared_ptr<runtime::sandbox> box;
   std::unique_ptr<runtime::runtime_api> api;
   std::unique_ptr<runtime::output_capture> output; ///< the sandbox's stdout and stderr
+  /// The function's timeout of the request in flight, on an io thread: a
+  /// delayed_send through CAF 0.17's clock cost two wake-ups of its thread
+  /// and a stale message at every invocation (it cancels nothing).
+  std::unique_ptr<boost::asio::steady_timer> deadline;
   storage::log_store* logs = nullptr;
   function_config cfg;
   std::string arn;
@@ -188,6 +195,8 @@ void finish(instance_ptr self, bool function_error, std::string payload, const e
   ++st.invocations;
   st.cold = false;
   st.current.reset();
+  if (st.deadline)
+    st.deadline->cancel(); // one that already fired names a request no longer current
 }
 
 /// Ends the instance: kills the process tree; the state's destructor reaps it.
@@ -227,8 +236,12 @@ caf::result<invocation_result> invoke(instance_ptr self, invocation inv) {
   auto promise = self->make_response_promise<invocation_result>();
   st.current = in_flight{inv.request_id, promise, inv.want_log_tail, delivered};
   st.counted.move_to(gauges().busy);
-  self->delayed_send(self, std::chrono::seconds(st.cfg.timeout_s), expire_atom::value,
-                     inv.request_id);
+  st.deadline->expires_after(std::chrono::seconds(st.cfg.timeout_s));
+  st.deadline->async_wait(
+      [addr = self->address(), id = inv.request_id](const boost::system::error_code& ec) {
+        if (auto hdl = caf::actor_cast<caf::actor>(addr); hdl && !ec)
+          caf::anon_send(hdl, expire_atom::value, id);
+      });
   return promise;
 }
 
@@ -286,6 +299,7 @@ void wire(instance_ptr self, net::io_runtime& io) {
     tell(rt_init_atom::value, type, p);
   };
   st.api = std::make_unique<runtime::runtime_api>(io, st.box->release_runtime_api_fd(), cb);
+  st.deadline = std::make_unique<boost::asio::steady_timer>(net::asio_context(io));
   if (int fd = st.box->release_output_fd(); fd >= 0)
     st.output = std::make_unique<runtime::output_capture>(io, fd, max_output_per_invocation);
   st.box->on_exit(io, [tell](int status) { tell(rt_exit_atom::value, int32_t{status}); });

@@ -40,9 +40,13 @@ struct instance_slot {
   std::string host;          ///< its host's id
   std::string id;            ///< the instance's id (its placement's)
   int64_t idle_since_ms = 0; ///< steady clock
-  /// The request it runs (none: idle), answered once: by its reply, or when the
-  /// instance goes down (a remote one's request would otherwise wait for its timeout).
+  /// The request it runs (none: idle), answered once: by its reply, when the
+  /// instance goes down (a remote one's request would otherwise wait for
+  /// good), or by the tick once it is overdue.
   std::shared_ptr<waiting> running;
+  /// Steady ms past which the running request has no answer coming: its
+  /// function's timeout (which the instance enforces) and a margin.
+  int64_t overdue_at_ms = 0;
   bool busy() const { return running != nullptr; }
 };
 
@@ -192,8 +196,12 @@ void dispatch(router_ptr self, waiting w, caf::actor_addr addr) {
   auto wait_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - run->enqueued_at)
           .count();
-  auto timeout = std::chrono::seconds(self->state.cfg.timeout_s + 5);
-  self->request(slot.hdl, timeout, invoke_atom::value, run->inv)
+  // No request timeout: CAF 0.17 never cancels one, so each would wake the
+  // clock thread twice and deliver a stale timeout to this router later, at
+  // every invocation. The instance ends a run at the function's timeout; the
+  // tick answers one that is still open well past it (reclaim()).
+  slot.overdue_at_ms = steady_ms() + (self->state.cfg.timeout_s + 5) * 1000LL;
+  self->request(slot.hdl, caf::infinite, invoke_atom::value, run->inv)
       .then(
           [=](invocation_result& res) {
             res.stats.host = host;
@@ -473,15 +481,26 @@ void reclaim(router_ptr self) {
   // are wall-clock times (they cross nodes), seen on the steady clock here.
   auto now = steady_ms();
   auto wall_to_steady = now - now_ms();
+  bool lost_one = false;
   for (auto it = st.instances.begin(); it != st.instances.end();) {
     auto& s = it->second;
-    if (!s.busy() && policy::keep_alive_expired(s.idle_since_ms, now, st.limits.keep_alive_ms)) {
-      self->demonitor(s.hdl.address());
-      self->send_exit(s.hdl, caf::exit_reason::user_shutdown);
-      it = st.instances.erase(it);
-    } else {
+    bool idle_too_long =
+        !s.busy() && policy::keep_alive_expired(s.idle_since_ms, now, st.limits.keep_alive_ms);
+    bool overdue = s.busy() && now >= s.overdue_at_ms;
+    if (!idle_too_long && !overdue) {
       ++it;
+      continue;
     }
+    self->demonitor(s.hdl.address());
+    self->send_exit(s.hdl,
+                    idle_too_long ? caf::exit_reason::user_shutdown : caf::exit_reason::kill);
+    if (overdue) { // the instance is stuck: it goes, and so does its host's credit
+      st.breakers.on_failure(s.host, now);
+      if (s.running->rp.pending())
+        s.running->rp.deliver(caf::make_error(caf::sec::request_timeout));
+      lost_one = true;
+    }
+    it = st.instances.erase(it);
   }
   while (!st.queue.empty() &&
          policy::wait_expired(steady_ms(st.queue.front().enqueued_at),
@@ -489,6 +508,8 @@ void reclaim(router_ptr self) {
                               st.limits.max_wait_ms))
     fail_oldest(self, make_error(errc::too_many_requests,
                                  "no instance of " + st.function + " became free in time"));
+  if (lost_one)
+    pump(self); // what waits may need an instance in place of the stuck one
   if (!st.queue.empty() || !st.instances.empty())
     ensure_ticking(self);
 }
