@@ -152,6 +152,31 @@ void raise_open_file_limit() {
   }
 }
 
+/// An idle instance holds about six descriptors here (Runtime API listener
+/// and connection, egress listener, pidfd, output pipe, cgroup file): a limit
+/// the node could not raise (no CAP_SYS_RESOURCE, a low hard limit) caps the
+/// instances below what host.memory-mb allows, and starts beyond it fail
+/// with "Too many open files". Said once, at start, with the fix.
+void warn_if_few_open_files(const node_config& cfg) {
+  rlimit lim{};
+  if (!cfg.has_role("host") || getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur == RLIM_INFINITY)
+    return;
+  constexpr rlim_t per_instance = 6, reserve = 1000;
+  auto by_memory = rlim_t(std::max(0, cfg.host_memory_mb / 128));
+  auto by_files = lim.rlim_cur > reserve ? (lim.rlim_cur - reserve) / per_instance : 0;
+  if (by_files >= by_memory)
+    return;
+  net::log::warn("open_file_limit",
+                 "the open-file limit of " + std::to_string(lim.rlim_cur) + " allows about " +
+                     std::to_string(by_files) + " instances, host.memory-mb " +
+                     std::to_string(cfg.host_memory_mb) + " about " + std::to_string(by_memory) +
+                     ": raise the hard limit (ulimit -Hn, LimitNOFILE=) or run with "
+                     "CAP_SYS_RESOURCE")
+      .field("limit", int64_t(lim.rlim_cur))
+      .field("instances_by_files", int64_t(by_files))
+      .field("instances_by_memory", int64_t(by_memory));
+}
+
 /// Publishes `hdl` at `listen` (host:port), through TLS unless plaintext is
 /// asked for; the bound host:port, or "" with `error` set.
 template <class Handle>
@@ -429,6 +454,7 @@ int run(node_config& cfg, const sigset_t& stop_signals) {
     joiner = spawn_joiner(sys, std::move(js), std::move(members));
   }
   net::log::info("started", cfg.summary()).field("roles", cfg.roles);
+  warn_if_few_open_files(cfg);
   if (http && ingress)
     std::cout << "troupe-node: ready, ingress on http://" << cfg.ingress_host << ":" << http->port()
               << cluster_line << std::endl;

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <fstream>
+#include <sstream>
+#include <sys/resource.h>
 #include <thread>
 
 using namespace troupe;
@@ -570,4 +572,39 @@ TEST_F(NodeTest, TheLogOfATimeoutOrACrashSaysSo) {
       << crash_log;
   EXPECT_NE(crash_log.find("\tStatus: error\tError Type: Runtime.ExitError\t\n"), std::string::npos)
       << crash_log;
+}
+
+// A node whose open-file limit stays low (it raises it as far as it may:
+// without CAP_SYS_RESOURCE, to the hard limit this test lowered) says at
+// start how many instances that allows. The lowered limit stays with this
+// test's process; 8000 is still plenty for any other test in it.
+TEST(NodeLimits, AnOpenFileLimitBelowTheHostsMemorySaysSoAtStart) {
+  rlimit now{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &now), 0);
+  rlimit low{8000, 8000};
+  if (now.rlim_max != RLIM_INFINITY && now.rlim_max < low.rlim_max)
+    low = {now.rlim_max, now.rlim_max};
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  temp_dir data, scratch;
+  auto log_file = scratch.path() / "node.log";
+  unsigned long long limit = 0;
+  {
+    node_process node{data.path(), {"--host.memory-mb=1000000"}, log_file};
+    std::istringstream limits{read_file("/proc/" + std::to_string(node.pid()) + "/limits")};
+    for (std::string line; std::getline(limits, line);)
+      if (line.rfind("Max open files", 0) == 0)
+        limit = std::stoull(line.substr(26));
+  }
+  ASSERT_GT(limit, 0u);
+  auto log = read_file(log_file);
+  auto by_files = (limit - 1000) / 6;
+  if (by_files >= 7812) { // it could raise the limit: nothing to say
+    EXPECT_EQ(log.find("open_file_limit"), std::string::npos) << log;
+    return;
+  }
+  EXPECT_NE(log.find("\"event\":\"open_file_limit\""), std::string::npos) << log;
+  EXPECT_NE(log.find("open-file limit of " + std::to_string(limit) + " allows about " +
+                     std::to_string(by_files) + " instances, host.memory-mb 1000000 about 7812"),
+            std::string::npos)
+      << log;
 }
