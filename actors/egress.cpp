@@ -251,7 +251,8 @@ gateway_actor::behavior_type gateway(gateway_ptr self, net::io_runtime* io, gate
         }
         self->monitor(peer);
         auto it = st.rules.find(tenant);
-        auto rules = it == st.rules.end() ? parse_rules({}) : it->second;
+        static const tenant_rules no_rules = parse_rules({});
+        auto rules = it == st.rules.end() ? no_rules : it->second;
         net::resolve(core->io, host, [=](std::vector<std::string> addrs, std::string e) {
           if (addrs.empty())
             return core->refuse(id, peer, e, "failed");
